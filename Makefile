@@ -1,0 +1,47 @@
+# The two Quick-start commands: `make demo` (install + run everything on simulated data)
+# and `make test` (install + lint + type-check + the whole test suite). Nothing else is needed
+# on a fresh Debian machine with Python 3.11.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYS_PACKAGES := chromium fonts-wqy-microhei poppler-utils
+
+.PHONY: demo test install install-dev system-deps lint typecheck pytest
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+$(STAMP): pyproject.toml $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install-dev: $(STAMP)
+
+# Browser tests need Debian's Chromium, reports need a CJK font and pdftoppm.
+system-deps:
+	@missing=""; for p in $(SYS_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: install
+	$(BIN)/sensing demo
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy sensing storage ingest nlp analytics alerts reports
+
+pytest: install-dev system-deps
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest

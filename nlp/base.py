@@ -1,0 +1,64 @@
+"""Interfaces shared by every NLP component.
+
+A classifier maps texts to one label each with a confidence score. Two backends implement it:
+the shipped default (linear models trained by ``nlp/train.py``) and ``transformers`` (any local
+Hugging Face model directory). Callers never care which one they hold.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+SENTIMENT_LABELS: tuple[str, ...] = ("positive", "neutral", "negative")
+EMOTION_LABELS: tuple[str, ...] = ("neutral", "happy", "angry", "sad", "fear", "surprise")
+CATEGORY_LABELS: tuple[str, ...] = (
+    "城乡建设",
+    "环境保护",
+    "交通运输",
+    "教育文体",
+    "劳动和社会保障",
+    "商贸旅游",
+    "卫生计生",
+)
+TASK_LABELS: dict[str, tuple[str, ...]] = {
+    "sentiment": SENTIMENT_LABELS,
+    "emotion": EMOTION_LABELS,
+    "category": CATEGORY_LABELS,
+}
+
+
+class ModelNotFoundError(RuntimeError):
+    """A model artifact or directory named in config does not exist locally."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One label for one text, with the model's confidence in [0, 1]."""
+
+    label: str
+    score: float
+
+
+class TextClassifier(ABC):
+    """A single-label text classifier.
+
+    Attributes:
+        task: ``sentiment``, ``emotion`` or ``category``.
+        labels: the label set, in a fixed order.
+        version: a string that changes whenever the model's predictions may change; it is
+            stored next to every tag so that a new model re-tags old documents.
+    """
+
+    task: str
+    labels: tuple[str, ...]
+    version: str
+
+    @abstractmethod
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Return one prediction per text, in order."""
+
+    def predict_proba(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Return a probability per label per text (default: one-hot of ``predict``)."""
+        return [{p.label: p.score} for p in self.predict(texts)]

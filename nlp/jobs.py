@@ -1,0 +1,160 @@
+"""NLP jobs: tag the backlog incrementally and idempotently (``sensing process``, ``sensing worker``).
+
+A document is in the backlog when it has no tags or was tagged by another pipeline version,
+so a model change re-tags old documents in the background, new documents first. On
+PostgreSQL several workers share the backlog: each claims a batch with
+``FOR UPDATE SKIP LOCKED`` and holds the lock until its tags are committed, so no document is
+tagged twice. On SQLite one worker runs; the upsert makes any re-run harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from sqlalchemy import Engine, or_, select
+
+from nlp.pipeline import DocInput, Tagger
+from sensing.app import App, pass_app
+from storage import schema as s
+from storage.db import is_sqlite, write_tx
+from storage.store import dialect_insert
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+TAG_COLUMNS = [c.name for c in s.doc_tags.columns]
+
+
+def build_tagger(settings: Any) -> Tagger:
+    """Load every configured model (offline) into a :class:`Tagger`."""
+    from nlp.classifiers import load_classifier
+    from nlp.keywords import extract_keywords_batch
+    from nlp.regions import tag_regions
+    from nlp.topics import load_topic_assigner
+
+    nlp = settings.nlp
+    return Tagger(
+        sentiment=load_classifier("sentiment", nlp.sentiment.backend, nlp.sentiment.path),
+        emotion=load_classifier("emotion", nlp.emotion.backend, nlp.emotion.path),
+        category=load_classifier("category", nlp.category.backend, nlp.category.path),
+        regions=tag_regions,
+        keywords=extract_keywords_batch,
+        topics=load_topic_assigner(settings),
+    )
+
+
+def _backlog_query(version: str, limit: int) -> Any:
+    d, t = s.documents, s.doc_tags
+    return (
+        select(d.c.id, d.c.title, d.c.content, d.c.region_hint, d.c.channel, d.c.published_at, t.c.document_id)
+        .select_from(d.outerjoin(t, t.c.document_id == d.c.id))
+        .where(or_(t.c.document_id.is_(None), t.c.pipeline_version != version))
+        .order_by(t.c.document_id.is_not(None), d.c.id)  # untagged documents first
+        .limit(limit)
+    )
+
+
+def _upsert_tags(engine: Engine, conn: Any, rows: Sequence[dict[str, Any]]) -> None:
+    stmt = dialect_insert(engine, s.doc_tags)
+    update_cols = {c: stmt.excluded[c] for c in TAG_COLUMNS if c != "document_id"}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["document_id"], set_=update_cols), list(rows))
+
+
+def tag_batch(engine: Engine, tagger: Tagger, batch_size: int) -> int:
+    """Claim, tag and store one batch; returns how many documents were tagged (0: backlog empty)."""
+    version = tagger.version
+    q = _backlog_query(version, batch_size)
+    if not is_sqlite(engine):
+        q = q.with_for_update(of=s.documents, skip_locked=True)
+    with write_tx(engine) as conn:
+        docs = conn.execute(q).all()
+        if not docs:
+            return 0
+        rows = tagger.tag([DocInput(r.id, r.content, r.title, r.region_hint) for r in docs])
+        now = utcnow()
+        meta = {r.id: r for r in docs}
+        for row in rows:
+            doc = meta[row["document_id"]]
+            row.update(published_at=doc.published_at, channel=doc.channel, tagged_at=now)
+            for col in TAG_COLUMNS:
+                row.setdefault(col, None)
+        _upsert_tags(engine, conn, rows)
+    return len(rows)
+
+
+def tag_backlog(engine: Engine, tagger: Tagger, batch_size: int = 500, max_docs: int | None = None) -> int:
+    """Tag until the backlog is empty (or ``max_docs`` reached); returns documents tagged."""
+    done = 0
+    while max_docs is None or done < max_docs:
+        n = tag_batch(engine, tagger, batch_size if max_docs is None else min(batch_size, max_docs - done))
+        if n == 0:
+            break
+        done += n
+    return done
+
+
+@click.command("process")
+@click.option("--limit", type=int, default=None, help="Tag at most this many documents.")
+@pass_app
+def process_cmd(app: App, limit: int | None) -> None:
+    """Tag every untagged (or outdated) document once, then refresh the rollups."""
+    from rich.progress import Progress
+
+    from analytics.rollups import refresh_rollups
+    from storage.health import untagged_backlog
+
+    tagger = build_tagger(app.settings)
+    total = untagged_backlog(app.engine, tagger.version)
+    if limit is not None:
+        total = min(total, limit)
+    start = time.perf_counter()
+    done = 0
+    with app.store.job_run("nlp.process") as counts, Progress(transient=True) as progress:
+        task = progress.add_task("tagging", total=total)
+        while done < total:
+            n = tag_batch(app.engine, tagger, min(app.settings.nlp.batch_size, total - done))
+            if n == 0:
+                break
+            done += n
+            progress.update(task, advance=n)
+        counts["tagged"] = done
+        counts.update(refresh_rollups(app.engine))
+    secs = time.perf_counter() - start
+    click.echo(f"tagged {done} documents in {secs:.1f}s ({done / max(secs, 1e-9):.0f} docs/s), version {tagger.version}")
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Drain the backlog once and exit.")
+@pass_app
+def worker_cmd(app: App, once: bool) -> None:
+    """Run the NLP worker: tag new documents as they arrive (several may run on PostgreSQL)."""
+    stop = {"flag": False}
+
+    def _stop(*_: Any) -> None:
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    tagger = build_tagger(app.settings)
+    log.info("nlp worker started", extra={"version": tagger.version})
+    cfg = app.settings.nlp
+    while not stop["flag"]:
+        try:
+            n = tag_batch(app.engine, tagger, cfg.batch_size)
+        except Exception:  # a bad batch must not kill the worker; it is logged and retried
+            log.exception("tagging batch failed")
+            n = 0
+            time.sleep(cfg.worker_idle_seconds)
+        if n:
+            log.info("tagged batch", extra={"documents": n})
+            continue
+        if once:
+            break
+        deadline = time.monotonic() + cfg.worker_idle_seconds
+        while not stop["flag"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+    log.info("nlp worker stopped")

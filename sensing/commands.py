@@ -1,0 +1,102 @@
+"""Core commands: ``sensing init`` and ``sensing status``."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from sensing.app import App, pass_app
+from storage.health import failing_jobs, source_health, untagged_backlog
+from storage.migrate import upgrade_database
+
+
+def sync_sources(app: App) -> dict[str, int]:
+    """Make sure every configured source has a row (ids are stable, cursors kept)."""
+    from ingest.registry import source_class
+
+    ids = {}
+    for src in app.settings.sources:
+        channel = src.channel or source_class(src.kind).default_channel
+        ids[src.name] = app.store.ensure_source(src.name, src.kind, channel)
+    return ids
+
+
+def initialize(app: App) -> tuple[str | None, str | None]:
+    """Create or upgrade the database, then register sources and users (idempotent)."""
+    before, after = upgrade_database(app.engine)
+    sync_sources(app)
+    try:
+        from dashboard.auth import sync_users
+    except ImportError:  # dashboard package not installed in this build
+        pass
+    else:
+        sync_users(app.engine, app.settings.dashboard.users)
+    return before, after
+
+
+@click.command("init")
+@pass_app
+def init_cmd(app: App) -> None:
+    """Create or upgrade the database (safe to run again) and register configured sources."""
+    before, after = initialize(app)
+    state = "created" if before is None else ("upgraded" if before != after else "already up to date")
+    url = app.engine.url.render_as_string(hide_password=True)
+    click.echo(f"database {state} at revision {after}: {url}; {len(app.settings.sources)} sources registered")
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_app
+def status_cmd(app: App, as_json: bool) -> None:
+    """Show each source's last success, last error, item counts and the untagged backlog."""
+    health = source_health(app.engine)
+    backlog = untagged_backlog(app.engine)
+    failing = failing_jobs(app.engine)
+    if as_json:
+        import json
+
+        click.echo(
+            json.dumps(
+                {
+                    "sources": health.astype(object).where(health.notna(), None).to_dict(orient="records"),
+                    "untagged_backlog": backlog,
+                    "failing_jobs": [j["job"] for j in failing],
+                },
+                default=str,
+                ensure_ascii=False,
+            )
+        )
+        return
+    table = Table(title="Sources")
+    for col in ("source", "kind", "documents", "last success", "last run", "new/fetched", "skipped", "last error"):
+        table.add_column(col)
+    for row in health.itertuples():
+        table.add_row(
+            row.name,
+            row.kind,
+            str(row.documents),
+            _fmt(row.last_success),
+            f"{_fmt(row.last_run)} {row.last_status or ''}",
+            f"{_int(row.last_new)}/{_int(row.last_fetched)}",
+            _int(row.last_skipped),
+            (str(row.last_error)[:60] if isinstance(row.last_error, str) else "-"),
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"untagged backlog: {backlog} documents")
+    for job in failing:
+        console.print(f"[red]job {job['job']} failing since {_fmt(job['started_at'])}: {job['error']}[/red]")
+
+
+def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float)) or str(value) in ("NaT", "nan", "None"):
+        return "-"
+    return str(value)[:19]
+
+
+def _int(value: object) -> str:
+    try:
+        return str(int(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return "-"

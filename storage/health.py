@@ -1,0 +1,90 @@
+"""Read-side queries about operations: source health, job runs and the tagging backlog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, and_, func, select
+
+from storage import schema as s
+
+
+def untagged_backlog(engine: Engine, pipeline_version: str | None = None) -> int:
+    """Documents with no tags, or (given a version) tagged by another pipeline version."""
+    d, t = s.documents, s.doc_tags
+    cond = t.c.document_id.is_(None)
+    if pipeline_version is not None:
+        cond = cond | (t.c.pipeline_version != pipeline_version)
+    q = select(func.count()).select_from(d.outerjoin(t, t.c.document_id == d.c.id)).where(cond)
+    with engine.connect() as conn:
+        return int(conn.execute(q).scalar_one())
+
+
+def source_health(engine: Engine) -> pd.DataFrame:
+    """One row per source: last run, last success, last error, documents stored, items in the last run."""
+    src, runs, docs = s.sources, s.ingest_runs, s.documents
+    last_ok = (
+        select(runs.c.source_id, func.max(runs.c.finished_at).label("last_success"))
+        .where(runs.c.status.in_(["ok", "partial"]))
+        .group_by(runs.c.source_id)
+        .subquery()
+    )
+    last_run_id = select(runs.c.source_id, func.max(runs.c.id).label("run_id")).group_by(runs.c.source_id).subquery()
+    last_err = (
+        select(runs.c.source_id, func.max(runs.c.id).label("err_id"))
+        .where(runs.c.error.is_not(None))
+        .group_by(runs.c.source_id)
+        .subquery()
+    )
+    counts = select(docs.c.source_id, func.count().label("documents"), func.max(docs.c.published_at).label("newest"))
+    counts = counts.group_by(docs.c.source_id).subquery()
+    lr = runs.alias("lr")
+    le = runs.alias("le")
+    q = (
+        select(
+            src.c.id,
+            src.c.name,
+            src.c.kind,
+            src.c.channel,
+            last_ok.c.last_success,
+            lr.c.started_at.label("last_run"),
+            lr.c.status.label("last_status"),
+            lr.c.fetched.label("last_fetched"),
+            lr.c.new.label("last_new"),
+            lr.c.duplicates.label("last_duplicates"),
+            lr.c.skipped.label("last_skipped"),
+            lr.c.latency_ms.label("last_latency_ms"),
+            le.c.error.label("last_error"),
+            le.c.started_at.label("last_error_at"),
+            func.coalesce(counts.c.documents, 0).label("documents"),
+            counts.c.newest,
+        )
+        .select_from(src)
+        .outerjoin(last_ok, last_ok.c.source_id == src.c.id)
+        .outerjoin(last_run_id, last_run_id.c.source_id == src.c.id)
+        .outerjoin(lr, lr.c.id == last_run_id.c.run_id)
+        .outerjoin(last_err, last_err.c.source_id == src.c.id)
+        .outerjoin(le, le.c.id == last_err.c.err_id)
+        .outerjoin(counts, counts.c.source_id == src.c.id)
+        .order_by(src.c.name)
+    )
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(q)]
+    return pd.DataFrame(rows, columns=list(q.selected_columns.keys()))
+
+
+def recent_job_runs(engine: Engine, limit: int = 50) -> pd.DataFrame:
+    """The newest job runs, newest first."""
+    q = select(s.job_runs).order_by(s.job_runs.c.id.desc()).limit(limit)
+    with engine.connect() as conn:
+        return pd.DataFrame([dict(r._mapping) for r in conn.execute(q)], columns=[c.name for c in s.job_runs.c])
+
+
+def failing_jobs(engine: Engine) -> list[dict[str, Any]]:
+    """Jobs whose latest run failed."""
+    jr = s.job_runs
+    latest = select(jr.c.job, func.max(jr.c.id).label("id")).group_by(jr.c.job).subquery()
+    q = select(jr).join(latest, and_(latest.c.id == jr.c.id)).where(jr.c.status == "failed")
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]

@@ -1,0 +1,344 @@
+"""The database schema: one SQLAlchemy Core metadata for SQLite and PostgreSQL.
+
+Tables, by area:
+
+* ingestion: ``sources`` (with the persisted cursor), ``documents``, ``ingest_runs``
+* NLP: ``doc_tags`` (one row per document, every tag with its model version), ``topics``,
+  ``topic_counts``, ``corrections``
+* analytics: ``rollups`` (hourly buckets; daily figures are sums of them)
+* alerts: ``alerts``, ``alert_events``, ``silences``, ``outbox``
+* operations: ``job_runs``, ``report_runs``, ``users``, ``audit_log``, ``events``, ``reply_scores``
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from storage.types import BigId, Json, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("channel", String(16)),
+    Column("cursor", Json, nullable=False, default=dict),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("url", Text),
+    Column("title", Text),
+    Column("content", Text, nullable=False),  # masked, normalised
+    Column("author_hash", String(64)),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("region_hint", String(128)),
+    Column("likes", Integer, nullable=False, default=0),
+    Column("reposts", Integer, nullable=False, default=0),
+    Column("comments", Integer, nullable=False, default=0),
+    Column("reads", BigId, nullable=False, default=0),
+    Column("content_hash", String(40), nullable=False),
+    Column("dup_of", BigId, ForeignKey("documents.id", ondelete="SET NULL")),
+    Column("dup_count", Integer, nullable=False, default=0),  # copies linked to this first copy
+    Column("reply", Text),  # masked government reply (hotline / 问政)
+    Column("replied_at", UTCDateTime),
+    Column("simulated", Boolean, nullable=False, default=False),
+    Column("archived", Boolean, nullable=False, default=False),  # raw text dropped by retention
+    Column("extra", Json),
+    UniqueConstraint("source_id", "external_id"),
+)
+Index("ix_documents_published_at", documents.c.published_at)
+Index("ix_documents_channel_published_at", documents.c.channel, documents.c.published_at)
+Index("ix_documents_content_hash", documents.c.content_hash)
+Index("ix_documents_dup_of", documents.c.dup_of)
+
+doc_tags = Table(
+    "doc_tags",
+    metadata,
+    Column("document_id", BigId, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("published_at", UTCDateTime, nullable=False),  # copied for index-only time filters
+    Column("channel", String(16), nullable=False),
+    Column("sentiment", String(16)),
+    Column("sentiment_score", Float),
+    Column("emotion", String(16)),
+    Column("emotion_score", Float),
+    Column("category", String(32)),
+    Column("category_score", Float),
+    Column("province", String(32)),
+    Column("city", String(32)),
+    Column("district", String(32)),
+    Column("keywords", Json),
+    Column("topic_id", Integer),
+    Column("topic_score", Float),
+    Column("pipeline_version", String(200), nullable=False),  # all model versions joined
+    Column("model_versions", Json, nullable=False),  # {"sentiment": "...", ...}
+    Column("tagged_at", UTCDateTime, nullable=False),
+)
+Index("ix_doc_tags_published_at", doc_tags.c.published_at)
+Index("ix_doc_tags_category_published_at", doc_tags.c.category, doc_tags.c.published_at)
+Index("ix_doc_tags_province_published_at", doc_tags.c.province, doc_tags.c.published_at)
+Index("ix_doc_tags_topic_published_at", doc_tags.c.topic_id, doc_tags.c.published_at)
+Index("ix_doc_tags_pipeline_version", doc_tags.c.pipeline_version)
+
+corrections = Table(
+    "corrections",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("document_id", BigId, ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+    Column("field", String(16), nullable=False),  # sentiment | emotion | category
+    Column("value", String(32), nullable=False),
+    Column("user", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ix_corrections_document_id", corrections.c.document_id)
+
+topics = Table(
+    "topics",
+    metadata,
+    Column("id", Integer, primary_key=True),  # stable across refits
+    Column("label", String(200), nullable=False),
+    Column("terms", Json, nullable=False),
+    Column("size", Integer, nullable=False, default=0),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("model_version", String(100), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+topic_counts = Table(
+    "topic_counts",
+    metadata,
+    Column("topic_id", Integer, ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True),
+    Column("bucket", UTCDateTime, primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("bucket", UTCDateTime, primary_key=True),  # hour, UTC
+    Column("channel", String(16), primary_key=True),
+    Column("category", String(32), primary_key=True),  # '' when unknown
+    Column("province", String(32), primary_key=True),  # '' when unknown
+    Column("topic_id", Integer, primary_key=True),  # -1 when none
+    Column("sentiment", String(16), primary_key=True),
+    Column("n", Integer, nullable=False),  # documents, copies included
+    Column("n_unique", Integer, nullable=False),  # first copies only (events)
+    Column("likes", BigId, nullable=False),
+    Column("reposts", BigId, nullable=False),
+    Column("comments", BigId, nullable=False),
+    Column("reads", BigId, nullable=False),
+)
+Index("ix_rollups_category_bucket", rollups.c.category, rollups.c.bucket)
+Index("ix_rollups_province_bucket", rollups.c.province, rollups.c.bucket)
+Index("ix_rollups_topic_bucket", rollups.c.topic_id, rollups.c.bucket)
+
+ingest_runs = Table(
+    "ingest_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(16), nullable=False),  # running | ok | partial | failed
+    Column("fetched", Integer, nullable=False, default=0),
+    Column("new", Integer, nullable=False, default=0),
+    Column("duplicates", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("errors", Integer, nullable=False, default=0),
+    Column("skip_reasons", Json),
+    Column("error", Text),
+    Column("latency_ms", Integer),
+)
+Index("ix_ingest_runs_source_id_started_at", ingest_runs.c.source_id, ingest_runs.c.started_at)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job", String(100), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(16), nullable=False),  # running | ok | failed
+    Column("counts", Json),
+    Column("error", Text),
+)
+Index("ix_job_runs_job_started_at", job_runs.c.job, job_runs.c.started_at)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rule", String(64), nullable=False),
+    Column("key", String(200), nullable=False),  # the dimension value, e.g. "category=环境保护"
+    Column("status", String(16), nullable=False),  # open | acknowledged | resolved
+    Column("severity", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("evidence", Json),
+    Column("value", Float),
+    Column("baseline", Float),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("last_notified", UTCDateTime),
+    Column("acked_by", String(64)),
+    Column("acked_at", UTCDateTime),
+    Column("resolved_by", String(64)),
+    Column("resolved_at", UTCDateTime),
+    Column("note", Text),
+)
+# One open (not resolved) alert per rule x key, on both backends.
+Index(
+    "uq_alerts_open_rule_key",
+    alerts.c.rule,
+    alerts.c.key,
+    unique=True,
+    sqlite_where=text("status != 'resolved'"),
+    postgresql_where=text("status != 'resolved'"),
+)
+Index("ix_alerts_status_last_seen", alerts.c.status, alerts.c.last_seen)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("alert_id", BigId, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(32), nullable=False),  # fired | updated | notified | acknowledged | resolved ...
+    Column("actor", String(64), nullable=False),
+    Column("note", Text),
+    Column("at", UTCDateTime, nullable=False),
+)
+Index("ix_alert_events_alert_id", alert_events.c.alert_id)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rule", String(64), nullable=False),
+    Column("key", String(200)),  # None: every key of the rule
+    Column("until", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("note", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("alert_id", BigId, ForeignKey("alerts.id", ondelete="CASCADE")),
+    Column("notifier", String(64), nullable=False),
+    Column("dedup_key", String(200), nullable=False, unique=True),
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sending | sent | expired
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+)
+Index("ix_outbox_status_next_attempt_at", outbox.c.status, outbox.c.next_attempt_at)
+
+report_runs = Table(
+    "report_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("week", String(10), nullable=False),  # ISO week, e.g. 2026-W47
+    Column("formats", Json, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("paths", Json),
+    Column("requested_by", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("error", Text),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("display_name", String(100)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("user", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200)),
+    Column("detail", Json),
+)
+Index("ix_audit_log_at", audit_log.c.at)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # 政策出台 | 现场处置 | 官方回应
+    Column("topic_id", Integer),
+    Column("category", String(32)),
+    Column("province", String(32)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("note", Text),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+app_state = Table(
+    "app_state",
+    metadata,
+    Column("key", String(100), primary_key=True),  # e.g. "rollups.watermark"
+    Column("value", Json),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+reply_scores = Table(
+    "reply_scores",
+    metadata,
+    Column("document_id", BigId, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("total", Float, nullable=False),
+    Column("components", Json, nullable=False),
+    Column("delay_days", Float),
+    Column("unit", String(100)),
+    Column("scorer_version", String(64), nullable=False),
+    Column("scored_at", UTCDateTime, nullable=False),
+)

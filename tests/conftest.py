@@ -1,0 +1,106 @@
+"""Shared fixtures: the same tests run on SQLite and on the real PostgreSQL server.
+
+PostgreSQL is reached at ``SENSING_TEST_PG_URL`` (default: the local server, database ``test``).
+Each test session creates its own database and drops it afterwards. When ``CI`` is set, an
+unreachable PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from storage.db import make_engine
+from storage.migrate import upgrade_database
+from storage.schema import metadata
+
+PG_URL = os.environ.get("SENSING_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SENSING_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _pg_admin() -> Engine | None:
+    try:
+        eng = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with eng.connect() as conn:
+            conn.execute(text("select 1"))
+        return eng
+    except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL unreachable at {PG_URL} under CI: {exc}")
+        return None
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database for this test session (dropped afterwards)."""
+    admin = _pg_admin()
+    if admin is None:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    name = f"sensing_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    migrated = make_engine(url)
+    upgrade_database(migrated)
+    migrated.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_all(engine: Engine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.execute(text("DROP TABLE IF EXISTS apscheduler_jobs"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database URL on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        eng = make_engine(url)
+        upgrade_database(eng)
+        eng.dispose()
+        yield url
+        return
+    url = request.getfixturevalue("pg_url")
+    eng = make_engine(url)
+    _truncate_all(eng)
+    eng.dispose()
+    yield url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a migrated, empty database, on SQLite and on PostgreSQL."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite engine only (for tests that are about SQLite itself)."""
+    eng = make_engine(f"sqlite:///{tmp_path / 'only.db'}")
+    upgrade_database(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real corpora folder; tests that need it skip only outside CI when it is missing."""
+    if not SHARED_DATA.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared data not found at {SHARED_DATA}")
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
