@@ -68,6 +68,12 @@ def job_report(app: App) -> dict[str, Any]:
     return run_scheduled_report(app)
 
 
+def job_reply_quality(app: App) -> dict[str, Any]:
+    from analytics.jobs import job_reply_quality as run
+
+    return run(app)
+
+
 def job_retention(app: App) -> dict[str, Any]:
     from analytics.retention import apply_retention
 
@@ -82,6 +88,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "alerts.deliver": job_alerts_deliver,
     "report.weekly": job_report,
     "retention": job_retention,
+    "reply_quality": job_reply_quality,
 }
 
 

@@ -241,6 +241,26 @@ class AlertSettings(Section):
         return self
 
 
+class ReplyQualitySettings(Section):
+    """Weights of the reply-quality components (see analytics/reply_quality.py) and delay bands."""
+
+    relevance: float = Field(0.30, ge=0, description="text similarity, place and demand addressed")
+    completeness: float = Field(0.30, ge=0, description="unit, action/result, contact path, date")
+    policy: float = Field(0.10, ge=0, description="cites a policy or regulation")
+    timeliness: float = Field(0.20, ge=0, description="reply delay, banded")
+    tone: float = Field(0.10, ge=0, description="courteous, not dismissive")
+    delay_bands_days: list[float] = Field(
+        default_factory=lambda: [3, 7, 15, 30, 90], description="upper bounds; score falls a step per band"
+    )
+
+    @field_validator("delay_bands_days")
+    @classmethod
+    def _increasing(cls, v: list[float]) -> list[float]:
+        if not v or any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("a non-empty, strictly increasing list of days")
+        return v
+
+
 class ReportSettings(Section):
     schedule: ScheduleSettings | None = Field(None, description="when to generate the weekly report")
     formats: list[Literal["docx", "xlsx", "pdf"]] = Field(default_factory=lambda: ["docx", "xlsx", "pdf"])
@@ -282,6 +302,7 @@ class Settings(Section):
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
+    reply_quality: ReplyQualitySettings = Field(default_factory=ReplyQualitySettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")
