@@ -59,7 +59,10 @@ def score_replies(engine: Engine, settings: Any, batch: int = 1000) -> int:
                 }
             )
         stmt = dialect_insert(engine, r)
-        update = {c: stmt.excluded[c] for c in ("total", "components", "delay_days", "unit", "scorer_version", "scored_at")}
+        update = {
+            c: stmt.excluded[c]
+            for c in ("total", "components", "delay_days", "unit", "scorer_version", "scored_at")
+        }
         with write_tx(engine) as conn:
             conn.execute(stmt.on_conflict_do_update(index_elements=["document_id"], set_=update), values)
         done += len(values)

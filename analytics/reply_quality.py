@@ -31,8 +31,23 @@ UNIT_RE = re.compile(
     r"社区|中心|派出所|公司|医院|大队|支队|委|办(?!法|理)|厅)(?![\u4e00-\u9fa5]{0,1}法)"
 )
 # Words that start a clause rather than a unit's name ("经我局调查", "您所反映").
-UNIT_LEAD_RE = re.compile(r"^(?:经|由|据|向|对|将|请|已|现|并|被|在|是|的|关于|针对|根据|按照|协调|联系|转交|交由|会同|组织|责成|督促|要求)+")
-PRONOUN_UNITS = {"我局", "我办", "我委", "本局", "我中心", "我街道", "我社区", "我公司", "我厅", "市局", "区局", "县局"}
+UNIT_LEAD_RE = re.compile(
+    r"^(?:经|由|据|向|对|将|请|已|现|并|被|在|是|的|关于|针对|根据|按照|协调|联系|转交|交由|会同|组织|责成|督促|要求)+"
+)
+PRONOUN_UNITS = {
+    "我局",
+    "我办",
+    "我委",
+    "本局",
+    "我中心",
+    "我街道",
+    "我社区",
+    "我公司",
+    "我厅",
+    "市局",
+    "区局",
+    "县局",
+}
 
 
 def find_unit(reply: str) -> str | None:
@@ -49,6 +64,8 @@ def find_unit(reply: str) -> str | None:
             if len(best) >= 6:
                 break
     return best
+
+
 # A concrete handling step or result, not "已收悉" / "已转相关部门" acknowledgements.
 ACTION_RE = re.compile(
     r"责成|督促|整改|查处|约谈|拆除|维修|修复|关停|取缔|暂扣|下达|召开|开展|签订|解决|落实|处置|处罚|立案|"
@@ -135,7 +152,13 @@ def score_reply(
     bands: list[float] | None = None,
 ) -> ReplyScore:
     """Score one reply to one message."""
-    weights = weights or {"relevance": 0.3, "completeness": 0.3, "policy": 0.1, "timeliness": 0.2, "tone": 0.1}
+    weights = weights or {
+        "relevance": 0.3,
+        "completeness": 0.3,
+        "policy": 0.1,
+        "timeliness": 0.2,
+        "tone": 0.1,
+    }
     bands = bands or [3, 7, 15, 30, 90]
     reply = reply or ""
     similarity = min(1.0, cosine_similarity(f"{title}{message}", reply) / 0.5)
@@ -157,7 +180,13 @@ def score_reply(
     tone = 0.5 * bool(POLITE_RE.search(reply)) + 0.5 * (not dismissive)
     if len(reply.strip()) < 5:
         relevance = completeness = policy = tone = 0.0
-    parts = {"relevance": relevance, "completeness": completeness, "policy": policy, "timeliness": timeliness, "tone": tone}
+    parts = {
+        "relevance": relevance,
+        "completeness": completeness,
+        "policy": policy,
+        "timeliness": timeliness,
+        "tone": tone,
+    }
     weight_sum = sum(weights.values()) or 1.0
     total = 100 * sum(weights[k] * parts[k] for k in parts) / weight_sum
     return ReplyScore(**parts, total=round(total, 2), delay_days=delay, unit=unit)

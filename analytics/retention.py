@@ -25,7 +25,9 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 
-def archive_old_text(engine: Engine, days: int, archive_dir: Path, *, now: datetime | None = None, batch: int = 5000) -> int:
+def archive_old_text(
+    engine: Engine, days: int, archive_dir: Path, *, now: datetime | None = None, batch: int = 5000
+) -> int:
     """Archive and blank the text of documents published more than ``days`` ago; returns how many."""
     cutoff = (now or utcnow()) - timedelta(days=days)
     archive_dir.mkdir(parents=True, exist_ok=True)
@@ -33,7 +35,9 @@ def archive_old_text(engine: Engine, days: int, archive_dir: Path, *, now: datet
     total = 0
     while True:
         q = (
-            select(d.c.id, d.c.source_id, d.c.external_id, d.c.title, d.c.content, d.c.reply, d.c.published_at)
+            select(
+                d.c.id, d.c.source_id, d.c.external_id, d.c.title, d.c.content, d.c.reply, d.c.published_at
+            )
             .where(d.c.published_at < cutoff, d.c.archived.is_(False))
             .order_by(d.c.id)
             .limit(batch)

@@ -62,7 +62,9 @@ def set_state(conn: Any, engine: Engine, key: str, value: Any) -> None:
     from storage.store import dialect_insert
 
     stmt = dialect_insert(engine, s.app_state).values(key=key, value=value, updated_at=utcnow())
-    conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": utcnow()}))
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": utcnow()})
+    )
 
 
 def touched_ranges(buckets: list[datetime]) -> list[tuple[datetime, datetime]]:

@@ -21,10 +21,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def agreement(replies: pd.Series, labels: pd.DataFrame) -> pd.DataFrame:
-    pred = pd.DataFrame([{k: int(v) for k, v in reply_checks(str(replies[i])).items()} for i in labels.index], index=labels.index)
+    pred = pd.DataFrame(
+        [{k: int(v) for k, v in reply_checks(str(replies[i])).items()} for i in labels.index],
+        index=labels.index,
+    )
     rows = []
     for col in labels.columns:
-        rows.append({"check": col, "agreement": (pred[col] == labels[col]).mean(), "kappa": cohen_kappa_score(labels[col], pred[col])})
+        rows.append(
+            {
+                "check": col,
+                "agreement": (pred[col] == labels[col]).mean(),
+                "kappa": cohen_kappa_score(labels[col], pred[col]),
+            }
+        )
     return pd.DataFrame(rows).set_index("check")
 
 
@@ -32,7 +41,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     args = parser.parse_args()
-    df = pd.read_excel(Path(args.data) / "tipdm2020_c" / "fujian4_messages_replies.xlsx").set_index("留言编号")
+    df = pd.read_excel(Path(args.data) / "tipdm2020_c" / "fujian4_messages_replies.xlsx").set_index(
+        "留言编号"
+    )
     replies = df["答复意见"]
     for name in ("reply_quality_labels.csv", "reply_quality_labels_heldout.csv"):
         labels = pd.read_csv(REPO / "tests" / "data" / name).set_index("id")
@@ -48,7 +59,9 @@ def main() -> None:
     ]  # fmt: skip
     secs = time.perf_counter() - start
     print(pd.Series(totals).describe().round(1).to_string())
-    held = agreement(replies, pd.read_csv(REPO / "tests" / "data" / "reply_quality_labels_heldout.csv").set_index("id"))
+    held = agreement(
+        replies, pd.read_csv(REPO / "tests" / "data" / "reply_quality_labels_heldout.csv").set_index("id")
+    )
     print(f"replies_per_s: {len(totals) / secs:.0f}")
     print(f"heldout_mean_agreement: {held['agreement'].mean():.3f}")
 

@@ -50,7 +50,9 @@ def build_tagger(settings: Any) -> Tagger:
 def _backlog_query(version: str, limit: int) -> Any:
     d, t = s.documents, s.doc_tags
     return (
-        select(d.c.id, d.c.title, d.c.content, d.c.region_hint, d.c.channel, d.c.published_at, t.c.document_id)
+        select(
+            d.c.id, d.c.title, d.c.content, d.c.region_hint, d.c.channel, d.c.published_at, t.c.document_id
+        )
         .select_from(d.outerjoin(t, t.c.document_id == d.c.id))
         .where(or_(t.c.document_id.is_(None), t.c.pipeline_version != version))
         .order_by(t.c.document_id.is_not(None), d.c.id)  # untagged documents first
@@ -124,7 +126,9 @@ def process_cmd(app: App, limit: int | None) -> None:
         counts["tagged"] = done
         counts.update(refresh_rollups(app.engine))
     secs = time.perf_counter() - start
-    click.echo(f"tagged {done} documents in {secs:.1f}s ({done / max(secs, 1e-9):.0f} docs/s), version {tagger.version}")
+    click.echo(
+        f"tagged {done} documents in {secs:.1f}s ({done / max(secs, 1e-9):.0f} docs/s), version {tagger.version}"
+    )
 
 
 @click.command("worker")

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "alerts": "alerts.cli:alerts_cmd",
     "report": "reports.cli:report_cmd",
     "users": "dashboard.cli:users_cmd",
+    "events": "analytics.cli:events_cmd",
 }
 
 
@@ -53,7 +54,9 @@ class LazyGroup(click.Group):
         return cmd
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.option(
     "--config",
     type=click.Path(dir_okay=False),

@@ -69,7 +69,16 @@ def status_cmd(app: App, as_json: bool) -> None:
         )
         return
     table = Table(title="Sources")
-    for col in ("source", "kind", "documents", "last success", "last run", "new/fetched", "skipped", "last error"):
+    for col in (
+        "source",
+        "kind",
+        "documents",
+        "last success",
+        "last run",
+        "new/fetched",
+        "skipped",
+        "last error",
+    ):
         table.add_column(col)
     for row in health.itertuples():
         table.add_row(

@@ -92,7 +92,9 @@ class Section(BaseModel):
 
 
 class DatabaseSettings(Section):
-    url: str = Field("sqlite:///var/minsheng.db", description="SQLAlchemy URL (sqlite:/// or postgresql+psycopg://)")
+    url: str = Field(
+        "sqlite:///var/minsheng.db", description="SQLAlchemy URL (sqlite:/// or postgresql+psycopg://)"
+    )
     echo: bool = Field(False, description="log every SQL statement")
     busy_timeout_ms: int = Field(10_000, ge=0, le=600_000, description="SQLite busy timeout")
     pool_size: int = Field(5, ge=1, le=100, description="PostgreSQL connection pool size")
@@ -184,7 +186,7 @@ class AlertRuleSettings(Section):
     kind: Literal["volume_spike", "negative_share", "keyword", "emerging_topic", "source_silence"]
     enabled: bool = True
     dimension: Literal["total", "channel", "category", "region", "topic"] = "total"
-    expression: str | None = Field(None, description="keyword rule: AND / OR / NOT, \"phrases\"")
+    expression: str | None = Field(None, description='keyword rule: AND / OR / NOT, "phrases"')
     window_hours: int = Field(1, ge=1, le=168)
     lookback_days: int = Field(14, ge=1, le=90)
     threshold: float = Field(4.0, gt=0, description="robust z-score (or ratio) to fire")
@@ -373,7 +375,9 @@ def format_errors(exc: ValidationError, origin: str) -> list[str]:
     return out
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
     """Load and validate the configuration file plus environment overrides.
 
     Raises:

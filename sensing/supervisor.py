@@ -125,7 +125,9 @@ def start_system(app: App, env: dict[str, str], port: int | None = None) -> int:
     ]
     port = port or int(env.get("STREAMLIT_SERVER_PORT", app.settings.dashboard.port))
     host = app.settings.dashboard.host
-    click.echo(f"Minsheng is running. Dashboard: http://{'localhost' if host == '127.0.0.1' else host}:{port}")
+    click.echo(
+        f"Minsheng is running. Dashboard: http://{'localhost' if host == '127.0.0.1' else host}:{port}"
+    )
     click.echo("Press Ctrl-C to stop.")
     return supervise(children)
 

@@ -30,14 +30,18 @@ def source_health(engine: Engine) -> pd.DataFrame:
         .group_by(runs.c.source_id)
         .subquery()
     )
-    last_run_id = select(runs.c.source_id, func.max(runs.c.id).label("run_id")).group_by(runs.c.source_id).subquery()
+    last_run_id = (
+        select(runs.c.source_id, func.max(runs.c.id).label("run_id")).group_by(runs.c.source_id).subquery()
+    )
     last_err = (
         select(runs.c.source_id, func.max(runs.c.id).label("err_id"))
         .where(runs.c.error.is_not(None))
         .group_by(runs.c.source_id)
         .subquery()
     )
-    counts = select(docs.c.source_id, func.count().label("documents"), func.max(docs.c.published_at).label("newest"))
+    counts = select(
+        docs.c.source_id, func.count().label("documents"), func.max(docs.c.published_at).label("newest")
+    )
     counts = counts.group_by(docs.c.source_id).subquery()
     lr = runs.alias("lr")
     le = runs.alias("le")
@@ -78,7 +82,9 @@ def recent_job_runs(engine: Engine, limit: int = 50) -> pd.DataFrame:
     """The newest job runs, newest first."""
     q = select(s.job_runs).order_by(s.job_runs.c.id.desc()).limit(limit)
     with engine.connect() as conn:
-        return pd.DataFrame([dict(r._mapping) for r in conn.execute(q)], columns=[c.name for c in s.job_runs.c])
+        return pd.DataFrame(
+            [dict(r._mapping) for r in conn.execute(q)], columns=[c.name for c in s.job_runs.c]
+        )
 
 
 def failing_jobs(engine: Engine) -> list[dict[str, Any]]:

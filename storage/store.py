@@ -146,7 +146,9 @@ class Store:
         """Record a job run: yields a dict the job fills with counts; errors are recorded, then re-raised."""
         with write_tx(self.engine) as conn:
             run_id = conn.execute(
-                s.job_runs.insert().values(job=job, started_at=utcnow(), status="running").returning(s.job_runs.c.id)
+                s.job_runs.insert()
+                .values(job=job, started_at=utcnow(), status="running")
+                .returning(s.job_runs.c.id)
             ).scalar_one()
         counts: dict[str, Any] = {}
         try:
@@ -156,7 +158,12 @@ class Store:
                 conn.execute(
                     update(s.job_runs)
                     .where(s.job_runs.c.id == run_id)
-                    .values(finished_at=utcnow(), status="failed", counts=counts, error=f"{type(exc).__name__}: {exc}")
+                    .values(
+                        finished_at=utcnow(),
+                        status="failed",
+                        counts=counts,
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
                 )
             raise
         with write_tx(self.engine) as conn:
@@ -166,11 +173,15 @@ class Store:
                 .values(finished_at=utcnow(), status="ok", counts=counts)
             )
 
-    def audit(self, user: str, action: str, target: str | None = None, detail: dict[str, Any] | None = None) -> None:
+    def audit(
+        self, user: str, action: str, target: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
         """Append to the audit log."""
         with write_tx(self.engine) as conn:
             conn.execute(
-                s.audit_log.insert().values(at=utcnow(), user=user, action=action, target=target, detail=detail or {})
+                s.audit_log.insert().values(
+                    at=utcnow(), user=user, action=action, target=target, detail=detail or {}
+                )
             )
 
 

@@ -13,7 +13,9 @@ class KeywordClassifier(TextClassifier):
     def __init__(self, task: str, version: str = "fake-1") -> None:
         self.task = task
         self.version = version
-        self.labels = {"sentiment": SENTIMENT_LABELS, "emotion": EMOTION_LABELS, "category": CATEGORY_LABELS}[task]
+        self.labels = {"sentiment": SENTIMENT_LABELS, "emotion": EMOTION_LABELS, "category": CATEGORY_LABELS}[
+            task
+        ]
         self.calls = 0
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:

@@ -26,8 +26,12 @@ BAD = "已收悉"
 
 def test_good_reply_beats_bad_reply() -> None:
     t0 = datetime(2019, 5, 1, tzinfo=UTC)
-    good = score_reply(MESSAGE, GOOD, title="景蓉华苑物业乱收停车费", asked_at=t0, replied_at=t0 + timedelta(days=2))
-    bad = score_reply(MESSAGE, BAD, title="景蓉华苑物业乱收停车费", asked_at=t0, replied_at=t0 + timedelta(days=200))
+    good = score_reply(
+        MESSAGE, GOOD, title="景蓉华苑物业乱收停车费", asked_at=t0, replied_at=t0 + timedelta(days=2)
+    )
+    bad = score_reply(
+        MESSAGE, BAD, title="景蓉华苑物业乱收停车费", asked_at=t0, replied_at=t0 + timedelta(days=200)
+    )
     assert good.completeness == 1.0 and good.policy == 1.0 and good.timeliness == 1.0
     assert good.unit == "A2区住房和城乡建设局"
     assert bad.total < 10 < 70 < good.total
@@ -39,7 +43,9 @@ def test_checks_and_delay_bands() -> None:
     assert [delay_score(d, [3, 7, 15, 30, 90]) for d in (1, 5, 20, 100, None)] == [1.0, 0.8, 0.4, 0.0, 0.0]
 
 
-@pytest.mark.parametrize("name,minimum", [("reply_quality_labels.csv", 0.85), ("reply_quality_labels_heldout.csv", 0.8)])
+@pytest.mark.parametrize(
+    "name,minimum", [("reply_quality_labels.csv", 0.85), ("reply_quality_labels_heldout.csv", 0.8)]
+)
 def test_agreement_with_hand_labels(shared_data: Path, name: str, minimum: float) -> None:
     df = pd.read_excel(shared_data / "tipdm2020_c" / "fujian4_messages_replies.xlsx").set_index("留言编号")
     labels = pd.read_csv(REPO / "tests" / "data" / name).set_index("id")

@@ -24,10 +24,18 @@ def test_archive_old_text_keeps_rollups(engine: Engine, tmp_path: Path) -> None:
     n = archive_old_text(engine, 30, tmp_path, now=now, batch=25)
     assert n == 60
     with engine.connect() as conn:
-        blank = conn.execute(select(func.count()).where(s.documents.c.archived.is_(True), s.documents.c.content == "")).scalar()
-        kept = conn.execute(select(func.count()).where(s.documents.c.archived.is_(False), s.documents.c.content != "")).scalar()
+        blank = conn.execute(
+            select(func.count()).where(s.documents.c.archived.is_(True), s.documents.c.content == "")
+        ).scalar()
+        kept = conn.execute(
+            select(func.count()).where(s.documents.c.archived.is_(False), s.documents.c.content != "")
+        ).scalar()
     assert (blank, kept) == (60, 30)
-    records = [json.loads(line) for f in sorted(tmp_path.glob("*.jsonl.gz")) for line in gzip.open(f, "rt", encoding="utf-8")]
+    records = [
+        json.loads(line)
+        for f in sorted(tmp_path.glob("*.jsonl.gz"))
+        for line in gzip.open(f, "rt", encoding="utf-8")
+    ]
     assert len(records) == 60 and len({r["id"] for r in records}) == 60
     assert all(r["content"] for r in records)
     assert archive_old_text(engine, 30, tmp_path, now=now) == 0  # repeat: nothing more

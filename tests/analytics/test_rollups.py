@@ -50,12 +50,20 @@ def test_duplicates_count_once_in_unique(engine: Engine) -> None:
     store = Store(engine)
     sid = store.ensure_source("s", "rss", "social")
     first = store.write_documents(
-        sid, [{"external_id": "a", "channel": "social", "content": "x", "published_at": T0, "content_hash": "a"}]
+        sid,
+        [{"external_id": "a", "channel": "social", "content": "x", "published_at": T0, "content_hash": "a"}],
     ).new_ids[0]
     store.write_documents(
         sid,
         [
-            {"external_id": f"c{i}", "channel": "social", "content": "x", "published_at": T0, "content_hash": "a", "dup_of": first}
+            {
+                "external_id": f"c{i}",
+                "channel": "social",
+                "content": "x",
+                "published_at": T0,
+                "content_hash": "a",
+                "dup_of": first,
+            }
             for i in range(3)
         ],
     )
@@ -72,10 +80,16 @@ def test_correction_overrides_tag(engine: Engine) -> None:
     refresh_rollups(engine)
     assert rollup_total(engine, sentiment="positive") == 1
     with engine.connect() as conn:
-        neg_id = conn.execute(select(s.doc_tags.c.document_id).where(s.doc_tags.c.sentiment == "negative")).scalar_one()
+        neg_id = conn.execute(
+            select(s.doc_tags.c.document_id).where(s.doc_tags.c.sentiment == "negative")
+        ).scalar_one()
     now = datetime.now(UTC)
     with write_tx(engine) as conn:
-        conn.execute(s.corrections.insert().values(document_id=neg_id, field="sentiment", value="positive", user="ana", created_at=now))
+        conn.execute(
+            s.corrections.insert().values(
+                document_id=neg_id, field="sentiment", value="positive", user="ana", created_at=now
+            )
+        )
         conn.execute(s.doc_tags.update().where(s.doc_tags.c.document_id == neg_id).values(tagged_at=now))
     refresh_rollups(engine)
     assert rollup_total(engine, sentiment="positive") == 2

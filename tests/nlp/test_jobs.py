@@ -43,7 +43,9 @@ def tagger(version: str = "fake-1") -> Tagger:
 
 def tags(engine: Engine) -> dict[int, tuple[str, str]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(s.doc_tags.c.document_id, s.doc_tags.c.sentiment, s.doc_tags.c.pipeline_version))
+        rows = conn.execute(
+            select(s.doc_tags.c.document_id, s.doc_tags.c.sentiment, s.doc_tags.c.pipeline_version)
+        )
         return {r[0]: (r[1], r[2]) for r in rows}
 
 

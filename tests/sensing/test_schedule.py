@@ -30,7 +30,15 @@ def app(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
 
 def test_planned_jobs_follow_config(app) -> None:  # type: ignore[no-untyped-def]
     planned = planned_jobs(app.settings)
-    assert set(planned) == {"ingest:demo", "rollups", "topics", "alerts.evaluate", "alerts.deliver", "report.weekly"}
+    assert set(planned) == {
+        "ingest:demo",
+        "rollups",
+        "topics",
+        "reply_quality",
+        "alerts.evaluate",
+        "alerts.deliver",
+        "report.weekly",
+    }
     assert planned["ingest:demo"][0] == ["ingest", "demo"]
 
 

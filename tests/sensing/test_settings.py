@@ -66,7 +66,11 @@ def test_several_problems_reported_together(tmp_path: Path) -> None:
 
 
 def test_literal_secret_is_refused(tmp_path: Path) -> None:
-    data = {"alerts": {"notifiers": [{"name": "hook", "kind": "webhook", "url": "http://h/x", "secret": "hunter2"}]}}
+    data = {
+        "alerts": {
+            "notifiers": [{"name": "hook", "kind": "webhook", "url": "http://h/x", "secret": "hunter2"}]
+        }
+    }
     (msg,) = problems(tmp_path, data)
     assert "alerts.notifiers.0.secret" in msg and "$env:NAME" in msg
 

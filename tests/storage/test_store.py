@@ -131,7 +131,10 @@ def test_sigkill_mid_batch_leaves_whole_batches_only(db_url: str, tmp_path: Path
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     batches, size = 40, 400
     proc = subprocess.Popen(
-        [sys.executable, str(script), db_url, str(batches), str(size)], stdout=subprocess.PIPE, env=env, text=True
+        [sys.executable, str(script), db_url, str(batches), str(size)],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
     )
     assert proc.stdout is not None
     first = proc.stdout.readline()  # at least one batch committed
@@ -143,7 +146,9 @@ def test_sigkill_mid_batch_leaves_whole_batches_only(db_url: str, tmp_path: Path
     try:
         with engine.connect() as conn:
             per_batch = conn.execute(
-                text("SELECT substr(external_id, 1, instr(external_id, '-') - 1) AS b, count(*) FROM documents GROUP BY b")
+                text(
+                    "SELECT substr(external_id, 1, instr(external_id, '-') - 1) AS b, count(*) FROM documents GROUP BY b"
+                )
                 if engine.dialect.name == "sqlite"
                 else text("SELECT split_part(external_id, '-', 1) AS b, count(*) FROM documents GROUP BY b")
             ).all()
@@ -154,7 +159,10 @@ def test_sigkill_mid_batch_leaves_whole_batches_only(db_url: str, tmp_path: Path
         assert cursor["batch"] == killed_at - 1  # cursor committed with its batch
         assert killed_at < batches, "the writer finished before the kill; make batches bigger"
         out = subprocess.run(
-            [sys.executable, str(script), db_url, str(batches), str(size)], env=env, capture_output=True, text=True
+            [sys.executable, str(script), db_url, str(batches), str(size)],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert out.returncode == 0, out.stderr
         assert count_docs(engine) == batches * size  # resumed, nothing duplicated
