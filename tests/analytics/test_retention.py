@@ -34,7 +34,7 @@ def test_archive_old_text_keeps_rollups(engine: Engine, tmp_path: Path) -> None:
     records = [
         json.loads(line)
         for f in sorted(tmp_path.glob("*.jsonl.gz"))
-        for line in gzip.open(f, "rt", encoding="utf-8")
+        for line in gzip.decompress(f.read_bytes()).decode("utf-8").splitlines()
     ]
     assert len(records) == 60 and len({r["id"] for r in records}) == 60
     assert all(r["content"] for r in records)
