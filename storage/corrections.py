@@ -1,0 +1,139 @@
+"""Analysts' corrections of a document's tags, the review queue and drift figures.
+
+A correction is stored with who and when, overrides the model's tag in every chart at once
+(the rollups read the newest correction first, and the document is re-queued for the rollup
+refresh), and feeds ``sensing train``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, and_, func, select, update
+
+from nlp.base import TASK_LABELS
+from storage import schema as s
+from storage.db import write_tx
+from storage.types import utcnow
+
+
+class CorrectionError(ValueError):
+    """The correction names an unknown field, label or document."""
+
+
+def add_correction(engine: Engine, document_id: int, field: str, value: str, user: str) -> int:
+    """Store a correction and make every chart pick it up; returns the correction id."""
+    if field not in TASK_LABELS:
+        raise CorrectionError(f"field {field!r}: expected one of {sorted(TASK_LABELS)}")
+    if value not in TASK_LABELS[field]:
+        raise CorrectionError(f"{field} label {value!r}: expected one of {list(TASK_LABELS[field])}")
+    now = utcnow()
+    with write_tx(engine) as conn:
+        exists = conn.execute(select(s.documents.c.id).where(s.documents.c.id == document_id)).first()
+        if exists is None:
+            raise CorrectionError(f"document {document_id} does not exist")
+        cid = conn.execute(
+            s.corrections.insert()
+            .values(document_id=document_id, field=field, value=value, user=user, created_at=now)
+            .returning(s.corrections.c.id)
+        ).scalar_one()
+        # Re-stamp the tags so the incremental rollup refresh rebuilds this document's hour.
+        conn.execute(update(s.doc_tags).where(s.doc_tags.c.document_id == document_id).values(tagged_at=now))
+        conn.execute(
+            s.audit_log.insert().values(
+                at=now, user=user, action="tag.correct", target=f"document:{document_id}",
+                detail={"field": field, "value": value},
+            )
+        )  # fmt: skip
+    return int(cid)
+
+
+def corrections_for_training(engine: Engine, field: str) -> pd.DataFrame:
+    """The newest correction per document for ``field`` with the document text: columns text, label."""
+    c, d = s.corrections, s.documents
+    newest = (
+        select(c.c.document_id, func.max(c.c.id).label("cid"))
+        .where(c.c.field == field)
+        .group_by(c.c.document_id)
+    )
+    newest = newest.subquery()
+    q = (
+        select(d.c.title, d.c.content, c.c.value)
+        .select_from(newest.join(c, c.c.id == newest.c.cid).join(d, d.c.id == c.c.document_id))
+        .where(d.c.archived.is_(False))
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    texts = [f"{t}。{body}" if t else body for t, body, _ in rows]
+    return pd.DataFrame({"text": texts, "label": [r[2] for r in rows]})
+
+
+def review_queue(engine: Engine, limit: int = 50, field: str = "category") -> list[dict[str, Any]]:
+    """Uncorrected documents the model is least sure about for ``field``, least sure first."""
+    t, d, c = s.doc_tags, s.documents, s.corrections
+    score = t.c[f"{field}_score"]
+    corrected = select(c.c.id).where(and_(c.c.document_id == t.c.document_id, c.c.field == field)).exists()
+    q = (
+        select(
+            d.c.id,
+            d.c.title,
+            d.c.content,
+            d.c.channel,
+            d.c.published_at,
+            t.c[field].label("label"),
+            score.label("score"),
+        )
+        .select_from(t.join(d, d.c.id == t.c.document_id))
+        .where(score.is_not(None), ~corrected, d.c.dup_of.is_(None))
+        .order_by(score.asc(), d.c.id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def drift_by_source_week(
+    engine: Engine, field: str = "sentiment", low_confidence: float = 0.55
+) -> pd.DataFrame:
+    """Per source and ISO week: documents, share of low-confidence tags, and the label mix."""
+    t, d, src = s.doc_tags, s.documents, s.sources
+    q = (
+        select(
+            src.c.name.label("source"),
+            t.c.published_at,
+            t.c[field].label("label"),
+            t.c[f"{field}_score"].label("score"),
+        )
+        .select_from(t.join(d, d.c.id == t.c.document_id).join(src, src.c.id == d.c.source_id))
+        .where(t.c[field].is_not(None))
+    )
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(q).all(), columns=["source", "published_at", "label", "score"])
+    if frame.empty:
+        return pd.DataFrame(columns=["source", "week", "n", "low_confidence_share"])
+    iso = pd.to_datetime(frame["published_at"], utc=True).dt.isocalendar()
+    frame["week"] = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    frame["low"] = frame["score"] < low_confidence
+    out = frame.groupby(["source", "week"]).agg(n=("label", "size"), low_confidence_share=("low", "mean"))
+    mix = pd.crosstab([frame["source"], frame["week"]], frame["label"], normalize="index").add_prefix(
+        "share_"
+    )
+    return out.join(mix).reset_index()
+
+
+def label_shift(drift: pd.DataFrame) -> pd.DataFrame:
+    """Total-variation distance of each source-week's label mix from that source's previous week."""
+    share_cols = [c for c in drift.columns if c.startswith("share_")]
+    rows = []
+    for source, part in drift.sort_values("week").groupby("source"):
+        values = part[share_cols].fillna(0).to_numpy()
+        for i in range(1, len(part)):
+            rows.append(
+                {
+                    "source": source,
+                    "week": part["week"].iloc[i],
+                    "shift": 0.5 * abs(values[i] - values[i - 1]).sum(),
+                }
+            )
+    return pd.DataFrame(rows, columns=["source", "week", "shift"])

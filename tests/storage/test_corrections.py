@@ -1,0 +1,80 @@
+"""Corrections override tags everywhere, feed training, and drive the review queue and drift."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from analytics.rollups import refresh_rollups
+from nlp.jobs import tag_backlog
+from storage import schema as s
+from storage.corrections import (
+    CorrectionError,
+    add_correction,
+    corrections_for_training,
+    drift_by_source_week,
+    label_shift,
+    review_queue,
+)
+from tests.nlp.test_jobs import seed, tagger
+
+
+def first_negative(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.min(s.doc_tags.c.document_id)).where(s.doc_tags.c.sentiment == "negative")
+            ).scalar_one()
+        )
+
+
+def test_correction_overrides_rollups_and_feeds_training(engine: Engine) -> None:
+    seed(engine, 6)
+    tag_backlog(engine, tagger())
+    refresh_rollups(engine)
+    doc = first_negative(engine)
+    add_correction(engine, doc, "sentiment", "neutral", "ana")
+    refresh_rollups(engine)
+    with engine.connect() as conn:
+        neutral = conn.execute(
+            select(func.sum(s.rollups.c.n)).where(s.rollups.c.sentiment == "neutral")
+        ).scalar()
+        audit = conn.execute(select(s.audit_log.c.action, s.audit_log.c.user)).all()
+    assert neutral == 3  # two model-neutral documents plus the corrected one
+    assert ("tag.correct", "ana") in audit
+    train = corrections_for_training(engine, "sentiment")
+    assert train.to_dict("records") == [{"text": train["text"][0], "label": "neutral"}]
+    assert "路面太差了" in train["text"][0]
+
+
+def test_bad_corrections_are_refused(engine: Engine) -> None:
+    seed(engine, 2)
+    tag_backlog(engine, tagger())
+    with pytest.raises(CorrectionError, match="expected one of"):
+        add_correction(engine, first_negative(engine), "sentiment", "furious", "ana")
+    with pytest.raises(CorrectionError, match="field 'mood'"):
+        add_correction(engine, first_negative(engine), "mood", "happy", "ana")
+    with pytest.raises(CorrectionError, match="does not exist"):
+        add_correction(engine, 999_999, "sentiment", "neutral", "ana")
+
+
+def test_review_queue_and_drift(engine: Engine) -> None:
+    seed(engine, 4)
+    tag_backlog(engine, tagger())
+    with engine.begin() as conn:
+        ids = (
+            conn.execute(select(s.doc_tags.c.document_id).order_by(s.doc_tags.c.document_id)).scalars().all()
+        )
+        for i, doc in enumerate(ids):
+            conn.execute(
+                s.doc_tags.update()
+                .where(s.doc_tags.c.document_id == doc)
+                .values(category_score=0.3 + 0.1 * i)
+            )
+    queue = review_queue(engine, limit=3)
+    assert [q["id"] for q in queue] == ids[:3]
+    add_correction(engine, ids[0], "category", "城乡建设", "ana")
+    assert [q["id"] for q in review_queue(engine, limit=3)] == ids[1:4]
+    drift = drift_by_source_week(engine, "category", low_confidence=0.55)
+    assert drift["n"].sum() == 4 and drift["low_confidence_share"].iloc[0] == pytest.approx(0.75)
+    assert label_shift(drift).empty  # one week only
