@@ -1,0 +1,186 @@
+"""Spike detection: synthetic series with known bursts, plus a real 问政 slice."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.detect import (
+    Spike,
+    SpikeParams,
+    SpikeParamsError,
+    detect_share_spike,
+    detect_spikes,
+    evaluate_latest,
+    score_buckets,
+)
+
+METHODS = ["mad", "ewma"]
+
+
+def hourly_counts(days: int = 35, seed: int = 0, base: float = 12.0, amp: float = 8.0) -> pd.Series:
+    """Poisson counts with a daily cycle (quiet nights, busy noon)."""
+    idx = pd.date_range("2025-03-01", periods=24 * days, freq="h", tz="UTC")
+    lam = base + amp * np.sin(2 * np.pi * (idx.hour - 6) / 24)
+    rng = np.random.default_rng(seed)
+    return pd.Series(rng.poisson(lam).astype(float), index=idx)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_detects_injected_burst_at_its_first_bucket(method: str) -> None:
+    s = hourly_counts()
+    at = 24 * 30 + 10
+    s.iloc[at : at + 3] += 3 * s.iloc[at - 24 : at - 21].to_numpy() + 20
+    spikes = detect_spikes(s, SpikeParams(method=method))
+    hits = [sp for sp in spikes if s.index[at] <= sp.at <= s.index[at + 2]]
+    assert len(hits) == 1
+    hit = hits[0]
+    assert hit.at == s.index[at]
+    assert hit.end == s.index[at + 2]
+    assert hit.ratio > 2 and hit.z >= 3 and hit.value > hit.baseline
+    # one burst, at most a handful of noise alarms over five weeks
+    assert len(spikes) <= 4
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_daily_peak_is_not_a_spike_but_the_same_level_at_night_is(method: str) -> None:
+    s = hourly_counts(base=12, amp=10)
+    params = SpikeParams(method=method)
+    noon = s.index[(s.index.hour == 12) & (s.index >= s.index[24 * 30])]
+    scored = score_buckets(s, params)
+    assert not scored.loc[noon, "fired"].any()
+    night = 24 * 32 + 0  # midnight, usual level ~2
+    s.iloc[night] = 22.0  # an ordinary noon value
+    assert evaluate_latest(s.iloc[: night + 1], params) is not None
+
+
+def test_season_none_mistakes_the_daily_cycle_for_spikes() -> None:
+    s = hourly_counts(base=12, amp=10)
+    flat = detect_spikes(s, SpikeParams(method="mad", season="none", lookback_days=2, z_threshold=2.0))
+    seasonal = detect_spikes(s, SpikeParams(method="mad", season="hour", z_threshold=2.0))
+    assert len(flat) > len(seasonal)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_min_count_keeps_quiet_series_silent(method: str) -> None:
+    idx = pd.date_range("2025-01-01", periods=24 * 30, freq="h", tz="UTC")
+    s = pd.Series(np.random.default_rng(1).poisson(0.05, len(idx)).astype(float), index=idx)
+    s.iloc[-1] = 4.0
+    assert evaluate_latest(s, SpikeParams(method=method)) is None
+    spike = evaluate_latest(s, SpikeParams(method=method, min_count=3))
+    assert isinstance(spike, Spike) and spike.value == 4.0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_evaluate_latest_reports_ongoing_episode_start(method: str) -> None:
+    s = hourly_counts(seed=3)
+    start = len(s) - 3
+    s.iloc[start:] = s.iloc[start:] * 4 + 30
+    spike = evaluate_latest(s, SpikeParams(method=method))
+    assert spike is not None
+    assert spike.at == s.index[-1] and spike.start == s.index[start]
+    assert evaluate_latest(s.iloc[:start], SpikeParams(method=method)) is None
+
+
+def test_missing_buckets_are_skipped_and_do_not_split_an_episode() -> None:
+    s = hourly_counts(seed=4)
+    at = 24 * 31 + 9
+    s.iloc[at : at + 4] += 60
+    gappy = s.drop(s.index[at + 1]).drop(s.index[np.arange(24 * 5, len(s) - 48, 24)])
+    spikes = detect_spikes(gappy, SpikeParams())
+    burst = [sp for sp in spikes if sp.at == s.index[at]]
+    assert len(burst) == 1 and burst[0].end == s.index[at + 3]
+
+
+def test_naive_timestamps_are_utc_and_duplicates_summed() -> None:
+    s = hourly_counts(seed=5)
+    naive = pd.Series(s.to_numpy(), index=s.index.tz_localize(None))
+    doubled = pd.concat([naive, naive * 0])  # duplicate stamps: sum is unchanged
+    a = score_buckets(s)
+    b = score_buckets(doubled)
+    assert str(b.index.tz) == "UTC"
+    np.testing.assert_allclose(a["z"].to_numpy(), b["z"].to_numpy(), equal_nan=True)
+
+
+def test_daily_series_uses_weekday_baseline() -> None:
+    idx = pd.date_range("2024-01-01", periods=7 * 16, freq="D", tz="UTC")
+    rng = np.random.default_rng(6)
+    lam = np.where(idx.dayofweek >= 5, 3.0, 20.0)
+    s = pd.Series(rng.poisson(lam).astype(float), index=idx)
+    params = SpikeParams(method="mad")
+    weekday_like_saturday = s.copy()
+    sat = np.flatnonzero(idx.dayofweek == 5)[-1]
+    weekday_like_saturday.iloc[sat] = 20.0
+    assert evaluate_latest(weekday_like_saturday.iloc[: sat + 1], params) is not None
+    fri = sat - 1
+    assert evaluate_latest(s.iloc[: fri + 1], params) is None
+
+
+def test_window_sums_buckets() -> None:
+    s = hourly_counts(seed=7)
+    scored = score_buckets(s, SpikeParams(window=3))
+    assert scored["value"].iloc[-1] == pytest.approx(s.iloc[-3:].sum())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"method": "cusum"}, {"window": 0}, {"z_threshold": 0}, {"ratio_threshold": 0.5}, {"season": "x"}],
+)
+def test_bad_params_raise(kwargs: dict) -> None:
+    with pytest.raises(SpikeParamsError):
+        SpikeParams(**kwargs)
+
+
+def test_share_spike_needs_volume_and_a_real_rise() -> None:
+    idx = pd.date_range("2025-01-01", periods=24 * 20, freq="h", tz="UTC")
+    rng = np.random.default_rng(8)
+    total = pd.Series(rng.poisson(40, len(idx)).astype(float), index=idx)
+    neg = pd.Series(rng.binomial(total.astype(int), 0.2).astype(float), index=idx)
+    at = len(idx) - 30
+    neg.iloc[at : at + 2] = np.round(total.iloc[at : at + 2] * 0.7)
+    quiet = len(idx) - 10
+    total.iloc[quiet] = 3.0
+    neg.iloc[quiet] = 3.0  # 100 % negative but only 3 items
+    spikes = detect_share_spike(neg, total, SpikeParams())
+    found = [sp for sp in spikes if sp.at == idx[at]]
+    assert len(found) == 1 and found[0].end == idx[at + 1]
+    assert found[0].value == pytest.approx(0.7, abs=0.05)
+    assert 0.15 < found[0].baseline < 0.25
+    assert all(sp.at != idx[quiet] for sp in spikes)
+    assert len(spikes) <= 2  # at most one chance alarm in 20 days of binomial noise
+
+
+@functools.cache
+def _load_wenzheng_daily(data: Path) -> pd.Series:
+    df = pd.read_excel(data / "tipdm2020_c" / "fujian3_messages_votes.xlsx", usecols=["留言时间"])
+    ts = pd.to_datetime(df["留言时间"], format="mixed")
+    day = ts[ts >= "2019-01-01"].dt.floor("D").dt.tz_localize("UTC")
+    counts = day.value_counts()
+    return counts.reindex(
+        pd.date_range(counts.index.min(), counts.index.max(), freq="D"), fill_value=0
+    ).astype(float)
+
+
+@pytest.fixture
+def wenzheng_daily(shared_data: Path) -> pd.Series:
+    """Daily 问政 message counts 2019-01-01..2020-01-26 (real)."""
+    return _load_wenzheng_daily(shared_data).copy()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_real_wenzheng_series_few_alarms_and_injected_burst_found(
+    wenzheng_daily: pd.Series, method: str
+) -> None:
+    s = wenzheng_daily
+    params = SpikeParams(method=method)
+    weeks = len(s) / 7
+    assert len(detect_spikes(s, params)) <= weeks  # at most one alarm a week on the real series
+    day = s.index.get_loc(pd.Timestamp("2019-10-15", tz="UTC"))  # a Tuesday
+    burst = s.copy()
+    burst.iloc[day] = s.iloc[day] + 4 * s.iloc[day - 28 : day : 7].mean()
+    spike = evaluate_latest(burst.iloc[: day + 1], params)
+    assert spike is not None and spike.ratio > 2
