@@ -199,8 +199,15 @@ class AlertRuleSettings(Section):
 
     @model_validator(mode="after")
     def _expression_for_keyword(self) -> AlertRuleSettings:
-        if self.kind == "keyword" and not self.expression:
-            raise ValueError("keyword rules need an 'expression'")
+        if self.kind == "keyword":
+            if not self.expression:
+                raise ValueError("keyword rules need an 'expression'")
+            from analytics.watchlist import compile_expression
+
+            try:
+                compile_expression(self.expression)
+            except ValueError as exc:
+                raise ValueError(f"expression: a boolean keyword expression ({exc})") from None
         return self
 
 

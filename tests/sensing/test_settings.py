@@ -112,3 +112,9 @@ def test_cli_fails_at_startup_with_the_key(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "--config", str(path)])
     assert result.exit_code == 2
     assert "nlp.bogus: unknown key" in result.output
+
+
+def test_bad_keyword_expression(tmp_path: Path) -> None:
+    data = {"alerts": {"rules": [{"name": "k", "kind": "keyword", "expression": "燃气 AND (爆炸 OR"}]}}
+    (msg,) = problems(tmp_path, data)
+    assert "alerts.rules.0" in msg and "boolean keyword expression" in msg

@@ -1,0 +1,81 @@
+"""Tests of ingest.pii: masking cases from tests/data/pii_cases.jsonl, checks, and measured rates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ingest.pii import KINDS, find_pii, hash_author, id_check_char, is_valid_id18, luhn_ok, mask_pii
+from nlp.datasets import shared_data_dir
+
+CASES = [
+    json.loads(line)
+    for line in (Path(__file__).parents[1] / "data" / "pii_cases.jsonl").open(encoding="utf-8")
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["note"] for c in CASES])
+def test_cases_file(case: dict[str, object]) -> None:
+    text = str(case["text"])
+    assert mask_pii(text) == case["masked"]
+    matches = find_pii(text)
+    assert [m.kind for m in matches] == case["kinds"]
+    for m in matches:
+        assert text[m.start : m.end] == m.text
+        assert m.span == (m.start, m.end)
+
+
+def test_checksums() -> None:
+    assert is_valid_id18("11010519491231002X")  # the example printed in GB 11643
+    assert is_valid_id18("11010519491231002x")
+    assert not is_valid_id18("110105194912310021")
+    assert not is_valid_id18("99010519491231002X")  # no such province code
+    assert id_check_char("11010519491231002") == "X"
+    assert luhn_ok("4111111111111111")
+    assert luhn_ok("79927398713")
+    assert not luhn_ok("4111111111111112")
+
+
+def test_kinds_filter() -> None:
+    text = "手机13812345678，邮箱a@b.cn"
+    assert [m.kind for m in find_pii(text, kinds=["email"])] == ["email"]
+    assert mask_pii(text, kinds=["mobile"]) == "手机138****5678，邮箱a@b.cn"
+    assert set(KINDS) == {"id_card", "bank_card", "mobile", "landline", "email", "plate"}
+
+
+def test_masked_text_has_no_findings_left() -> None:
+    text = "身份证11010519491231002X 电话13812345678 卡号6228481234567894 车牌粤B12345 邮箱ab@qq.com"
+    masked = mask_pii(text)
+    assert find_pii(masked) == []
+    assert "11010519491231002X" not in masked and "13812345678" not in masked
+
+
+def test_hash_author() -> None:
+    a = hash_author("张三", "k1")
+    assert a == hash_author(" 张三 ", "k1")
+    assert a != hash_author("张三", "k2")
+    assert a != hash_author("李四", "k1")
+    assert len(a) == 32 and int(a, 16) >= 0
+    assert len(hash_author("张三", b"k1", length=16)) == 16
+    with pytest.raises(ValueError):
+        hash_author("张三", "")
+
+
+@pytest.fixture(scope="module")
+def carriers() -> list[str]:
+    from bench.pii import load_carriers
+
+    if not (shared_data_dir() / "smp2020_ewect").is_dir():
+        pytest.skip("shared corpora not available (set SENSING_SHARED_DATA)")
+    return load_carriers(4000, seed=3, tipdm=False)
+
+
+def test_recall_and_false_positive_rate_on_planted_values(carriers: list[str]) -> None:
+    """Same generator as bench/pii.py on a smaller set: recall >= 99 %, false positives <= 1 %."""
+    from bench.pii import build_cases, score_cases
+
+    score = score_cases(build_cases(carriers, 900, 900, seed=5))
+    assert score.recall >= 0.99, [c.text for c in score.misses[:5]]
+    assert score.fp_rate <= 0.01, [c.text for c in score.false_positives[:5]]
