@@ -1,0 +1,240 @@
+"""The weekly report: build it (pure data), generate its files, and send it on a schedule.
+
+* :func:`build_weekly_report` reads one ISO week (in the app time zone) and its previous week and
+  returns a :class:`~reports.model.WeeklyReport`: KPIs, hot issues with their heat explanation and
+  trend, sentiment and emotion by channel / category / region, demand categories and the agenda
+  priority list, the week's alerts and their handling, representative (masked) documents and the
+  methods section. The same week from the same data gives the same numbers.
+* :func:`generate_weekly_report` renders DOCX / XLSX / PDF files and records a ``report_runs`` row.
+* :func:`run_scheduled_report` is the scheduler's job: the previous ISO week, e-mailed to
+  ``reports.recipients`` through the SMTP notifier named in ``reports.notifier``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, update
+
+from reports import data, examples, issues, methods, ranking, tables
+from reports.model import WeeklyReport
+from reports.narrative import narrate
+from sensing.settings import Settings
+from storage import schema as s
+from storage.db import write_tx
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+FORMATS = ("docx", "xlsx", "pdf")
+
+
+class ReportError(ValueError):
+    """A report request is invalid (bad week, unknown format)."""
+
+
+def parse_week(week: str) -> tuple[int, int]:
+    """``"2026-W47"`` -> ``(2026, 47)``; raises :class:`ReportError` when it is not an ISO week."""
+    try:
+        year_s, num_s = week.strip().upper().split("-W")
+        year, num = int(year_s), int(num_s)
+        date.fromisocalendar(year, num, 1)
+    except ValueError:
+        raise ReportError(f"not an ISO week like 2026-W47: {week!r}") from None
+    return year, num
+
+
+def week_bounds(week: str, tz: str) -> tuple[datetime, datetime]:
+    """The week as [Monday 00:00, next Monday 00:00) in time zone ``tz``."""
+    year, num = parse_week(week)
+    monday = date.fromisocalendar(year, num, 1)
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=ZoneInfo(tz))
+    nxt = monday + timedelta(days=7)
+    return start, datetime(nxt.year, nxt.month, nxt.day, tzinfo=ZoneInfo(tz))
+
+
+def week_of(day: date) -> str:
+    year, num, _ = day.isocalendar()
+    return f"{year}-W{num:02d}"
+
+
+def previous_week(week: str) -> str:
+    year, num = parse_week(week)
+    return week_of(date.fromisocalendar(year, num, 1) - timedelta(days=7))
+
+
+def last_complete_week(now: datetime, tz: str) -> str:
+    """The ISO week before the one ``now`` falls in (local time)."""
+    return week_of(now.astimezone(ZoneInfo(tz)).date() - timedelta(days=7))
+
+
+def build_weekly_report(engine: Engine, settings: Settings, week: str) -> WeeklyReport:
+    """Read the store and assemble the report of ``week`` (no files written)."""
+    tz = settings.app.timezone
+    start, end = week_bounds(week, tz)
+    p_start = start - timedelta(days=7)
+    su, eu, psu = (t.astimezone(UTC) for t in (start, end, p_start))
+    cur = data.load_documents(engine, su, eu)
+    prev = data.load_documents(engine, psu, su)
+    alerts, prev_alerts = data.load_alerts(engine, su, eu), data.load_alerts(engine, psu, su)
+    report = WeeklyReport(
+        week=week,
+        previous_week=previous_week(week),
+        timezone=tz,
+        start=start,
+        end=end,
+        base_query=data.query_sql(engine, data.documents_query(su, eu)),
+        previous_query=data.query_sql(engine, data.documents_query(psu, su)),
+    )
+    days = [start + timedelta(days=i) for i in range(7)]
+    report.add(tables.kpi_table(cur, prev, alerts, prev_alerts))
+    report.add(tables.daily_volume_table(cur, days, tz))
+    ranked = ranking.rank_topics(engine, settings, su, eu)
+    topics = ranking.topic_labels(engine, ranked)
+    for table in issues.hot_issue_tables(cur, prev, ranked, topics, days, tz):
+        report.add(table)
+    for dim in ("channel", "category", "province"):
+        report.add(tables.sentiment_table(cur, prev, dim))
+    for dim in ("channel", "category", "province"):
+        report.add(tables.emotion_table(cur, dim))
+    report.add(issues.category_table(cur, prev))
+    report.add(issues.agenda_table(cur, ranking.rank_agenda(engine, settings, su, eu)))
+    alert_docs = {int(a["id"]): examples.alert_document_ids(a["evidence"]) for _, a in alerts.iterrows()}
+    report.add(tables.alerts_table(alerts, alert_docs, tz))
+    picks = examples.pick_examples(cur, report.tables["hot_issues"])
+    report.add(
+        examples.examples_table(cur, picks, data.load_document_texts(engine, [i for _, i in picks]), tz)
+    )
+    covered, gaps = methods.sources_table(
+        data.load_sources(engine), cur, data.load_ingest_runs(engine, su, eu), su, eu, tz
+    )
+    report.add(covered)
+    report.add(gaps)
+    report.add(methods.models_table(data.load_pipeline_versions(engine, su, eu), data.load_model_meta()))
+    narrate(report, cur, settings, ranking.rollup_volume(engine, su, eu))
+    return report
+
+
+def _engine_settings(target: Any, settings: Settings | None) -> tuple[Engine, Settings]:
+    if settings is None:  # an App (or anything with .engine and .settings)
+        return target.engine, target.settings
+    return target, settings
+
+
+def _record_run(engine: Engine, week: str, formats: Sequence[str], requested_by: str) -> int:
+    with write_tx(engine) as conn:
+        return int(
+            conn.execute(
+                s.report_runs.insert()
+                .values(
+                    week=week,
+                    formats=list(formats),
+                    status="running",
+                    requested_by=requested_by,
+                    started_at=utcnow(),
+                )
+                .returning(s.report_runs.c.id)
+            ).scalar_one()
+        )
+
+
+def _finish_run(engine: Engine, run_id: int, **values: Any) -> None:
+    with write_tx(engine) as conn:
+        conn.execute(
+            update(s.report_runs).where(s.report_runs.c.id == run_id).values(finished_at=utcnow(), **values)
+        )
+
+
+def _write_atomically(path: Path, render: Any) -> Path:
+    """Render into a temporary file next to ``path``, then rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        render(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def generate_weekly_report(
+    target: Any,
+    settings: Settings | None = None,
+    week: str | None = None,
+    formats: Sequence[str] | None = None,
+    out_dir: str | Path | None = None,
+    requested_by: str = "system",
+) -> list[Path]:
+    """Build the report of ``week`` and write it in ``formats``; returns the files written.
+
+    Args:
+        target: an engine (then pass ``settings``) or an :class:`~sensing.app.App`.
+        settings: the application settings when ``target`` is an engine.
+        week: ISO week such as ``2026-W47``; default: the last complete week.
+        formats: any of docx, xlsx, pdf; default ``reports.formats``.
+        out_dir: folder for the files; default ``reports.out_dir``.
+        requested_by: user name (or ``scheduler``) stored in ``report_runs``.
+
+    Raises:
+        ReportError: bad week or format. Rendering errors are recorded in ``report_runs`` and re-raised.
+    """
+    from reports.charts import render_charts
+    from reports.render_docx import render_docx
+    from reports.render_pdf import render_pdf
+    from reports.render_xlsx import render_xlsx
+
+    engine, settings = _engine_settings(target, settings)
+    tz = settings.app.timezone
+    week = week or last_complete_week(utcnow(), tz)
+    parse_week(week)
+    formats = list(formats or settings.reports.formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ReportError(f"unknown report formats {unknown}; expected some of {list(FORMATS)}")
+    folder = Path(out_dir or settings.reports.out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_id = _record_run(engine, week, formats, requested_by)
+    try:
+        report = build_weekly_report(engine, settings, week)
+        meta = {"生成时间": f"{utcnow().astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M}", "生成人": requested_by}
+        charts = render_charts(report) if {"docx", "pdf"} & set(formats) else {}
+        paths = []
+        for fmt in formats:
+            path = folder / f"minsheng-weekly-{week}.{fmt}"
+            if fmt == "docx":
+                paths.append(_write_atomically(path, lambda p: render_docx(report, charts, p, meta)))
+            elif fmt == "xlsx":
+                paths.append(_write_atomically(path, lambda p: render_xlsx(report, p, meta)))
+            else:
+                paths.append(_write_atomically(path, lambda p: render_pdf(report, charts, p, meta)))
+    except Exception as exc:
+        _finish_run(engine, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    _finish_run(engine, run_id, status="ok", paths=[str(p) for p in paths])
+    log.info("weekly report generated", extra={"week": week, "formats": formats, "run_id": run_id})
+    return paths
+
+
+def run_scheduled_report(app: Any) -> dict[str, Any]:
+    """The scheduler's job: report the previous ISO week and e-mail it to ``reports.recipients``."""
+    from reports.mail import report_notifier, send_report_email
+
+    settings = app.settings
+    week = last_complete_week(utcnow(), settings.app.timezone)
+    paths = generate_weekly_report(app.engine, settings, week, requested_by="scheduler")
+    recipients = list(settings.reports.recipients)
+    if recipients:
+        start, end = week_bounds(week, settings.app.timezone)
+        body = (
+            f"附件为 {week}（{start:%Y-%m-%d} 至 {end - timedelta(days=1):%Y-%m-%d}）舆情周报，"
+            f"共 {len(paths)} 个文件：{', '.join(p.name for p in paths)}。\n本邮件由民声系统按计划自动发送。"
+        )
+        send_report_email(report_notifier(settings), recipients, f"民声舆情周报 {week}", body, paths)
+    return {"week": week, "files": len(paths), "emailed": len(recipients)}
