@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 ENV_PREFIX = "SENSING_"
+REPORT_FORMATS: tuple[Literal["docx", "xlsx", "pdf"], ...] = ("docx", "xlsx", "pdf")
 DEFAULT_CONFIG = "config.yaml"
 
 
@@ -259,7 +260,8 @@ class ReplyQualitySettings(Section):
     timeliness: float = Field(0.20, ge=0, description="reply delay, banded")
     tone: float = Field(0.10, ge=0, description="courteous, not dismissive")
     delay_bands_days: list[float] = Field(
-        default_factory=lambda: [3, 7, 15, 30, 90], description="upper bounds; score falls a step per band"
+        default_factory=lambda: [3.0, 7.0, 15.0, 30.0, 90.0],
+        description="upper bounds; score falls a step per band",
     )
 
     @field_validator("delay_bands_days")
@@ -272,7 +274,7 @@ class ReplyQualitySettings(Section):
 
 class ReportSettings(Section):
     schedule: ScheduleSettings | None = Field(None, description="when to generate the weekly report")
-    formats: list[Literal["docx", "xlsx", "pdf"]] = Field(default_factory=lambda: ["docx", "xlsx", "pdf"])
+    formats: list[Literal["docx", "xlsx", "pdf"]] = Field(default_factory=lambda: list(REPORT_FORMATS))
     out_dir: str = Field("var/reports", description="where report files are written")
     recipients: list[str] = Field(default_factory=list, description="e-mail recipients")
     notifier: str | None = Field(None, description="smtp notifier used to send reports")

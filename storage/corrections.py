@@ -56,8 +56,8 @@ def corrections_for_training(engine: Engine, field: str) -> pd.DataFrame:
         select(c.c.document_id, func.max(c.c.id).label("cid"))
         .where(c.c.field == field)
         .group_by(c.c.document_id)
+        .subquery()
     )
-    newest = newest.subquery()
     q = (
         select(d.c.title, d.c.content, c.c.value)
         .select_from(newest.join(c, c.c.id == newest.c.cid).join(d, d.c.id == c.c.document_id))

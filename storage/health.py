@@ -13,7 +13,7 @@ from storage import schema as s
 def untagged_backlog(engine: Engine, pipeline_version: str | None = None) -> int:
     """Documents with no tags, or (given a version) tagged by another pipeline version."""
     d, t = s.documents, s.doc_tags
-    cond = t.c.document_id.is_(None)
+    cond: Any = t.c.document_id.is_(None)
     if pipeline_version is not None:
         cond = cond | (t.c.pipeline_version != pipeline_version)
     q = select(func.count()).select_from(d.outerjoin(t, t.c.document_id == d.c.id)).where(cond)
@@ -39,10 +39,13 @@ def source_health(engine: Engine) -> pd.DataFrame:
         .group_by(runs.c.source_id)
         .subquery()
     )
-    counts = select(
-        docs.c.source_id, func.count().label("documents"), func.max(docs.c.published_at).label("newest")
+    counts = (
+        select(
+            docs.c.source_id, func.count().label("documents"), func.max(docs.c.published_at).label("newest")
+        )
+        .group_by(docs.c.source_id)
+        .subquery()
     )
-    counts = counts.group_by(docs.c.source_id).subquery()
     lr = runs.alias("lr")
     le = runs.alias("le")
     q = (
