@@ -32,6 +32,7 @@ from alerts.loaders import (
     data_start,
     load_rollup_frame,
     load_window_documents,
+    recent_events,
     representative_documents,
     source_activity,
     topic_labels,
@@ -58,6 +59,7 @@ class EvaluationContext:
     _frames: dict[tuple[str, int, int], pd.DataFrame] = field(default_factory=dict)
     _start: list[datetime | None] = field(default_factory=list)
     _labels: dict[str, str] | None = None
+    _events: list[dict[str, Any]] | None = None
 
     @property
     def tz(self) -> str:
@@ -79,6 +81,12 @@ class EvaluationContext:
         if self._labels is None:
             self._labels = topic_labels(self.engine)
         return self._labels
+
+    def events(self) -> list[dict[str, Any]]:
+        """Events of the last week, mentioned in the notifications of alerts on their issue."""
+        if self._events is None:
+            self._events = recent_events(self.engine, self.now)
+        return self._events
 
 
 def _volume(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
@@ -155,6 +163,7 @@ def queue_notifications(conn: Any, ctx: EvaluationContext, rule: AlertRuleSettin
                 tz=ctx.tz,
                 created_at=ctx.now,
                 reminder=reminder,
+                events=ctx.events(),
             )
             payload = note.to_payload()
             added += outbox.enqueue(
@@ -196,6 +205,8 @@ def evaluate_rules(app: Any, *, now: datetime | None = None) -> dict[str, Any]:
         except Exception as exc:  # one broken rule must not stop the others
             counts["errors"] += 1
             log.exception("alert rule failed", extra={"rule": rule.name, "error": str(exc)})
+    if any(r.notify for r in rules):
+        ctx.events()  # read before the write transaction takes the SQLite lock
     with write_tx(ctx.engine) as conn:
         for rule in rules:
             if rule.name in found:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, and_, func, literal, select
 
 from alerts.content_rules import WindowDocument
-from alerts.message import excerpt
+from alerts.message import EVENT_DAYS, excerpt
 from alerts.rules import DIMENSION_COLUMNS, DocScope, SourceActivity
 from storage import schema as s
+from storage.events import list_events
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,12 @@ def load_rollup_frame(engine: Engine, dimension: str, start: datetime, end: date
         frame["value"] = frame["value"].astype(str)
         frame["n"] = frame["n"].astype("float64")
     return frame
+
+
+def recent_events(engine: Engine, now: datetime, days: int = EVENT_DAYS) -> list[dict[str, Any]]:
+    """Events marked in the ``days`` before ``now`` (through ``storage.events``), newest first."""
+    since = now - timedelta(days=days)
+    return [e for e in list_events(engine) if since <= e["at"] <= now]
 
 
 def topic_labels(engine: Engine) -> dict[str, str]:

@@ -2,16 +2,19 @@
 
 Every alert in a notification says which topic or keyword, how far above normal (the rule's
 summary carries the numbers), since when, up to three representative documents (their text was
-masked before it was stored) and a link to the dashboard's alert page. The Markdown variant
-neutralises Markdown syntax in untrusted text (titles and posts come from the public), so a post
-cannot inject links or formatting into a robot message.
+masked before it was stored) and a link to the dashboard's alert page. When an event (政策出台 /
+现场处置 / 官方回应, see ``storage/events.py``) was marked on the alert's topic, category or region
+in the last seven days, the alert says so ("该议题已于 11月20日 官方回应"): duty staff then know
+the issue is already being handled, and that it flares up again after the response. The Markdown
+variant neutralises Markdown syntax in untrusted text (titles and posts come from the public), so
+a post cannot inject links or formatting into a robot message.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +26,10 @@ log = logging.getLogger(__name__)
 ALERT_PAGE = "alerts"  # url_path of the 预警中心 page in dashboard/streamlit_app.py
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 EXCERPT_CHARS = 80
+EVENT_DAYS = 7  # events marked this many days before the notification are mentioned
+EVENT_NOTE_CHARS = 40
+MAX_EVENTS = 3
+EVENT_SUBJECTS = {"topic": "该议题", "category": "该诉求类别", "region": "该地区"}
 TZ_LABELS = {"Asia/Shanghai": "北京时间"}
 _NEUTRALISE = str.maketrans(
     {
@@ -77,6 +84,59 @@ def _doc_line(doc: Mapping[str, Any], tz: str) -> str:
     return f"{doc.get('excerpt') or excerpt(doc)}（{'，'.join(p for p in (where, stamp) if p)}）"
 
 
+def _at(value: Any) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def related_events(
+    key: str, events: Sequence[Mapping[str, Any]], now: datetime, days: int = EVENT_DAYS
+) -> list[Mapping[str, Any]]:
+    """Events of the last ``days`` (up to ``now``) on the issue an alert key names, newest first.
+
+    ``topic=3`` matches events on topic 3; ``category=环境保护`` events on that category (in any
+    region or none); ``region=湖南省`` events on a category in that region. Other keys (total,
+    channel, keyword watchlists, sources) name no issue an event can be marked on.
+    """
+    dimension, _, value = key.partition("=")
+    if dimension not in EVENT_SUBJECTS or not value:
+        return []
+    since = now - timedelta(days=days)
+    found = []
+    for event in events:
+        if not since <= _at(event["at"]) <= now:
+            continue
+        if dimension == "topic":
+            hit = event.get("topic_id") is not None and str(event["topic_id"]) == value
+        elif dimension == "category":
+            hit = event.get("topic_id") is None and event.get("category") == value
+        else:
+            hit = event.get("topic_id") is None and event.get("province") == value
+        if hit:
+            found.append(event)
+    return sorted(found, key=lambda e: (_at(e["at"]), e.get("id") or 0), reverse=True)
+
+
+def describe_event(key: str, event: Mapping[str, Any], tz: str) -> str:
+    """``该议题已于 11月20日 官方回应（说明：…）`` for an event related to the alert ``key``."""
+    dimension = key.partition("=")[0]
+    local = format_local(_at(event["at"]), tz).split(" ")[0]
+    subject = EVENT_SUBJECTS[dimension]
+    if dimension == "category" and event.get("province"):
+        subject += f"在{event['province']}"
+    elif dimension == "region" and event.get("category"):
+        subject += f"「{event['category']}」诉求"
+    note = " ".join(str(event.get("note") or "").split())
+    if len(note) > EVENT_NOTE_CHARS:
+        note = note[: EVENT_NOTE_CHARS - 1] + "…"
+    return f"{subject}已于 {local} {event['kind']}" + (f"（说明：{note}）" if note else "")
+
+
+def _event_item(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An event as JSON-safe data for machine receivers."""
+    keys = ("id", "kind", "topic_id", "category", "province", "note")
+    return {**{k: event.get(k) for k in keys}, "at": _at(event["at"]).isoformat()}
+
+
 def top_severity(alerts: Sequence[Mapping[str, Any]]) -> str:
     """The most severe level among ``alerts``."""
     return max((a.get("severity") or "warning" for a in alerts), key=lambda s: SEVERITY_ORDER.get(s, 1))
@@ -90,6 +150,7 @@ def build_notification(
     tz: str,
     created_at: datetime,
     reminder: bool = False,
+    events: Sequence[Mapping[str, Any]] = (),
 ) -> Notification:
     """One notification for ``alerts`` (same rule, grouped by the lifecycle).
 
@@ -101,6 +162,8 @@ def build_notification(
         tz: display time zone.
         created_at: when the notification was queued.
         reminder: True for a re-notification of alerts still open and unacknowledged.
+        events: recent ``events`` rows (kind, at, topic_id, category, province, note); those of the
+            last seven days on an alert's topic, category or region are mentioned in it.
     """
     severity = top_severity(alerts)
     level = SEVERITY_LABELS.get(severity, severity)
@@ -124,6 +187,11 @@ def build_notification(
             lines.append(f"开始时间：{since_text}（{TZ_LABELS.get(tz, tz)}）")
         md = [f"**{neutralise_markdown(head)}**"] if len(alerts) > 1 else []
         md.append(f"> {neutralise_markdown(str(alert['message']))}")
+        related = related_events(str(alert.get("key") or ""), events, created_at)[:MAX_EVENTS]
+        if related:
+            handled = "；".join(describe_event(str(alert["key"]), e, tz) for e in related)
+            lines.append(f"处置情况：{handled}。")
+            md.append(f"处置情况：{neutralise_markdown(handled)}。")
         if docs:
             lines.append("代表性内容：")
             md.append("代表性内容：")
@@ -147,6 +215,7 @@ def build_notification(
                 "since": since,
                 "link": link,
                 "documents": docs,
+                "events": [_event_item(e) for e in related],
             }
         )
     return Notification(

@@ -141,6 +141,53 @@ def chart_categories(table: ReportTable) -> Figure:
     return fig
 
 
+def chart_reply_components(table: ReportTable) -> Figure:
+    """Bars: mean of each reply-quality component (0–1), this week and last week."""
+    frame = table.frame()
+    fig, ax = _figure(table.title.split("（")[0] + "：各分项均值")
+    rows = frame[frame["metric"].str.startswith("平均") & (frame["unit"] == "0–1")]
+    if rows.empty or rows["this_week"].isna().all():
+        _empty(ax, "本周无已评分答复")
+        return fig
+    x = np.arange(len(rows))
+    labels = [str(m)[2:] for m in rows["metric"]]
+    last = rows["last_week"].astype(float).fillna(0.0).to_numpy()
+    this = rows["this_week"].astype(float).fillna(0.0).to_numpy()
+    ax.bar(x - 0.2, last, width=0.4, label="上周", color="#9aa5b1")
+    bars = ax.bar(x + 0.2, this, width=0.4, label="本周", color=PALETTE[0])
+    ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
+    ax.set_xticks(x, labels)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("均值（0–1）")
+    ax.legend(fontsize=8, frameon=False, ncols=2, loc="upper right")
+    return fig
+
+
+def chart_effects(table: ReportTable) -> Figure:
+    """Paired bars: negative share before and after each event of the week."""
+    frame = table.frame()
+    fig, ax = _figure("处置事件前后负面占比")
+    frame = frame[frame["neg_before"].notna() & frame["neg_after"].notna()]
+    if frame.empty:
+        _empty(ax, "本周无可比较的处置事件")
+        return fig
+    x = np.arange(len(frame))
+    ax.bar(x - 0.2, frame["neg_before"].astype(float), width=0.4, label="事件前", color="#9aa5b1")
+    ax.bar(
+        x + 0.2,
+        frame["neg_after"].astype(float),
+        width=0.4,
+        label="事件后",
+        color=SENTIMENT_COLOURS["negative"],
+    )
+    ax.set_xticks(x, [f"事件 {int(i)}" for i in frame["id"]])
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_ylabel("负面占比")
+    ax.legend(fontsize=8, frameon=False, ncols=2)
+    return fig
+
+
 #: chart key -> (table key, drawing function)
 CHARTS: dict[str, tuple[str, Callable[[ReportTable], Figure]]] = {
     "daily": ("daily", chart_daily),
@@ -149,6 +196,8 @@ CHARTS: dict[str, tuple[str, Callable[[ReportTable], Figure]]] = {
     "heat": ("heat_components", chart_heat),
     "trend": ("hot_trend", chart_trend),
     "categories": ("categories", chart_categories),
+    "reply_components": ("reply_summary", chart_reply_components),
+    "effects": ("effects", chart_effects),
 }
 
 

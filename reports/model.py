@@ -90,6 +90,8 @@ class WeeklyReport:
         previous_query: the same for the previous week.
         narrative: sentences per section key (see :data:`SECTIONS`), built from the tables.
         tables: every table by key, in report order.
+        queries: further base queries by name (e.g. :data:`REPLY_QUERY`); an evidence filter that
+            starts with ``〔name〕`` applies to that query instead of the documents base query.
     """
 
     week: str
@@ -101,6 +103,7 @@ class WeeklyReport:
     previous_query: str = ""
     narrative: dict[str, list[str]] = field(default_factory=dict)
     tables: dict[str, ReportTable] = field(default_factory=dict)
+    queries: dict[str, str] = field(default_factory=dict)
 
     def add(self, table: ReportTable) -> ReportTable:
         self.tables[table.key] = table
@@ -157,9 +160,24 @@ SECTIONS: tuple[Section, ...] = (
     ),
     Section("categories", "四、诉求分类与议程优先级", ("categories",), ("categories", "agenda")),
     Section("alerts", "五、预警与处置", (), ("alerts",)),
-    Section("examples", "六、代表性文档", (), ("examples",)),
-    Section("methods", "七、方法说明", (), ("sources", "gaps", "models")),
+    Section(
+        "replies",
+        "六、答复质量",
+        ("reply_components",),
+        (
+            "reply_summary",
+            "reply_unit",
+            "reply_category",
+            "reply_province",
+            "reply_worst",
+            "reply_worst_text",
+        ),
+    ),
+    Section("effects", "七、处置与成效", ("effects",), ("events", "effects")),
+    Section("examples", "八、代表性文档", (), ("examples",)),
+    Section("methods", "九、方法说明", (), ("sources", "gaps", "models")),
 )
+REPLY_QUERY = "答复基础查询"
 CHART_TITLES = {
     "daily": "每日声量（按渠道）",
     "heat": "热点议题热度构成",
@@ -167,6 +185,8 @@ CHART_TITLES = {
     "sentiment_channel": "各渠道情感构成",
     "sentiment_category": "各诉求分类情感构成",
     "categories": "诉求分类声量（本周与上周）",
+    "reply_components": "答复质量各分项均值（本周与上周）",
+    "effects": "处置事件前后负面占比",
 }
 
 

@@ -103,9 +103,11 @@ def render_xlsx(report: WeeklyReport, path: Path, meta: dict[str, str]) -> Path:
         ),
         ("基础查询", report.base_query),
         ("上周基础查询", report.previous_query),
+        *report.queries.items(),
         (
             "筛选说明",
-            "筛选条件作用于基础查询的结果列；sentiment / emotion / category 取分析员更正后的值"
+            "筛选条件作用于基础查询的结果列；以〔查询名〕开头的筛选条件作用于上方同名查询（上周文档ID对应"
+            "「上周」同名查询）；sentiment / emotion / category 取分析员更正后的值"
             "（corrections 表中该文档该字段最新一条优先于模型标签）。「上周文档ID」对应上周基础查询。",
         ),
     ]

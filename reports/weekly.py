@@ -3,8 +3,10 @@
 * :func:`build_weekly_report` reads one ISO week (in the app time zone) and its previous week and
   returns a :class:`~reports.model.WeeklyReport`: KPIs, hot issues with their heat explanation and
   trend, sentiment and emotion by channel / category / region, demand categories and the agenda
-  priority list, the week's alerts and their handling, representative (masked) documents and the
-  methods section. The same week from the same data gives the same numbers.
+  priority list, the week's alerts and their handling, the quality of the replies answered in the
+  week (``reports.replies``), the events marked in the week with their before/after effect
+  (``reports.effects``), representative (masked) documents and the methods section. The same week
+  from the same data gives the same numbers.
 * :func:`generate_weekly_report` renders DOCX / XLSX / PDF files and records a ``report_runs`` row.
 * :func:`run_scheduled_report` is the scheduler's job: the previous ISO week, e-mailed to
   ``reports.recipients`` through the SMTP notifier named in ``reports.notifier``.
@@ -23,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, update
 
-from reports import data, examples, issues, methods, ranking, tables
-from reports.model import WeeklyReport
+from reports import data, effects, examples, followup_data, issues, methods, ranking, replies, tables
+from reports.model import REPLY_QUERY, WeeklyReport
 from reports.narrative import narrate
 from sensing.settings import Settings
 from storage import schema as s
@@ -107,6 +109,8 @@ def build_weekly_report(engine: Engine, settings: Settings, week: str) -> Weekly
     report.add(issues.agenda_table(cur, ranking.rank_agenda(engine, settings, su, eu)))
     alert_docs = {int(a["id"]): examples.alert_document_ids(a["evidence"]) for _, a in alerts.iterrows()}
     report.add(tables.alerts_table(alerts, alert_docs, tz))
+    weights = replies.reply_weights(settings)
+    add_followup(report, engine, weights, su, eu, psu)
     picks = examples.pick_examples(cur, report.tables["hot_issues"])
     report.add(
         examples.examples_table(cur, picks, data.load_document_texts(engine, [i for _, i in picks]), tz)
@@ -119,6 +123,36 @@ def build_weekly_report(engine: Engine, settings: Settings, week: str) -> Weekly
     report.add(methods.models_table(data.load_pipeline_versions(engine, su, eu), data.load_model_meta()))
     narrate(report, cur, settings, ranking.rollup_volume(engine, su, eu))
     return report
+
+
+def add_followup(
+    report: WeeklyReport, engine: Engine, weights: dict[str, float], su: datetime, eu: datetime, psu: datetime
+) -> None:
+    """Add the 答复质量 and 处置与成效 sections to ``report`` (UTC bounds: week start, end, previous start).
+
+    Replies are selected by answer time and events by their time, so these sections have their own
+    base query (``report.queries``) and documents; their tables and sentences are added in place.
+    """
+    tz = report.timezone
+    cur, prev = followup_data.load_replies(engine, su, eu), followup_data.load_replies(engine, psu, su)
+    report.queries[REPLY_QUERY] = data.query_sql(engine, followup_data.replies_query(su, eu))
+    report.queries[f"上周{REPLY_QUERY}"] = data.query_sql(engine, followup_data.replies_query(psu, su))
+    report.add(replies.summary_table(cur, prev))
+    for dim in ("unit", "category", "province"):
+        report.add(replies.group_table(cur, dim, weights))
+    texts = followup_data.load_reply_texts(engine, replies.worst_ids(cur))
+    for table in replies.worst_tables(cur, texts, tz):
+        report.add(table)
+    versions = sorted({str(v) for v in cur["scorer_version"].dropna()})
+    replies.narrate_replies(lambda line: report.say("replies", line), report.tables, weights, versions)
+    found = followup_data.load_event_effects(engine, su, eu, followup_data.EFFECT_HOURS)
+    tids = [int(e.event["topic_id"]) for e in found if e.event.get("topic_id") is not None]
+    labels = {tid: t["label"] for tid, t in data.load_topics(engine, tids).items()}
+    report.add(effects.events_table(found, labels, tz))
+    report.add(effects.effects_table(found, followup_data.EFFECT_HOURS, tz))
+    effects.narrate_effects(
+        lambda line: report.say("effects", line), found, labels, followup_data.EFFECT_HOURS, tz
+    )
 
 
 def _engine_settings(target: Any, settings: Settings | None) -> tuple[Engine, Settings]:

@@ -126,7 +126,7 @@ def test_generated_files_hold_the_seed_numbers(
     # The Word file: the template's styles, the same numbers, charts as images.
     doc = Document(str(paths[0]))
     headings = [p.text for p in doc.paragraphs if p.style.name == "Heading 1"]
-    assert headings[:2] == ["一、总览", "二、热点议题"] and headings[-1] == "七、方法说明"
+    assert headings[:2] == ["一、总览", "二、热点议题"] and headings[-1] == "九、方法说明"
     kpi_table = doc.tables[0]
     cells = {row.cells[0].text: [c.text for c in row.cells] for row in kpi_table.rows}
     assert cells["文档总量"][2] == f"{len(cur):,}" and cells["文档总量"][3] == f"{len(prev):,}"
