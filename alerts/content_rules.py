@@ -121,7 +121,7 @@ def evaluate_emerging(
         recent_hours=rule.window_hours,
         history_days=rule.lookback_days,
         min_count=float(max(rule.min_count, 1)),
-        z_threshold=rule.threshold,
+        z_threshold=rule.threshold if rule.threshold is not None else 4.0,
     )
     frame = frame[~frame["value"].astype(str).isin(EMPTY_VALUES)] if not frame.empty else frame
     end = pd.Timestamp(now).tz_convert("UTC").floor("h") + pd.Timedelta(hours=1)

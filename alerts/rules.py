@@ -109,6 +109,7 @@ def spike_params(rule: AlertRuleSettings) -> SpikeParams:
         window=rule.window_hours,
         lookback_days=rule.lookback_days,
         z_threshold=rule.threshold,
+        alarms_per_week=rule.alarms_per_week,
         min_count=float(rule.min_count),
         freq="h",
     )
@@ -168,7 +169,7 @@ def evaluate_volume(
         if str(value) in EMPTY_VALUES and rule.dimension != "total":
             continue
         series = table[value]
-        if series.iloc[-rule.window_hours :].sum() < rule.min_count:
+        if series.iloc[-rule.window_hours * params.n_scales :].sum() < rule.min_count:
             continue  # quiet windows never alarm; skips most values cheaply
         spike = evaluate_latest(series, params)
         if spike is None:
@@ -176,7 +177,8 @@ def evaluate_volume(
         subject = subject_of(rule.dimension, str(value), labels)
         since = _ts(spike.start)
         summary = (
-            f"{subject}最近{rule.window_hours}小时 {spike.value:.0f} 条（转载去重后），同一时段常态约 "
+            f"{subject}最近{spike.window * rule.window_hours if spike.window else rule.window_hours}小时 "
+            f"{spike.value:.0f} 条（转载去重后），同一时段常态约 "
             f"{spike.baseline:.1f} 条，是常态的 {spike.ratio:.1f} 倍（稳健 z 值 {spike.z:.1f}），"
             f"自 {format_local(since, tz)} 起。"
         )
@@ -198,7 +200,7 @@ def evaluate_volume(
                     "ratio": round(float(spike.ratio), 3),
                     "z": round(float(spike.z), 3),
                     "peak": float(spike.peak),
-                    "window_hours": rule.window_hours,
+                    "window_hours": (spike.window or 1) * rule.window_hours,
                 },
                 scope=DocScope(
                     rule.dimension, None if rule.dimension == "total" else str(value), None, since

@@ -190,7 +190,10 @@ class AlertRuleSettings(Section):
     expression: str | None = Field(None, description='keyword rule: AND / OR / NOT, "phrases"')
     window_hours: int = Field(1, ge=1, le=168)
     lookback_days: int = Field(14, ge=1, le=90)
-    threshold: float = Field(4.0, gt=0, description="robust z-score (or ratio) to fire")
+    threshold: float | None = Field(
+        None, gt=0, description="z-score to fire; unset: derived from alarms_per_week (volume rules)"
+    )
+    alarms_per_week: float = Field(1.0, gt=0, le=168, description="false-alarm budget per series and week")
     min_count: int = Field(10, ge=0, description="ignore windows with fewer documents")
     silence_minutes: int = Field(120, ge=1, description="source_silence: minutes without items")
     severity: Literal["info", "warning", "critical"] = "warning"

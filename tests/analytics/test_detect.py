@@ -17,6 +17,8 @@ from analytics.detect import (
     detect_spikes,
     evaluate_latest,
     score_buckets,
+    spikes_from_scores,
+    window_thresholds,
 )
 
 METHODS = ["mad", "ewma"]
@@ -60,8 +62,10 @@ def test_daily_peak_is_not_a_spike_but_the_same_level_at_night_is(method: str) -
 
 def test_season_none_mistakes_the_daily_cycle_for_spikes() -> None:
     s = hourly_counts(base=12, amp=10)
-    flat = detect_spikes(s, SpikeParams(method="mad", season="none", lookback_days=2, z_threshold=2.0))
-    seasonal = detect_spikes(s, SpikeParams(method="mad", season="hour", z_threshold=2.0))
+    # The baselines alone: one window, Poisson floor (a dispersion floor would absorb the cycle).
+    plain = {"method": "mad", "z_threshold": 2.0, "n_scales": 1, "dispersion_floor": False}
+    flat = detect_spikes(s, SpikeParams(season="none", lookback_days=2, **plain))
+    seasonal = detect_spikes(s, SpikeParams(season="hour", **plain))
     assert len(flat) > len(seasonal)
 
 
@@ -109,11 +113,11 @@ def test_naive_timestamps_are_utc_and_duplicates_summed() -> None:
 def test_daily_series_uses_weekday_baseline() -> None:
     idx = pd.date_range("2024-01-01", periods=7 * 16, freq="D", tz="UTC")
     rng = np.random.default_rng(6)
-    lam = np.where(idx.dayofweek >= 5, 3.0, 20.0)
+    lam = np.where(idx.day_of_week >= 5, 3.0, 20.0)
     s = pd.Series(rng.poisson(lam).astype(float), index=idx)
     params = SpikeParams(method="mad")
     weekday_like_saturday = s.copy()
-    sat = np.flatnonzero(idx.dayofweek == 5)[-1]
+    sat = np.flatnonzero(idx.day_of_week == 5)[-1]
     weekday_like_saturday.iloc[sat] = 20.0
     assert evaluate_latest(weekday_like_saturday.iloc[: sat + 1], params) is not None
     fri = sat - 1
@@ -122,13 +126,89 @@ def test_daily_series_uses_weekday_baseline() -> None:
 
 def test_window_sums_buckets() -> None:
     s = hourly_counts(seed=7)
-    scored = score_buckets(s, SpikeParams(window=3))
+    scored = score_buckets(s, SpikeParams(window=3, n_scales=1))
     assert scored["value"].iloc[-1] == pytest.approx(s.iloc[-3:].sum())
+    assert (scored["window"] == 3).all()
+
+
+def test_each_bucket_reports_the_sum_over_its_window() -> None:
+    s = hourly_counts(seed=7)
+    scored = score_buckets(s, SpikeParams(window=2, n_scales=3))
+    assert set(scored["window"].unique()) <= {2, 4, 6} and scored["window"].nunique() > 1
+    sums = {w: s.rolling(w).sum() for w in (2, 4, 6)}
+    expected = [sums[w].iloc[i] for i, w in enumerate(scored["window"])]
+    np.testing.assert_allclose(scored["value"].to_numpy(), expected)
+
+
+def test_one_window_with_explicit_z_is_the_single_window_detector() -> None:
+    s = hourly_counts(seed=9)
+    one = score_buckets(s, SpikeParams(z_threshold=3.0, n_scales=1, dispersion_floor=False))
+    with_floor = score_buckets(s, SpikeParams(z_threshold=3.0, n_scales=1))
+    ok = one["baseline"].notna()
+    expected = (s - one["baseline"]) / np.sqrt(one["baseline"].clip(lower=0) + 1)
+    scale_was_floor = one["scale"] == np.sqrt(one["baseline"].clip(lower=0) + 1)
+    np.testing.assert_allclose(one.loc[ok & scale_was_floor, "z"], expected[ok & scale_was_floor])
+    assert ((one["z"] >= 3) & (one["value"] >= 5) & (one["ratio"] >= 1.5) == one["fired"]).all()
+    # the dispersion floor only ever widens the scale
+    assert (with_floor["scale"][ok] >= one["scale"][ok] - 1e-9).all()
+
+
+def test_sustained_small_excess_needs_the_longer_window() -> None:
+    """A sparse daily series: 2 days at ~3x a level of 1.5 are weak alone and plain together."""
+    idx = pd.date_range("2024-01-01", periods=7 * 30, freq="D", tz="UTC")
+    s = pd.Series(np.random.default_rng(12).poisson(1.5, len(idx)).astype(float), index=idx)
+    s.iloc[-2:] = [5.0, 5.0]
+    single = evaluate_latest(s, SpikeParams(n_scales=1, z_threshold=3.0))
+    multi = evaluate_latest(s, SpikeParams(n_scales=2, z_threshold=3.0))
+    assert single is None
+    assert multi is not None and multi.window == 2 and multi.value == 10.0 and multi.z > 3.3
+    assert multi.start == idx[-2] and multi.at == idx[-1]
+
+
+def test_episode_ends_with_the_burst_not_with_the_longest_window() -> None:
+    s = hourly_counts(seed=12)
+    at = 24 * 30 + 10
+    s.iloc[at : at + 2] += 40
+    spikes = detect_spikes(s, SpikeParams(n_scales=3, merge_gap=0))
+    hit = [sp for sp in spikes if sp.at == s.index[at]]
+    assert len(hit) == 1 and hit[0].end == s.index[at + 1]
+    # two buckets later the burst is over: the 3-bucket window still holds it but does not fire
+    assert evaluate_latest(s.iloc[: at + 3], SpikeParams(n_scales=3)) is None
+
+
+@pytest.mark.parametrize("freq, per_week", [("h", 168), ("D", 7)])
+def test_alarm_budget_sets_the_per_bucket_level(freq: str, per_week: int) -> None:
+    step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+    params = SpikeParams(alarms_per_week=0.5)
+    assert params.alarm_probability(step) == pytest.approx(0.5 / per_week)
+    assert SpikeParams(z_threshold=3.0).alarm_probability(step) == pytest.approx(0.00135, rel=1e-2)
+    at_floor, estimated = window_thresholds(params, step, period=24 if freq == "h" else 7)
+    assert 0 < at_floor < estimated  # the estimated scale is less certain: t quantile
+    assert window_thresholds(SpikeParams(z_threshold=3.0, n_scales=1), step, 24) == (3.0, 3.0)
+    with pytest.raises(SpikeParamsError):
+        SpikeParams(alarms_per_week=4.0).alarm_probability(pd.Timedelta(days=1))
+
+
+def test_chance_alarms_stay_within_the_budget_on_poisson_noise() -> None:
+    """Twelve weeks of hourly Poisson counts with a daily cycle: at most ~1 alarm a week."""
+    s = hourly_counts(days=7 * 12, seed=13, base=6.0, amp=4.0)
+    params = SpikeParams(alarms_per_week=1.0)
+    scored = score_buckets(s, params)
+    weeks = scored["baseline"].notna().sum() / 168
+    assert len(spikes_from_scores(scored, params)) <= 1.5 * weeks
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"method": "cusum"}, {"window": 0}, {"z_threshold": 0}, {"ratio_threshold": 0.5}, {"season": "x"}],
+    [
+        {"method": "cusum"},
+        {"window": 0},
+        {"z_threshold": 0},
+        {"ratio_threshold": 0.5},
+        {"season": "x"},
+        {"n_scales": 0},
+        {"alarms_per_week": 0},
+    ],
 )
 def test_bad_params_raise(kwargs: dict) -> None:
     with pytest.raises(SpikeParamsError):

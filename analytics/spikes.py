@@ -1,0 +1,189 @@
+"""Spike detector settings, the ``Spike`` episode record and the grouping of firing buckets into episodes.
+
+Shared by the count detector (``analytics/detect.py``) and the share detector
+(``analytics/detect_share.py``): both produce a scored frame with one row per bucket and columns
+value, baseline, z, ratio, fired (and window, the number of buckets summed into value);
+:func:`spikes_from_scores` turns its firing rows into :class:`Spike` episodes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from analytics.seasonal import step_of
+
+logger = logging.getLogger(__name__)
+
+_WEEK = pd.Timedelta(days=7)
+
+
+class SpikeParamsError(ValueError):
+    """A ``SpikeParams`` value is out of range or the series cannot be bucketed."""
+
+
+@dataclass(frozen=True)
+class SpikeParams:
+    """Detector settings (defaults chosen with ``bench/alerts_backtest.py``, see ``analytics/detect.py``).
+
+    Attributes:
+        method: "ewma" (winsorised EWMA mean/variance of same-phase history) or "mad" (median/MAD of
+            same-phase history in the previous ``lookback_days``).
+        window: buckets summed into the shortest evaluated window (1 = the bucket alone).
+        n_scales: number of nested windows tested at every bucket: the last ``window``,
+            ``2 * window``, ..., ``n_scales * window`` buckets, each against its own seasonal
+            baseline, at Sidak-split levels; 1 = the single-window detector.
+        lookback_days: history used by the "mad" baseline (and the share baseline).
+        season: "hour" (same hour of day), "week" (same hour/day of week), "none" (previous buckets)
+            or "auto" ("hour" for sub-daily buckets, "week" for daily ones).
+        z_threshold: z-score needed to fire (normal quantile, Sidak-adjusted over the windows);
+            None: derived from ``alarms_per_week``.
+        alarms_per_week: false-alarm budget used when ``z_threshold`` is None: each bucket may fire
+            by chance with probability ``alarms_per_week * bucket / week``, so hourly and daily series
+            get the same expected number of chance alarms per week.
+        ratio_threshold: value / baseline needed to fire.
+        min_count: minimum evaluated value (window volume) needed to fire.
+        min_history: minimum number of same-phase history values before a bucket is scored.
+        ewma_halflife: half-life of the "ewma" baseline, in same-phase samples (also sets the
+            memory of the pooled dispersion: ``ewma_halflife`` seasonal periods).
+        dispersion_floor: floor the scale at ``sqrt(dispersion * (baseline + 1))`` with the series'
+            own pooled dispersion index, rather than the Poisson ``sqrt(baseline + 1)``.
+        share_min_delta: minimum rise of the share over its baseline (``detect_share_spike`` only).
+        merge_gap: firing buckets separated by at most this many quiet buckets form one episode.
+        freq: bucket size (pandas offset string); inferred from the index when None.
+    """
+
+    method: Literal["ewma", "mad"] = "ewma"
+    window: int = 1
+    lookback_days: int = 28
+    season: Literal["auto", "hour", "week", "none"] = "auto"
+    z_threshold: float | None = None
+    ratio_threshold: float = 1.5
+    min_count: float = 5.0
+    min_history: int = 4
+    ewma_halflife: float = 7.0
+    share_min_delta: float = 0.15
+    merge_gap: int = 3
+    freq: str | None = None
+    n_scales: int = 2
+    alarms_per_week: float = 1.0
+    dispersion_floor: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in ("ewma", "mad"):
+            raise SpikeParamsError(f"method must be 'ewma' or 'mad', got {self.method!r}")
+        if self.season not in ("auto", "hour", "week", "none"):
+            raise SpikeParamsError(f"season must be auto|hour|week|none, got {self.season!r}")
+        if self.window < 1 or self.lookback_days < 1 or self.min_history < 1 or self.merge_gap < 0:
+            raise SpikeParamsError("window, lookback_days and min_history must be >= 1, merge_gap >= 0")
+        if self.n_scales < 1 or self.alarms_per_week <= 0:
+            raise SpikeParamsError("need n_scales >= 1 and alarms_per_week > 0")
+        if (self.z_threshold is not None and self.z_threshold <= 0) or self.ratio_threshold < 1:
+            raise SpikeParamsError("need z_threshold > 0 (or None) and ratio_threshold >= 1")
+        if self.min_count < 0 or self.ewma_halflife <= 0:
+            raise SpikeParamsError("need min_count >= 0 and ewma_halflife > 0")
+
+    @property
+    def windows(self) -> tuple[int, ...]:
+        """Window lengths tested, in buckets, shortest first."""
+        return tuple(self.window * k for k in range(1, self.n_scales + 1))
+
+    def alarm_probability(self, step: pd.Timedelta) -> float:
+        """Per-bucket false-alarm probability for buckets of size ``step``.
+
+        The normal tail of ``z_threshold`` when it is set, else ``alarms_per_week * step / week``.
+        """
+        if self.z_threshold is not None:
+            return float(norm.sf(self.z_threshold))
+        tail = self.alarms_per_week * (step / _WEEK)
+        if tail >= 0.5:
+            raise SpikeParamsError(
+                f"alarms_per_week={self.alarms_per_week} allows an alarm every other bucket"
+            )
+        return float(tail)
+
+
+@dataclass(frozen=True)
+class Spike:
+    """One anomalous episode.
+
+    Attributes:
+        start: first bucket of the window that first fired (the episode start).
+        at: detection time, the bucket at which the detector fired (for ``evaluate_latest``: the last bucket).
+        end: last firing bucket of the episode.
+        value: evaluated value at ``at`` (window sum, or share for share spikes).
+        baseline: expected value at ``at``.
+        ratio: value / baseline (baseline floored at 1 for counts).
+        z: z-score at ``at`` (of the reported window, for counts).
+        peak: largest evaluated value in the episode.
+        window: buckets summed into ``value`` (the window that gave the strongest evidence at ``at``).
+    """
+
+    start: pd.Timestamp
+    at: pd.Timestamp
+    end: pd.Timestamp
+    value: float
+    baseline: float
+    ratio: float
+    z: float
+    peak: float
+    window: int = 1
+
+
+def _merge_state(scored: pd.DataFrame, merge_gap: int) -> np.ndarray:
+    """Firing state per bucket: missing buckets carry the previous state, short quiet gaps are bridged."""
+    fired = scored["fired"].to_numpy(dtype=bool)
+    valid = scored["value"].notna().to_numpy()
+    carried = pd.Series(np.where(valid, fired.astype(float), np.nan)).ffill().fillna(0.0)
+    state = carried.to_numpy() > 0.5
+    if merge_gap > 0 and state.any():
+        on = np.flatnonzero(state)
+        for a, b in zip(on[:-1], on[1:], strict=True):
+            if 1 < b - a <= merge_gap + 1:
+                state[a:b] = True
+    return state
+
+
+def _windows_of(scored: pd.DataFrame, params: SpikeParams) -> np.ndarray:
+    if "window" in scored.columns:
+        return scored["window"].fillna(params.window).to_numpy(dtype=int)
+    return np.full(len(scored), params.window, dtype=int)
+
+
+def spikes_from_scores(scored: pd.DataFrame, params: SpikeParams | None = None) -> list[Spike]:
+    """Group the firing buckets of ``score_buckets``/``score_share`` output into episodes.
+
+    Firing buckets separated by at most ``params.merge_gap`` quiet buckets (or by missing buckets)
+    belong to one episode. An episode starts at the first bucket of the window that first fired.
+    """
+    params = params or SpikeParams()
+    step = step_of(scored.index)
+    state = _merge_state(scored, params.merge_gap)
+    fired = scored["fired"].to_numpy(dtype=bool)
+    windows = _windows_of(scored, params)
+    cols = {c: scored[c].to_numpy(dtype=float) for c in ("value", "baseline", "ratio", "z")}
+    # Episode boundaries: rising and falling edges of the state.
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], state.astype(np.int8), [0]))))
+    spikes: list[Spike] = []
+    for t, u in zip(edges[::2], edges[1::2], strict=True):
+        rows = np.flatnonzero(fired[t:u]) + t
+        first, last = int(rows[0]), int(rows[-1])
+        spikes.append(
+            Spike(
+                start=scored.index[first] - (int(windows[first]) - 1) * step,
+                at=scored.index[first],
+                end=scored.index[last],
+                value=float(cols["value"][first]),
+                baseline=float(cols["baseline"][first]),
+                ratio=float(cols["ratio"][first]),
+                z=float(cols["z"][first]),
+                peak=float(np.nanmax(cols["value"][rows])),
+                window=int(windows[first]),
+            )
+        )
+    return spikes
