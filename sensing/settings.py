@@ -338,11 +338,11 @@ class Settings(Section):
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     """Overlay ``SENSING_A__B__C=value`` onto the nested dict (list items by index)."""
     for key, raw in sorted(environ.items()):
-        if not key.startswith(ENV_PREFIX) or key.startswith(ENV_PREFIX + "TEST_"):
+        if not key.startswith(ENV_PREFIX):
             continue
         path = [p.lower() for p in key[len(ENV_PREFIX) :].split("__") if p]
-        if not path:
-            continue
+        if not path or path[0] not in Settings.model_fields:
+            continue  # SENSING_CONFIG, secrets such as SENSING_ADMIN_PASSWORD: not config keys
         try:
             value: Any = yaml.safe_load(raw) if raw else raw
         except yaml.YAMLError:

@@ -90,6 +90,8 @@ def test_environment_overrides(tmp_path: Path) -> None:
         "SENSING_DATABASE__URL": "postgresql+psycopg://u@h/db",
         "SENSING_NLP__BATCH_SIZE": "42",
         "SENSING_DASHBOARD__PORT": "9000",
+        "SENSING_CONFIG": str(path),  # not config keys: ignored
+        "SENSING_ADMIN_PASSWORD": "secret",
     }
     settings = load_settings(path, env)
     assert settings.database.url == "postgresql+psycopg://u@h/db"

@@ -1,0 +1,127 @@
+"""报告: generate the weekly report (analysts, admins) and download the files; every download is audit-logged."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, labels
+from dashboard.context import page_context
+from dashboard.tables import local_time
+from storage.store import Store
+
+MIMES = {
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+FLASH = "reports_flash"
+
+ctx = page_context()
+st.title("报告")
+
+
+def weekly_module() -> ModuleType | None:
+    """``reports.weekly`` when the reports package is installed, else None."""
+    try:
+        module = importlib.import_module("reports.weekly")
+    except ImportError:
+        return None
+    return module if hasattr(module, "generate_weekly_report") else None
+
+
+weekly = weekly_module()
+if weekly is None:
+    st.info("报告模块尚未安装：暂不能生成周报。")
+    st.stop()
+
+out_dir = Path(ctx.settings.reports.out_dir)
+flash = st.session_state.pop(FLASH, None)
+if flash:
+    (st.success if flash[0] == "ok" else st.error)(labels.escape_md(flash[1]))  # may quote stored text
+
+
+def iso_week(offset: int) -> str:
+    day = (ctx.now - timedelta(weeks=offset)).astimezone(ZoneInfo(ctx.tz)).date()
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def generate(week: str, formats: list[str]) -> None:
+    assert weekly is not None
+    try:
+        paths = weekly.generate_weekly_report(
+            data.engine(),
+            ctx.settings,
+            week=week,
+            formats=formats,
+            out_dir=out_dir,
+            requested_by=ctx.user.username,
+        )
+    except Exception as exc:  # noqa: BLE001 - the failure is recorded in report_runs; tell the user
+        st.session_state[FLASH] = ("error", f"周报生成失败：{type(exc).__name__}: {exc}")
+    else:
+        Store(data.engine()).audit(ctx.user.username, "report.generate", week, {"formats": formats})
+        st.session_state[FLASH] = ("ok", f"已生成 {week} 周报：" + "、".join(Path(p).name for p in paths))
+    data.clear_caches()
+
+
+st.subheader("生成周报")
+if ctx.can("reports"):
+    weeks = [iso_week(i) for i in range(1, 9)]
+    c1, c2 = st.columns([1, 2])
+    week = c1.selectbox("周次", weeks, key="r_week", help="默认上一个完整周（ISO 周）")
+    formats = c2.multiselect("格式", list(MIMES), default=list(ctx.settings.reports.formats), key="r_formats")
+    st.button(
+        "生成周报",
+        key="r_generate",
+        type="primary",
+        on_click=generate,
+        args=(week, formats),
+        disabled=not formats,
+    )
+else:
+    st.info("生成周报需要分析员或管理员角色；已生成的报告可在下方下载。")
+
+
+def audit_download(name: str) -> None:
+    Store(data.engine()).audit(ctx.user.username, "report.download", name)
+
+
+st.subheader("已生成的报告")
+files = sorted(
+    (p for p in out_dir.glob("*") if p.suffix.lstrip(".") in MIMES), key=lambda p: p.name, reverse=True
+)
+if not files:
+    st.text(f"{out_dir} 下还没有报告文件。")
+for i, path in enumerate(files[:20]):  # large files are read only when clicked
+    c1, c2 = st.columns([3, 1])
+    c1.text(f"{path.name}（{path.stat().st_size / 1024:.0f} KB）")
+    c2.download_button(
+        "下载", path.read_bytes if path.stat().st_size > 2_000_000 else path.read_bytes(), file_name=path.name, mime=MIMES[path.suffix.lstrip(".")], key=f"r_dl_{i}",
+        on_click=audit_download, args=(path.name,),
+    )  # fmt: skip
+
+runs = data.report_runs(ctx.url)
+if not runs.empty:
+    st.subheader("生成记录")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "周次": runs["week"].astype(str),
+                "状态": runs["status"].map(lambda v: labels.RUN_STATUS.get(v, v)),
+                "请求人": runs["requested_by"].astype(str),
+                "开始": local_time(runs["started_at"], ctx.tz),
+                "格式": runs["formats"].map(lambda f: "、".join(f or [])),
+                "错误": runs["error"].fillna("").astype(str),
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )

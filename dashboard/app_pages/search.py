@@ -1,0 +1,100 @@
+"""检索: full-text search over the (masked) documents with the global filters, paginated, exportable."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from dashboard import data
+from dashboard.context import page_context, page_header
+from dashboard.tables import EXPORT_MAX_ROWS, EXPORTERS, document_table
+from storage.queries import search_documents
+from storage.store import Store
+
+EXPORT_KEY = "search_export"
+
+ctx = page_context()
+page_header("检索", ctx)
+
+c1, c2, c3 = st.columns([4, 1, 1])
+text = c1.text_input(
+    "搜索词", key="q_text", max_chars=100, placeholder="在标题和正文中查找（不区分大小写）"
+).strip()
+page_size = c2.selectbox("每页条数", [20, 50, 100], index=1, key="q_size")
+collapse = c3.checkbox(
+    "合并近似重复", value=True, key="q_collapse", help="只显示首条，重复条数见“重复条数”列"
+)
+
+total = data.search_count(ctx.url, ctx.filters, text, collapse)
+pages = max(1, math.ceil(total / page_size))
+st.metric("匹配文档（条）", f"{total:,}")
+page = int(
+    st.number_input(f"页码（共 {pages} 页）", min_value=1, max_value=pages, value=1, step=1, key="q_page")
+)
+results = data.search(ctx.url, ctx.filters, text, page, page_size, collapse)
+if results.empty:
+    st.info("没有匹配的文档。")
+else:
+    st.dataframe(document_table(results, ctx.tz), hide_index=True, width="stretch")
+    chosen = st.selectbox(
+        "查看全文",
+        list(results["id"]),
+        format_func=lambda i: f"#{i}",
+        key="q_doc",
+        index=None,
+        placeholder="选择文档编号",
+    )
+    if chosen is not None:
+        doc = results.loc[results["id"] == chosen].iloc[0]
+        st.text(str(doc["title"] or ""))
+        st.text(str(doc["content"]))  # plain text: never Markdown or HTML
+
+st.subheader("导出")
+if not ctx.can("export"):
+    st.info("导出需要分析员或管理员角色。")
+    st.stop()
+
+
+def prepare() -> None:
+    """Build the export files for the current query (up to EXPORT_MAX_ROWS rows)."""
+    frame = search_documents(
+        data.engine(), ctx.filters, text, page_size=EXPORT_MAX_ROWS, collapse_duplicates=collapse
+    )
+    table = document_table(frame, ctx.tz)
+    st.session_state[EXPORT_KEY] = {
+        "signature": signature,
+        "query": {"text": text, "collapse": collapse, **ctx.filters.describe()},
+        "rows": len(table),
+        "files": {fmt: fn(table) for fmt, (fn, _) in EXPORTERS.items()},
+    }
+
+
+def audit(fmt: str) -> None:
+    export = st.session_state.get(EXPORT_KEY) or {}
+    Store(data.engine()).audit(
+        ctx.user.username,
+        "export.search",
+        f"documents.{fmt}",
+        {"rows": export.get("rows"), "query": export.get("query")},
+    )
+
+
+signature = (text, collapse, ctx.filters)
+if (st.session_state.get(EXPORT_KEY) or {}).get("signature") != signature:
+    st.session_state.pop(EXPORT_KEY, None)  # prepared for another query
+st.button(f"准备导出（最多 {EXPORT_MAX_ROWS:,} 条）", key="q_prepare", on_click=prepare, disabled=total == 0)
+export = st.session_state.get(EXPORT_KEY)
+if export:
+    st.text(f"已准备 {export['rows']:,} 条。下载将记入审计日志。")
+    d1, d2 = st.columns(2)
+    for col, fmt, label in ((d1, "csv", "下载 CSV"), (d2, "xlsx", "下载 Excel")):
+        col.download_button(
+            label,
+            export["files"][fmt],
+            file_name=f"minsheng-search.{fmt}",
+            mime=EXPORTERS[fmt][1],
+            key=f"q_download_{fmt}",
+            on_click=audit,
+            args=(fmt,),
+        )

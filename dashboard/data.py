@@ -1,0 +1,326 @@
+"""Cached loaders: the only way pages get data (they call :mod:`storage.queries` and analytics).
+
+Every loader takes the database URL and the filters as its first arguments, so Streamlit's
+cache is keyed on them; entries live :data:`TTL` seconds. The settings and the engine are cached
+as resources, keyed on the configuration file and the ``SENSING_*`` environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from sensing.settings import Settings, load_settings
+from storage import queries as q
+from storage.db import engine_from_settings
+
+log = logging.getLogger(__name__)
+TTL = 60
+LOOKBACK_DAYS = 7  # history before the period that heat growth compares with
+
+
+@st.cache_resource(show_spinner=False)
+def _settings(config_path: str | None, env: tuple[tuple[str, str], ...]) -> Settings:
+    return load_settings(config_path, environ=dict(env))
+
+
+def settings() -> Settings:
+    """The validated configuration (``$SENSING_CONFIG`` or ./config.yaml plus ``SENSING_*`` overrides).
+
+    Only variables naming a configuration section are passed on as overrides: ``SENSING_CONFIG``
+    (the file) and secrets such as ``SENSING_ADMIN_PASSWORD`` are not configuration keys.
+    """
+    sections = {name.upper() for name in Settings.model_fields}
+    env = tuple(
+        sorted(
+            (k, v)
+            for k, v in os.environ.items()
+            if k.startswith("SENSING_") and k.removeprefix("SENSING_").split("__")[0] in sections
+        )
+    )
+    return _settings(os.environ.get("SENSING_CONFIG"), env)
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str, _settings_obj: Settings) -> Engine:
+    return engine_from_settings(_settings_obj)
+
+
+def engine() -> Engine:
+    cfg = settings()
+    return _engine(cfg.database.url, cfg)
+
+
+def db_url() -> str:
+    """The cache key of the database."""
+    return settings().database.url
+
+
+def clear_caches() -> None:
+    """Forget cached data (after a write, so the next run shows it)."""
+    st.cache_data.clear()
+
+
+# -- summaries and breakdowns ----------------------------------------------------------------
+@st.cache_data(ttl=TTL, show_spinner=False)
+def kpis(url: str, f: q.QueryFilters) -> dict[str, Any]:
+    return q.kpi_summary(engine(), f)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def breakdown(url: str, f: q.QueryFilters, by: tuple[str, ...]) -> pd.DataFrame:
+    """Measures summed over the period by the given dimensions (rollups)."""
+    return q.aggregate(engine(), f, list(by))
+
+
+def freq_for(f: q.QueryFilters) -> str:
+    """Hourly points for periods up to three days, daily points beyond."""
+    return "h" if f.end - f.start <= timedelta(days=3) else "D"
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def trend(url: str, f: q.QueryFilters, by: str | None, tz: str, topic_id: int | None = None) -> pd.DataFrame:
+    """Documents per local hour or day (``bucket``, tz-naive local time) and ``by``, zeros filled."""
+    dims = ["bucket", by] if by else ["bucket"]
+    frame = q.aggregate(engine(), f, dims, topic_ids=[topic_id] if topic_id is not None else None)
+    freq = freq_for(f)
+    start = pd.Timestamp(f.start).tz_convert(tz).tz_localize(None).floor(freq)
+    end = pd.Timestamp(f.end - timedelta(seconds=1)).tz_convert(tz).tz_localize(None).floor(freq)
+    index = pd.date_range(start, end, freq=freq, name="bucket")
+    if frame.empty:
+        return pd.DataFrame({"bucket": index, "n": 0, **({by: ""} if by else {})}).iloc[0:0]
+    frame["bucket"] = frame["bucket"].dt.tz_convert(tz).dt.tz_localize(None).dt.floor(freq)
+    if not by:
+        series = frame.groupby("bucket")["n"].sum().reindex(index, fill_value=0)
+        return series.reset_index()
+    table = frame.pivot_table(index="bucket", columns=by, values="n", aggfunc="sum", fill_value=0)
+    table = table.reindex(index, fill_value=0)
+    return table.reset_index().melt(id_vars="bucket", var_name=by, value_name="n")
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def emotions(url: str, f: q.QueryFilters, topic_id: int | None = None) -> pd.DataFrame:
+    return q.emotion_mix(engine(), f, topic_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def region_table(url: str, f: q.QueryFilters) -> pd.DataFrame:
+    return q.region_table(engine(), f)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def options(url: str) -> dict[str, list[str]]:
+    return q.filter_options(engine())
+
+
+# -- topics and heat -------------------------------------------------------------------------
+@st.cache_data(ttl=TTL, show_spinner=False)
+def topics(url: str) -> pd.DataFrame:
+    return q.topics_frame(engine())
+
+
+def heat_input(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rollup rows grouped by sentiment -> the heat frame: ``n``, ``neg`` and engagement per bucket x keys x channel."""
+    frame = frame.assign(neg=frame["n"].where(frame["sentiment"] == "negative", 0))
+    cols = ["n", "neg", "likes", "reposts", "comments", "reads"]
+    return frame.groupby(["bucket", *keys, "channel"], as_index=False)[cols].sum()
+
+
+def heat_params(f: q.QueryFilters) -> Any:
+    from analytics.heat import HeatParams
+
+    hours = max(1, int((f.end - f.start).total_seconds() // 3600))
+    return HeatParams(window_hours=hours, baseline_days=LOOKBACK_DAYS, persistence_buckets=min(hours, 168))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def hot_topics(
+    url: str, f: q.QueryFilters, weights: tuple[tuple[str, float], ...]
+) -> tuple[pd.DataFrame, bool]:
+    """Topics ranked by heat for the period, with ``label``; second value: heat explained (c_* columns)."""
+    raw = q.topic_activity(engine(), f, timedelta(days=LOOKBACK_DAYS))
+    labels = q.topics_frame(engine()).set_index("id")["label"].to_dict()
+    try:
+        from analytics.heat import HeatWeights, rank_heat
+    except ImportError:
+        ranked = _rank_by_volume(raw, f)
+        explained = False
+    else:
+        ranked = rank_heat(
+            heat_input(raw, ["topic_id"]),
+            HeatWeights(**dict(weights)),
+            pd.Timestamp(f.end),
+            heat_params(f),
+            ("topic_id",),
+        )
+        explained = True
+    if ranked.empty:
+        return ranked.assign(label=pd.Series(dtype=str)), explained
+    ranked["topic_id"] = ranked["topic_id"].astype("int64")
+    ranked["label"] = [labels.get(int(t), f"话题 {t}") for t in ranked["topic_id"]]
+    ranked["neg_ratio"] = ranked["neg"] / ranked["n"].where(ranked["n"] > 0)
+    return ranked, explained
+
+
+def _rank_by_volume(raw: pd.DataFrame, f: q.QueryFilters) -> pd.DataFrame:
+    """Fallback ranking when the heat module is missing: volume in the period."""
+    if raw.empty:
+        return pd.DataFrame(columns=["topic_id", "heat", "n", "neg", "growth_ratio", "channels"])
+    cur = raw.loc[raw["bucket"] >= pd.Timestamp(f.start)]
+    prev = raw.loc[raw["bucket"] < pd.Timestamp(f.start)]
+    g = cur.assign(neg=cur["n"].where(cur["sentiment"] == "negative", 0)).groupby("topic_id")
+    out = g[["n", "neg"]].sum()
+    out["channels"] = g["channel"].agg(lambda c: ",".join(sorted(set(c))))
+    days = max((f.end - f.start).total_seconds() / 86400, 1 / 24)
+    expected = prev.groupby("topic_id")["n"].sum().reindex(out.index, fill_value=0) / LOOKBACK_DAYS * days
+    out["growth_ratio"] = (out["n"] + 1) / (expected + 1)
+    out["heat"] = out["n"].astype(float)
+    return out.reset_index().sort_values("heat", ascending=False).reset_index(drop=True)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def agenda(url: str, f: q.QueryFilters) -> tuple[pd.DataFrame, bool]:
+    """Category x region cells ranked by agenda priority (explained) or, without the module, by volume."""
+    wide = f.with_period(f.start - timedelta(days=LOOKBACK_DAYS), f.end)
+    raw = q.aggregate(engine(), wide, ["bucket", "category", "province", "channel", "sentiment"])
+    raw = raw.rename(columns={"province": "region"})
+    try:
+        from analytics.heat import rank_agenda
+    except ImportError:
+        cur = raw.loc[raw["bucket"] >= pd.Timestamp(f.start)]
+        out = cur.groupby(["category", "region"], as_index=False)["n"].sum()
+        return out.assign(priority=out["n"].astype(float)).sort_values("priority", ascending=False), False
+    ranked = rank_agenda(
+        heat_input(raw, ["category", "region"]), now=pd.Timestamp(f.end), params=heat_params(f)
+    )
+    return ranked, True
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def topic_forecast(
+    url: str, f: q.QueryFilters, topic_id: int, tz: str
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A topic's volume per local bucket and, when :mod:`analytics.forecast` is installed, its forecast.
+
+    The forecast (``bucket``, ``mean``, ``lower``, ``upper``; 90 % interval) covers the next day in
+    hourly buckets for periods up to three days, else the next three days.
+    """
+    history = trend(url, f, None, tz, topic_id)
+    try:
+        from analytics.forecast import forecast_volume
+    except ImportError:
+        return history, None
+    freq = freq_for(f)
+    if history.empty or history["n"].sum() == 0:
+        return history, None
+    try:
+        predicted = forecast_volume(
+            history.set_index("bucket")["n"], horizon=24 if freq == "h" else 3, freq=freq
+        )
+    except Exception:  # noqa: BLE001 - a forecast failure must not break the page
+        log.warning("forecast failed", exc_info=True)
+        return history, None
+    return history, predicted.rename(columns={"ts": "bucket"})
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def emerging_topics(url: str, f: q.QueryFilters) -> pd.DataFrame | None:
+    """New and fast-rising topics in the last 24 hours of the period (None without the module)."""
+    try:
+        from analytics.emerging import EmergingParams, find_emerging
+    except ImportError:
+        return None
+    raw = q.topic_activity(engine(), f, timedelta(days=LOOKBACK_DAYS))
+    hours = max(1, min(24, int((f.end - f.start).total_seconds() // 3600)))
+    params = EmergingParams(recent_hours=hours, history_days=LOOKBACK_DAYS)
+    found = find_emerging(raw, now=pd.Timestamp(f.end), params=params, key="topic_id")
+    labels = q.topics_frame(engine()).set_index("id")["label"].to_dict()
+    found["label"] = [str(labels.get(int(k), f"话题 {k}")) for k in found["key"]]
+    found.attrs["hours"] = hours
+    return found
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def topic_documents(url: str, f: q.QueryFilters, topic_id: int, limit: int = 5) -> pd.DataFrame:
+    return q.topic_documents(engine(), f, topic_id, limit)
+
+
+# -- alerts, search, health, reports ---------------------------------------------------------
+@st.cache_data(ttl=TTL, show_spinner=False)
+def alerts(url: str, f: q.QueryFilters | None, include_resolved: bool = True) -> pd.DataFrame:
+    return q.alerts_frame(engine(), f, include_resolved=include_resolved)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def alert_events(url: str, alert_id: int) -> pd.DataFrame:
+    return q.alert_events_frame(engine(), alert_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def silences(url: str, minute: datetime) -> pd.DataFrame:
+    return q.active_silences(engine(), minute)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def search(url: str, f: q.QueryFilters, text: str, page: int, page_size: int, collapse: bool) -> pd.DataFrame:
+    return q.search_documents(engine(), f, text, page=page, page_size=page_size, collapse_duplicates=collapse)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def search_count(url: str, f: q.QueryFilters, text: str, collapse: bool) -> int:
+    return q.document_count(engine(), f, text, collapse_duplicates=collapse)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def source_health(url: str, minute: datetime) -> pd.DataFrame:
+    return q.source_health_frame(engine(), minute)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def backlog(url: str) -> int:
+    return q.tagging_backlog(engine())
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def job_runs(url: str) -> pd.DataFrame:
+    from storage.health import recent_job_runs
+
+    return recent_job_runs(engine(), 30)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def report_runs(url: str) -> pd.DataFrame:
+    return q.report_runs_frame(engine())
+
+
+def minute_of(now: datetime) -> datetime:
+    """``now`` truncated to the minute (a cache key that changes once a minute)."""
+    return now.replace(second=0, microsecond=0)
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
+
+
+GEOJSON = os.path.join(os.path.dirname(__file__), "assets", "china_provinces.geojson")
+
+
+@st.cache_resource(show_spinner=False)
+def china_geojson() -> dict[str, Any]:
+    """The shipped province GeoJSON (see dashboard/assets/README.md)."""
+    import json
+
+    with open(GEOJSON, encoding="utf-8") as fh:
+        return dict(json.load(fh))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def documents_by_ids(url: str, ids: tuple[int, ...]) -> pd.DataFrame:
+    return q.documents_by_ids(engine(), ids)

@@ -1,0 +1,74 @@
+"""Chinese display labels for stored codes, and escaping of untrusted text for Markdown elements."""
+
+from __future__ import annotations
+
+import re
+
+UNKNOWN = "未知"
+CHANNELS = {"social": "社交媒体", "news": "新闻", "hotline": "热线", "gov": "政务平台"}
+SENTIMENTS = {"negative": "负面", "neutral": "中性", "positive": "正面"}
+SENTIMENT_ORDER = ("negative", "neutral", "positive")
+SENTIMENT_COLORS = {"负面": "#d62728", "中性": "#9e9e9e", "正面": "#2ca02c", UNKNOWN: "#cccccc"}
+EMOTIONS = {
+    "neutral": "平静",
+    "happy": "喜悦",
+    "angry": "愤怒",
+    "sad": "悲伤",
+    "fear": "恐惧",
+    "surprise": "惊讶",
+}
+ALERT_STATUS = {"open": "未处理", "acknowledged": "已确认", "resolved": "已解除"}
+SEVERITY = {"info": "提示", "warning": "警告", "critical": "严重"}
+ALERT_EVENTS = {
+    "fired": "触发",
+    "updated": "更新",
+    "notified": "已通知",
+    "acknowledged": "确认",
+    "resolved": "解除",
+    "silenced": "静默",
+    "reopened": "重新触发",
+}
+ROLES = {"official": "领导", "analyst": "分析员", "duty": "值班员", "admin": "管理员"}
+RUN_STATUS = {"ok": "成功", "partial": "部分成功", "failed": "失败", "running": "运行中"}
+HEAT_COMPONENTS = {
+    "volume": "声量",
+    "growth": "增长",
+    "spread": "扩散",
+    "engagement": "互动",
+    "negativity": "负面",
+    "persistence": "持续",
+}
+TABLES = {
+    "channel": CHANNELS,
+    "sentiment": SENTIMENTS,
+    "emotion": EMOTIONS,
+    "status": ALERT_STATUS,
+    "severity": SEVERITY,
+    "role": ROLES,
+}
+
+
+def label(kind: str, code: object) -> str:
+    """The Chinese label of ``code`` in table ``kind``; ``''``/None is 未知, an unknown code stays as is."""
+    if code is None or code == "" or code == -1:
+        return UNKNOWN
+    table = TABLES.get(kind, {})
+    return table.get(str(code), str(code))
+
+
+def place(value: object) -> str:
+    """A category or region value for display (``''`` means unknown)."""
+    return UNKNOWN if value in (None, "") else str(value)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")
+
+
+def escape_md(text: object) -> str:
+    """Escape untrusted text for elements that interpret Markdown (headers, captions, metric labels).
+
+    Every Markdown, directive (``:red[...]``), LaTeX (``$``) and HTML character is backslash-escaped,
+    and line breaks collapse to spaces, so the text shows literally.
+    """
+    flat = " ".join(str(text).split())
+    return _MD_SPECIAL.sub(r"\\\1", flat)

@@ -1,0 +1,72 @@
+"""Entry script of the dashboard: ``streamlit run dashboard/streamlit_app.py`` (see ``sensing dashboard``).
+
+It configures the page, asks for a login, draws the global filters in the sidebar and hands
+over to the selected page in ``app_pages/`` through ``st.navigation``. Pages a role may not use
+are not offered (user management is for admins only).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the repo root
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import auth, data, filters, labels  # noqa: E402
+from sensing.settings import ConfigError  # noqa: E402
+
+PAGES = Path(__file__).with_name("app_pages")
+ASSETS = Path(__file__).with_name("assets")  # local files only: a :material: page icon is fetched from a CDN
+NAVIGATION = (
+    ("overview.py", "总览", ":material/dashboard:", "overview"),
+    ("topics.py", "热点话题", ":material/local_fire_department:", "topics"),
+    ("sentiment.py", "情感与情绪", ":material/mood:", "sentiment"),
+    ("categories.py", "诉求分类", ":material/category:", "categories"),
+    ("regions.py", "地域分布", ":material/map:", "regions"),
+    ("alerts.py", "预警中心", ":material/notifications_active:", "alerts"),
+    ("search.py", "检索", ":material/search:", "search"),
+    ("reports.py", "报告", ":material/description:", "reports"),
+    ("sources.py", "数据源健康", ":material/monitor_heart:", "sources"),
+)
+ADMIN_PAGES = (("users.py", "用户管理", ":material/manage_accounts:", "users"),)
+
+
+def main() -> None:
+    icon = ASSETS / "favicon.png"
+    st.set_page_config(
+        page_title="民声 · 舆情态势感知", page_icon=str(icon) if icon.exists() else None, layout="wide"
+    )
+    try:
+        cfg = data.settings()
+        engine = data.engine()
+    except ConfigError as exc:
+        st.error("配置文件有误，请联系管理员：")
+        st.text("\n".join(exc.problems))
+        st.stop()
+    user = auth.current_user()
+    if user is not None and auth.active_user(engine, user.username) is None:
+        auth.logout()  # disabled or removed since login
+        user = None
+    if user is None:
+        if auth.login_form(engine) is None:
+            st.stop()
+        st.rerun()
+    assert user is not None
+    with st.sidebar:
+        st.text(f"{user.name}（{labels.label('role', user.role)}）")
+        if st.button("退出登录", key="logout"):
+            auth.logout()
+            st.rerun()
+    filters.render_sidebar(data.options(data.db_url()), cfg.app.timezone)
+    entries = NAVIGATION + (ADMIN_PAGES if auth.can(user.role, "users") else ())
+    pages = [
+        st.Page(PAGES / f, title=t, icon=i, url_path=u, default=(u == "overview")) for f, t, i, u in entries
+    ]
+    st.navigation(pages, expanded=True).run()
+
+
+main()

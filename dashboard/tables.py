@@ -1,0 +1,130 @@
+"""Pure frame -> display-frame helpers: Chinese column names, local times, labels; and safe exports.
+
+Document text reaches the screen only through these frames (``st.dataframe`` shows cells as
+plain text) or ``st.text``. Exports never let text become a formula: in CSV a cell that starts
+with ``=``, ``+``, ``-``, ``@`` (or a tab / carriage return) gets a leading apostrophe; in XLSX
+text is written as text.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import pandas as pd
+
+from dashboard import labels
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_MAX_ROWS = 10_000
+
+
+def local_time(series: pd.Series, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> pd.Series:
+    """UTC timestamps -> local time strings ('' when missing)."""
+    ts = pd.to_datetime(series, utc=True)
+    return ts.dt.tz_convert(tz).dt.strftime(fmt).fillna("")
+
+
+def alert_table(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "编号": frame["id"].astype("int64"),
+            "级别": frame["severity"].map(lambda v: labels.label("severity", v)),
+            "状态": frame["status"].map(lambda v: labels.label("status", v)),
+            "标题": frame["title"].astype(str),
+            "规则": frame["rule"].astype(str),
+            "对象": frame["key"].astype(str),
+            "首次触发": local_time(frame["first_seen"], tz),
+            "最近触发": local_time(frame["last_seen"], tz),
+            "确认人": frame["acked_by"].fillna("").astype(str),
+        }
+    )
+
+
+def hot_topic_table(ranked: pd.DataFrame) -> pd.DataFrame:
+    """Ranked topics: heat, volume, growth ratio, negative share, channels."""
+    out = pd.DataFrame(
+        {
+            "排名": range(1, len(ranked) + 1),
+            "话题": ranked["label"].astype(str),
+            "热度": ranked["heat"].astype(float).round(1),
+            "声量": ranked["n"].astype("int64"),
+            "增长倍数": ranked["growth_ratio"].astype(float).round(2),
+            "负面占比(%)": (ranked["neg_ratio"].astype(float) * 100).round(1),
+            "渠道": ranked["channels"].map(
+                lambda cs: "、".join(labels.label("channel", c) for c in str(cs).split(",") if c)
+            ),
+            "话题编号": ranked["topic_id"].astype("int64"),
+        }
+    )
+    return out
+
+
+DOCUMENT_COLUMNS = {
+    "id": "编号",
+    "published_at": "发布时间",
+    "channel": "渠道",
+    "source": "数据源",
+    "title": "标题",
+    "content": "内容（已脱敏）",
+    "category": "诉求类别",
+    "sentiment": "情感",
+    "emotion": "情绪",
+    "province": "省份",
+    "city": "城市",
+    "district": "区县",
+    "likes": "点赞",
+    "reposts": "转发",
+    "comments": "评论",
+    "dup_count": "重复条数",
+    "simulated": "模拟数据",
+}
+
+
+def document_table(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
+    out = frame[[c for c in DOCUMENT_COLUMNS if c in frame.columns]].copy()
+    out["published_at"] = local_time(out["published_at"], tz)
+    out["channel"] = out["channel"].map(lambda v: labels.label("channel", v))
+    out["sentiment"] = out["sentiment"].map(lambda v: labels.label("sentiment", v))
+    out["emotion"] = out["emotion"].map(lambda v: labels.label("emotion", v))
+    for col in ("category", "province", "city", "district"):
+        out[col] = out[col].map(labels.place)
+    for col in ("title", "content", "source"):
+        out[col] = out[col].fillna("").astype(str)
+    out["simulated"] = out["simulated"].map(lambda v: "是" if v else "否")
+    return out.rename(columns=DOCUMENT_COLUMNS)
+
+
+def neutralise(value: object) -> object:
+    """Prefix an apostrophe to text a spreadsheet would read as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(neutralise)
+    return out
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """UTF-8 CSV with a BOM (so Excel opens Chinese correctly), formulas neutralised."""
+    return safe_frame(frame).to_csv(index=False).encode("utf-8-sig")
+
+
+def to_xlsx_bytes(frame: pd.DataFrame, sheet: str = "检索结果") -> bytes:
+    """An Excel workbook; text is always written as text (never as a formula or a link)."""
+    buffer = io.BytesIO()
+    options = {"strings_to_formulas": False, "strings_to_urls": False}
+    with pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs={"options": options}) as writer:
+        frame.to_excel(writer, index=False, sheet_name=sheet)
+    return buffer.getvalue()
+
+
+EXPORTERS: dict[str, tuple[Callable[[pd.DataFrame], bytes], str]] = {
+    "csv": (to_csv_bytes, "text/csv"),
+    "xlsx": (to_xlsx_bytes, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}

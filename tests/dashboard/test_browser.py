@@ -1,0 +1,226 @@
+"""The real dashboard in Debian's Chromium: log in, visit every page, acknowledge an alert, export a CSV.
+
+Starts ``sensing dashboard`` on a seeded SQLite database at a free 127.0.0.1 port and drives
+``/usr/bin/chromium`` through Playwright (never ``playwright install``). Screenshots of every page
+go to ``var/screenshots/`` (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from dashboard import auth
+from storage import schema as s
+from storage.db import make_engine
+from storage.migrate import upgrade_database
+from storage.types import utcnow
+from tests.seed import SeedFacts, seed_database
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = REPO / "var" / "screenshots"
+PASSWORD = "browser-admin-pw"
+PAGES = [  # (navigation label, whether the page must show charts)
+    ("热点话题", True),
+    ("情感与情绪", True),
+    ("诉求分类", True),
+    ("地域分布", True),
+    ("预警中心", False),
+    ("检索", False),
+    ("报告", False),
+    ("数据源健康", False),
+    ("用户管理", False),
+]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"dashboard exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
+            )
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"dashboard not healthy after {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, SeedFacts, str]]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: apt-get install -y chromium fonts-wqy-microhei (make system-deps)"
+        )
+    if (
+        shutil.which("fc-list")
+        and not subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
+    ):
+        pytest.fail("no Chinese font installed: apt-get install -y fonts-wqy-microhei (make system-deps)")
+    tmp = tmp_path_factory.mktemp("browser")
+    url = f"sqlite:///{tmp / 'dashboard.db'}"
+    engine = make_engine(url)
+    upgrade_database(engine)
+    facts = seed_database(engine, utcnow())
+    auth.add_user(engine, "admin", "admin", PASSWORD, "管理员")
+    engine.dispose()
+    config = tmp / "config.yaml"
+    config.write_text(
+        yaml.safe_dump({"database": {"url": url}, "reports": {"out_dir": str(tmp / "reports")}}),
+        encoding="utf-8",
+    )
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENSING_")}
+    log = tmp / "dashboard.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sensing", "dashboard", "--config", str(config), "--port", str(port)],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc, log)
+        yield base, facts, url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def settle(page: Any, timeout: float = 30, quiet: float = 0.8) -> None:
+    """Wait until Streamlit has finished the run: no running indicator and the page unchanged for ``quiet`` s."""
+    deadline = time.monotonic() + timeout
+    last, stable_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"], [data-stale="true"]').count()
+        size = page.evaluate("document.body.innerHTML.length")
+        if running or size != last:
+            last, stable_since = size, time.monotonic()
+        elif time.monotonic() - stable_since >= quiet:
+            return
+        page.wait_for_timeout(200)
+    pytest.fail(f"page still changing after {timeout}s")
+
+
+def check_page(page: Any, title: str, needs_charts: bool) -> None:
+    page.get_by_role("heading", name=title, exact=True).wait_for(timeout=30_000)
+    settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0, f"exception on {title}"
+    if needs_charts:
+        plots = page.locator(".js-plotly-plot")
+        plots.first.wait_for(timeout=30_000)
+        for i in range(plots.count()):
+            drawn = plots.nth(i).locator("g.trace, g.heatmaplayer image, g.imagelayer image").count()
+            assert drawn > 0, f"chart {i} on {title} is empty"
+
+
+def test_dashboard_in_chromium(live_app: tuple[str, SeedFacts, str], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, facts, url = live_app
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    start, end = facts.period(7)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(
+                viewport={"width": 1440, "height": 2400}, locale="zh-CN", accept_downloads=True
+            )
+            outside: list[str] = []  # the dashboard must work offline: nothing may leave 127.0.0.1
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
+            page.goto(base)
+            page.get_by_label("用户名").fill("admin")
+            page.get_by_label("密码").fill(PASSWORD)
+            page.screenshot(path=str(SHOTS / "00-login.png"))
+            page.get_by_role("button", name="登录").click()
+            check_page(page, "总览", True)
+            volume = page.locator('[data-testid="stMetric"]', has_text="声量").locator(
+                '[data-testid="stMetricValue"]'
+            )
+            assert volume.inner_text().strip() == f"{facts.volume(start, end):,}"
+            page.screenshot(path=str(SHOTS / "01-总览.png"), full_page=True)
+            nav = page.locator('[data-testid="stSidebarNav"]')
+            for i, (title, needs_charts) in enumerate(PAGES, start=2):
+                nav.get_by_role("link", name=title, exact=True).click()
+                check_page(page, title, needs_charts)
+                if title == "预警中心":
+                    acknowledge_first_open_alert(page, facts, url)
+                if title == "检索":
+                    export_csv(page, facts, tmp_path)
+                page.screenshot(path=str(SHOTS / f"{i:02d}-{title}.png"), full_page=True)
+            assert not [u for u in outside if not u.startswith(("data:", "blob:"))], outside
+        finally:
+            browser.close()
+
+
+def acknowledge_first_open_alert(page: Any, facts: SeedFacts, url: str) -> None:
+    newest_open = max((a for a in facts.alerts if a["status"] == "open"), key=lambda a: a["last_seen"])
+    page.get_by_role("button", name="确认", exact=True).click()
+    page.get_by_text(f"预警 #{newest_open['id']} 已确认。").wait_for(timeout=30_000)
+    settle(page)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(s.alerts).where(s.alerts.c.id == newest_open["id"])).mappings().one()
+            audit = (
+                conn.execute(select(s.audit_log.c.action).where(s.audit_log.c.user == "admin"))
+                .scalars()
+                .all()
+            )
+    finally:
+        engine.dispose()
+    assert (row["status"], row["acked_by"]) == ("acknowledged", "admin")
+    assert "alert.acknowledge" in audit
+
+
+def export_csv(page: Any, facts: SeedFacts, tmp_path: Path) -> None:
+    start, end = facts.period(7)
+    expected = sum(d.dup_of is None for d in facts.select(start, end, tagged_only=False))
+    page.get_by_role("button", name="准备导出（最多 10,000 条）").click()
+    button = page.get_by_role("button", name="下载 CSV")
+    button.wait_for(timeout=30_000)
+    with page.expect_download() as info:
+        button.click()
+    target = tmp_path / "export.csv"
+    info.value.save_as(target)
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
+    assert len(rows) == expected
+    assert {"编号", "内容（已脱敏）", "渠道"} <= set(rows[0])
+    settle(page)
