@@ -1,0 +1,320 @@
+"""The I/O edge of ingestion: run one source, clean and de-duplicate its items, store them.
+
+For each batch a source yields, :class:`Ingestor`
+
+1. counts items whose ``(source, external id)`` is already stored as ``duplicates`` and drops them
+   (a restart that re-fetches a batch re-imports nothing);
+2. normalises title, body and reply (:func:`ingest.clean.normalize_text`); an item with no body
+   falls back to its title, and with neither it is *skipped* with reason ``no_text``;
+3. reads the time: an item with no time gets the fetch time and is *flagged* ``no_date``;
+4. masks personal data (:func:`ingest.pii.mask_pii`) and replaces the author by a keyed hash;
+5. links copies to the first one (``dup_of``): same content hash (stored or earlier in the batch)
+   or a near duplicate from a :class:`~ingest.dedup.NearDuplicateIndex` warmed from recent days;
+6. writes rows and the batch's cursor in one transaction (:func:`ingest.store_ops.write_documents_bulk`,
+   the multi-row form of :meth:`Store.write_documents`). ``dup_of`` always names the cluster's
+   first copy, whose ``dup_count`` counts the copies.
+
+Every run leaves an ``ingest_runs`` row (fetched, new, duplicates, skipped with reasons,
+errors, latency) and one summary log line. Source errors end the run, never the process:
+what was committed stays, and the next run resumes from the last committed cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingest import store_ops
+from ingest.base import FatalSourceError, FetchBatch, RawItem, RetriableSourceError, Source, SourceError
+from ingest.clean import content_hash, extract_region_hint, normalize_text
+from ingest.dedup import NearDuplicateIndex
+from ingest.pii import hash_author, mask_pii
+from ingest.run_report import RunReport
+from storage.store import Store
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+FUTURE_SLACK = timedelta(days=1)
+
+
+@dataclass
+class _Prepared:
+    row: dict[str, Any]
+    key: int | None = None  # provisional near-dup index key of a first copy
+    pending_of: int | None = None  # position in the batch of the first copy this row copies
+    dup_kind: str | None = None  # "exact" | "near" for copies
+
+
+class Ingestor:
+    """Runs sources into the store; keep one per process so the near-duplicate index stays warm.
+
+    Args:
+        store: The write API.
+        author_key: Key for :func:`ingest.pii.hash_author`.
+        index: A near-duplicate index (built with ``threshold``/``num_perm`` when None);
+            pass ``False`` to switch near-duplicate linking off.
+        warm_days / warm_limit: How much recent history warms the index on first use.
+        min_near_chars: Texts shorter than this are only checked for exact copies.
+        max_indexed: The index forgets its oldest texts beyond this many (bounded memory).
+        clock: The current time (for tests).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        author_key: str,
+        index: NearDuplicateIndex | bool | None = None,
+        threshold: float = 0.8,
+        num_perm: int = 64,
+        warm_days: int = 3,
+        warm_limit: int = 20_000,
+        min_near_chars: int = 10,
+        max_indexed: int = 200_000,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.author_key = author_key
+        if index is False:
+            self.index: NearDuplicateIndex | None = None
+        elif index is None or index is True:
+            self.index = NearDuplicateIndex(threshold=threshold, num_perm=num_perm)
+        else:
+            self.index = index
+        self.warm_days = warm_days
+        self.warm_limit = warm_limit
+        self.min_near_chars = min_near_chars
+        self.max_indexed = max_indexed
+        self._indexed: deque[int] = deque()
+        self.clock = clock
+        self._warmed = False
+        self._next_key = -1
+        self._resolved: dict[int, int] = {}  # provisional index key -> document id
+
+    # -- the near-duplicate index ------------------------------------------------------
+    def warm(self) -> int:
+        """Load recent first copies into the index once; returns how many were added."""
+        if self._warmed or self.index is None:
+            return 0
+        self._warmed = True
+        since = self.clock() - timedelta(days=self.warm_days)
+        rows = store_ops.recent_first_copies(self.store.engine, since, self.warm_limit)
+        for doc_id, content in rows:
+            if len(content) >= self.min_near_chars:
+                self._index_add(doc_id, content)
+        log.debug("near-duplicate index warmed with %d documents", len(rows))
+        return len(rows)
+
+    def _index_add(self, key: int, text: str) -> None:
+        assert self.index is not None
+        self.index.add(key, text)
+        self._remember(key)
+
+    def _remember(self, key: int) -> None:
+        self._indexed.append(key)
+        while len(self._indexed) > self.max_indexed:
+            old = self._indexed.popleft()
+            assert self.index is not None
+            self.index.remove(old)
+            self._resolved.pop(old, None)
+
+    def _near_first(self, text: str, key: int) -> int | None:
+        """The first copy's key if ``text`` is a near copy; else index it under ``key``, return None.
+
+        A key that is not a positive document id is provisional: a first copy of this run, not
+        stored yet (see ``_resolved``) or not stored at all (then the text counts as new).
+        """
+        if self.index is None or len(text) < self.min_near_chars:
+            return None
+        found = self.index.lookup_or_add(key, text)
+        return None if found is None else int(found)  # type: ignore[call-overload]
+
+    # -- one run -----------------------------------------------------------------------
+    def run(self, source: Source, *, kind: str | None = None) -> RunReport:
+        """Fetch everything new from ``source`` and store it; never raises a source's error."""
+        started = time.monotonic()
+        report = RunReport(source=source.name)
+        source_id = self.store.ensure_source(source.name, kind or source.kind, source.channel)
+        store_ops.close_stale_runs(self.store.engine, source_id)
+        report.run_id = self.store.start_ingest_run(source_id)
+        try:
+            self.warm()
+            cursor = self.store.get_cursor(source_id)
+            for batch in source.fetch(cursor):
+                self.write_batch(source, source_id, batch, report)
+        except FatalSourceError as exc:
+            self._record_error(report, source, exc, "fatal")
+        except RetriableSourceError as exc:
+            self._record_error(report, source, exc, "retriable")
+        except SourceError as exc:
+            self._record_error(report, source, exc, "source")
+        except Exception as exc:  # noqa: BLE001 - a bug in one source must not stop the others
+            source.log.exception("unexpected error in source %s", source.name)
+            self._record_error(report, source, exc, "unexpected")
+        except BaseException as exc:  # interrupted: record it, then let it go
+            self._record_error(report, source, exc, "interrupted")
+            self._finish(report, started)
+            raise
+        self._finish(report, started)
+        return report
+
+    def _record_error(self, report: RunReport, source: Source, exc: BaseException, what: str) -> None:
+        report.errors += 1
+        report.error = f"{type(exc).__name__}: {exc}"[:2000]
+        source.log.warning("%s error in source %s: %s", what, source.name, exc)
+
+    def _finish(self, report: RunReport, started: float) -> None:
+        report.latency_ms = int((time.monotonic() - started) * 1000)
+        if report.errors == 0:
+            report.status = "ok"
+        else:
+            report.status = "partial" if report.batches else "failed"
+        if report.run_id is not None:
+            self.store.finish_ingest_run(
+                report.run_id,
+                status=report.status,
+                fetched=report.fetched,
+                new=report.new,
+                duplicates=report.duplicates,
+                skipped=report.n_skipped,
+                errors=report.errors,
+                skip_reasons=report.skip_reasons(),
+                error=report.error,
+                latency_ms=report.latency_ms,
+            )
+        log.info(report.summary())
+
+    # -- one batch ---------------------------------------------------------------------
+    def write_batch(self, source: Source, source_id: int, batch: FetchBatch, report: RunReport) -> None:
+        """Prepare and store one batch with its cursor (the cursor commits with the rows)."""
+        report.fetched += len(batch.items) + len(batch.skipped)
+        for _ref, reason in batch.skipped:
+            report.skipped[reason] += 1
+        fetched_at = self.clock()
+        stored = store_ops.ids_by_external_id(
+            self.store.engine, source_id, [i.external_id for i in batch.items]
+        )
+        fresh: list[RawItem] = []
+        seen: set[str] = set(stored)
+        for item in batch.items:
+            if item.external_id in seen:
+                report.duplicates += 1
+                continue
+            seen.add(item.external_id)
+            fresh.append(item)
+        prepared = [p for p in (self._prepare(item, source, fetched_at, report) for item in fresh) if p]
+        self._link_copies(prepared, report)
+        rows = [p.row for p in prepared if p.pending_of is None]
+        copies = [
+            (p.row, prepared[p.pending_of].row["external_id"]) for p in prepared if p.pending_of is not None
+        ]
+        new_ids = store_ops.write_documents_bulk(self.store.engine, source_id, rows, batch.cursor, copies)
+        for p in prepared:
+            if p.key is not None and p.row["external_id"] in new_ids:
+                self._resolved[p.key] = new_ids[p.row["external_id"]]
+        report.new += len(new_ids)
+        report.duplicates += len(prepared) - len(new_ids)
+        report.batches += 1
+
+    def _prepare(
+        self, item: RawItem, source: Source, fetched_at: datetime, report: RunReport
+    ) -> _Prepared | None:
+        title = normalize_text(item.title) or None
+        content = normalize_text(item.content) or title or ""
+        if not content:
+            report.skipped["no_text"] += 1
+            return None
+        flags = [str(f) for f in item.extra.get("flags", [])]
+        published = item.published_at
+        if published is None:
+            published = fetched_at
+            flags.append("no_date")
+        elif published > fetched_at + FUTURE_SLACK:
+            flags.append("future_date")
+        for flag in flags:
+            report.flagged[flag] += 1
+        extra = {k: v for k, v in item.extra.items() if k != "flags"}
+        if flags:
+            extra["flags"] = sorted(set(flags))
+        masked_title = mask_pii(title) if title else None
+        masked = mask_pii(content)
+        reply = normalize_text(item.reply) or None
+        region = item.region_hint or extract_region_hint(f"{title or ''} {content[:300]}")
+        row: dict[str, Any] = {
+            "external_id": item.external_id,
+            "channel": item.channel or source.channel,
+            "url": item.url,
+            "title": masked_title,
+            "content": masked,
+            "author_hash": hash_author(item.author, self.author_key) if item.author else None,
+            "published_at": published,
+            "fetched_at": fetched_at,
+            "region_hint": region[:128] if region else None,
+            "likes": item.likes,
+            "reposts": item.reposts,
+            "comments": item.comments,
+            "reads": item.reads,
+            "content_hash": content_hash(masked),
+            "reply": mask_pii(reply) if reply else None,
+            "replied_at": item.replied_at,
+            "simulated": bool(item.simulated),
+            "extra": extra or None,
+        }
+        return _Prepared(row)
+
+    def _link_copies(self, prepared: Sequence[_Prepared], report: RunReport) -> None:
+        """Set ``dup_of`` (or ``pending_of``) on copies; index first copies long enough to compare."""
+        by_hash = self.store.find_by_hash([p.row["content_hash"] for p in prepared])
+        roots = store_ops.first_copies(self.store.engine, list(by_hash.values()))
+        stored = {h: roots.get(i, i) for h, i in by_hash.items()}  # always link to the cluster's first
+        first_in_batch: dict[str, int] = {}
+        pending_keys: dict[int, int] = {}  # provisional key -> position in this batch
+        for pos, p in enumerate(prepared):
+            h = p.row["content_hash"]
+            if h in stored:
+                p.row["dup_of"], p.dup_kind = stored[h], "exact"
+            elif h in first_in_batch:
+                first = prepared[first_in_batch[h]]
+                p.dup_kind = "exact"
+                if first.row.get("dup_of"):  # the earlier copy is itself linked: join its cluster
+                    p.row["dup_of"] = first.row["dup_of"]
+                else:
+                    p.pending_of = first.pending_of if first.pending_of is not None else first_in_batch[h]
+            else:
+                first_in_batch[h] = pos
+                near = self._near_first(p.row["content"], self._next_key)
+                if near is None:
+                    if self.index is not None and len(p.row["content"]) >= self.min_near_chars:
+                        p.key = self._next_key
+                        self._next_key -= 1
+                        pending_keys[p.key] = pos
+                        self._remember(p.key)
+                elif near > 0:
+                    p.row["dup_of"], p.dup_kind = near, "near"
+                elif near in self._resolved:
+                    p.row["dup_of"], p.dup_kind = self._resolved[near], "near"
+                elif near in pending_keys:
+                    p.pending_of, p.dup_kind = pending_keys[near], "near"
+            if p.dup_kind:
+                p.row["extra"] = {**(p.row["extra"] or {}), "dup_kind": p.dup_kind}
+                if p.dup_kind == "exact":
+                    report.exact_copies += 1
+                else:
+                    report.near_copies += 1
+
+
+def run_source(app: Any, name: str) -> dict[str, Any]:
+    """Run the configured source ``name`` once (the scheduler's ``ingest`` job); returns its counts.
+
+    ``app`` is a :class:`sensing.app.App`; the process keeps one warm :class:`Ingestor` per engine.
+    """
+    from ingest.runner import ingest_sources
+
+    (report,) = ingest_sources(app.settings, app.store, [name])
+    return report.as_dict()
