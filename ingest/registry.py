@@ -25,7 +25,9 @@ def source_class(kind: str) -> type[Source]:
     try:
         target = SOURCE_KINDS[kind]
     except KeyError:
-        raise UnknownSourceKindError(f"unknown source kind {kind!r}; expected one of {sorted(SOURCE_KINDS)}") from None
+        raise UnknownSourceKindError(
+            f"unknown source kind {kind!r}; expected one of {sorted(SOURCE_KINDS)}"
+        ) from None
     module, _, attr = target.partition(":")
     cls: type[Source] = getattr(importlib.import_module(module), attr)
     return cls
@@ -36,7 +38,9 @@ def options_model_for(kind: str) -> type[SourceOptions]:
     return source_class(kind).options_model
 
 
-def build_source(name: str, kind: str, options: dict[str, Any], *, channel: str | None, timezone: str) -> Source:
+def build_source(
+    name: str, kind: str, options: dict[str, Any], *, channel: str | None, timezone: str
+) -> Source:
     """Instantiate a configured source, validating its options."""
     cls = source_class(kind)
     return cls(name, cls.options_model.model_validate(options), channel=channel, timezone=timezone)

@@ -106,8 +106,13 @@ def scheduler_cmd(app: App, run_now: bool) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    log.info("scheduler started", extra={"jobs": ids})
+    from ingest.runner import start_webhook_servers
+
+    servers = start_webhook_servers(app.settings)  # push endpoints spool; their ingest jobs store
+    log.info("scheduler started", extra={"jobs": ids, "webhooks": len(servers)})
     sched.resume()
     stopped.wait()
     log.info("scheduler stopping")
+    for server in servers:
+        server.stop()
     sched.shutdown(wait=True)

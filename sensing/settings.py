@@ -152,8 +152,8 @@ class ModelSettings(Section):
 
 class TopicSettings(Section):
     window_days: int = Field(14, ge=1, le=365, description="sliding window refit on")
-    min_topic_size: int = Field(10, ge=2, le=1000)
-    max_docs: int = Field(20_000, ge=100, le=1_000_000, description="sample cap per refit")
+    min_topic_size: int | None = Field(None, ge=2, le=1000, description="null: n_docs/100 in [5, 50]")
+    max_docs: int = Field(5000, ge=100, le=1_000_000, description="newest documents per refit")
     refit: ScheduleSettings = Field(default_factory=lambda: ScheduleSettings(cron="15 */6 * * *"))
 
 

@@ -1,0 +1,126 @@
+"""The topic refit job: BERTopic on a sliding window, stable ids, stored topics and counts.
+
+Runs in the scheduler process. It fits on the newest first copies (reposts excluded) of the last
+``nlp.topics.window_days`` (or, for historic imports, the days before the newest document),
+continues the previous state's topic ids, saves the state for the NLP workers (which assign
+new documents to its topics between refits), and in one transaction upserts ``topics``,
+re-points the window's ``doc_tags.topic_id`` (re-stamping them so the rollups follow) and
+rewrites ``topic_counts`` for the window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, select, update
+
+from nlp.pipeline import DocInput, doc_text
+from storage import schema as s
+from storage.db import write_tx
+from storage.store import dialect_insert
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def window_documents(engine: Any, days: float, limit: int) -> list[Any]:
+    """The newest tagged first copies within ``days`` of now (or of the newest document)."""
+    d, t = s.documents, s.doc_tags
+    with engine.connect() as conn:
+        newest = conn.execute(select(func.max(t.c.published_at))).scalar()
+        if newest is None:
+            return []
+        end = max(newest, utcnow()) if newest > utcnow() - timedelta(days=days) else newest
+        q = (
+            select(d.c.id, d.c.title, d.c.content, t.c.published_at)
+            .select_from(t.join(d, d.c.id == t.c.document_id))
+            .where(t.c.published_at > end - timedelta(days=days), t.c.published_at <= end)
+            .where(d.c.dup_of.is_(None), d.c.archived.is_(False))
+            .order_by(t.c.published_at.desc())
+            .limit(limit)
+        )
+        return list(conn.execute(q))
+
+
+def refit_topics(app: Any) -> dict[str, Any]:
+    """Refit the topic model and store its results; returns counts for the job log."""
+    from nlp.topics import (
+        TopicModeler,
+        config_from_settings,
+        load_current_state,
+        save_current_state,
+        topic_state_root,
+    )
+
+    settings = app.settings
+    cfg = config_from_settings(settings)
+    rows = window_documents(app.engine, cfg.window_days, cfg.max_docs)
+    if not rows:
+        return {"documents": 0, "topics": 0}
+    root = topic_state_root(settings)
+    texts = [doc_text(DocInput(r.id, r.content, r.title)) for r in rows]
+    stamps = [r.published_at for r in rows]
+    modeler = TopicModeler(cfg, state=load_current_state(root))
+    state = modeler.fit(texts, stamps)
+    path = save_current_state(state, root)
+    kept = set(state.doc_keys)
+    # _select_window may drop empty texts: align documents to the state's keys.
+    from nlp.topics import doc_key
+
+    by_key = {doc_key(text): row for text, row in zip(texts, rows, strict=True) if doc_key(text) in kept}
+    now = utcnow()
+    assignments = []
+    counts: Counter[tuple[int, Any]] = Counter()
+    for key, topic, prob in zip(state.doc_keys, state.doc_topics, state.doc_probs, strict=True):
+        row = by_key.get(key)
+        if row is None:
+            continue
+        tid = topic if topic >= 0 else None
+        assignments.append({"doc": row.id, "b_topic": tid, "b_score": float(prob), "b_at": now})
+        if tid is not None:
+            counts[(tid, row.published_at.replace(minute=0, second=0, microsecond=0))] += 1
+    start = min(stamps).replace(minute=0, second=0, microsecond=0)
+    with write_tx(app.engine) as conn:
+        existing = {r.id: r.first_seen for r in conn.execute(select(s.topics.c.id, s.topics.c.first_seen))}
+        conn.execute(update(s.topics).values(active=False))
+        for tid, info in state.topics.items():
+            values = {
+                "label": info.label[:200],
+                "terms": [[w, round(float(v), 5)] for w, v in info.terms],
+                "size": info.size,
+                "last_seen": now,
+                "model_version": path.name,
+                "active": True,
+            }
+            stmt = dialect_insert(app.engine, s.topics).values(
+                id=tid, first_seen=existing.get(tid, now), **values
+            )
+            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
+        if assignments:
+            conn.execute(
+                update(s.doc_tags)
+                .where(s.doc_tags.c.document_id == bindparam("doc"))
+                .values(
+                    topic_id=bindparam("b_topic"),
+                    topic_score=bindparam("b_score"),
+                    tagged_at=bindparam("b_at"),
+                ),
+                assignments,
+            )
+        conn.execute(delete(s.topic_counts).where(s.topic_counts.c.bucket >= start))
+        if counts:
+            conn.execute(
+                s.topic_counts.insert(),
+                [{"topic_id": tid, "bucket": bucket, "n": n} for (tid, bucket), n in counts.items()],
+            )
+    log.info(
+        "topics refitted", extra={"documents": len(rows), "topics": len(state.topics), "state": path.name}
+    )
+    return {
+        "documents": len(rows),
+        "topics": len(state.topics),
+        "assigned": sum(1 for a in assignments if a["b_topic"] is not None),
+    }

@@ -1,0 +1,54 @@
+"""The topic refit job on both backends: topics stored, ids stable across refits, counts kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+
+from nlp.jobs import tag_backlog
+from nlp.topic_jobs import refit_topics
+from sensing.app import load_app
+from storage import schema as s
+from storage.store import Store
+from tests.nlp.test_jobs import tagger
+from tests.sensing.test_cli import config_for
+
+THEMES = {
+    "燃气": "小区燃气管道老化泄漏，居民担心燃气爆炸，要求物业尽快更换燃气管道",
+    "学位": "孩子入学学位紧张，学区划分不合理，家长要求教育局增加学位公开划片",
+    "噪音": "夜间工地施工噪音扰民严重，居民无法休息，要求城管查处夜间施工噪音",
+}
+
+
+def seed_themes(engine: Engine, per_theme: int = 40) -> None:
+    store = Store(engine)
+    sid = store.ensure_source("wz", "hotline_files", "hotline")
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = []
+    for k, (name, text) in enumerate(THEMES.items()):
+        for i in range(per_theme):
+            rows.append({"external_id": f"{name}{i}", "channel": "hotline", "content": f"{text}。第{i}号楼{i * 7 % 13}单元反映",
+                         "published_at": now - timedelta(hours=i + k), "content_hash": f"{name}{i}"})  # fmt: skip
+    store.write_documents(sid, rows)
+    tag_backlog(engine, tagger())
+
+
+def test_refit_stores_topics_and_keeps_ids(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    seed_themes(engine)
+    app = load_app(str(config_for(tmp_path, db_url)))
+    app._engine = engine
+    first = refit_topics(app)
+    assert first["documents"] == 120 and first["topics"] >= 2
+    with engine.connect() as conn:
+        topics = {r.id: r.label for r in conn.execute(select(s.topics).where(s.topics.c.active))}
+        assigned = conn.execute(select(func.count()).where(s.doc_tags.c.topic_id.is_not(None))).scalar()
+        counted = conn.execute(select(func.sum(s.topic_counts.c.n))).scalar()
+    assert assigned >= 90 and counted == assigned
+    assert any("燃气" in label for label in topics.values())
+    second = refit_topics(app)  # same data: every topic keeps its id
+    with engine.connect() as conn:
+        again = {r.id: r.label for r in conn.execute(select(s.topics).where(s.topics.c.active))}
+    assert second["topics"] == first["topics"] and set(again) == set(topics)
+    assert (tmp_path / "var" / "topics" / "CURRENT").exists()
