@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from rich.console import Console
 from rich.table import Table
@@ -50,6 +52,11 @@ def init_cmd(app: App) -> None:
 @pass_app
 def status_cmd(app: App, as_json: bool) -> None:
     """Show each source's last success, last error, item counts and the untagged backlog."""
+    from storage.migrate import current_revision
+
+    if current_revision(app.engine) is None:
+        url = app.engine.url.render_as_string(hide_password=True)
+        raise click.ClickException(f"the database at {url} is not initialised: run `sensing init` first")
     health = source_health(app.engine)
     backlog = untagged_backlog(app.engine)
     failing = failing_jobs(app.engine)
@@ -91,7 +98,7 @@ def status_cmd(app: App, as_json: bool) -> None:
             _int(row.last_skipped),
             (str(row.last_error)[:60] if isinstance(row.last_error, str) else "-"),
         )
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     console.print(f"untagged backlog: {backlog} documents")
     for job in failing:

@@ -54,3 +54,10 @@ def test_init_creates_fresh_sqlite(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "database created" in result.output
     assert (tmp_path / "var" / "new.db").exists()
+
+
+def test_status_on_an_empty_database_says_what_to_do(tmp_path: Path) -> None:
+    cfg = config_for(tmp_path, f"sqlite:///{tmp_path / 'var' / 'never.db'}")
+    result = CliRunner().invoke(cli, ["status", "--config", str(cfg)])
+    assert result.exit_code == 1
+    assert "run `sensing init` first" in result.output
