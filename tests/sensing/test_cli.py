@@ -44,7 +44,7 @@ def test_init_twice_and_status(tmp_path: Path, db_url: str) -> None:
     assert second.exit_code == 0 and "already up to date" in second.output
     status = runner.invoke(cli, ["status", "--json", "--config", str(cfg)])
     assert status.exit_code == 0, status.output
-    data = json.loads(status.output)
+    data = json.loads(status.stdout)
     assert data["untagged_backlog"] == 0 and data["sources"] == []
 
 
