@@ -7,6 +7,7 @@ fetched title, body and reply before masking (:mod:`ingest.pii`) and de-duplicat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import logging
@@ -122,8 +123,16 @@ def normalize_text(s: str | None) -> str:
 
 def fingerprint_text(s: str | None) -> str:
     """The form that :func:`content_hash` hashes: normalised, case-folded, no spaces or punctuation."""
-    text = normalize_text(s).casefold()
-    return "".join(ch for ch in text if not unicodedata.category(ch).startswith(("P", "Z", "C")))
+    text = normalize_text(s).casefold().translate(_bmp_drop_table())
+    if any(ord(ch) > 0xFFFF for ch in text):  # rare: astral punctuation or format characters
+        text = "".join(ch for ch in text if ord(ch) <= 0xFFFF or unicodedata.category(ch)[0] not in "PZC")
+    return text
+
+
+@functools.cache
+def _bmp_drop_table() -> dict[int, None]:
+    """str.translate table deleting punctuation, separators and control/format characters (BMP)."""
+    return {cp: None for cp in range(0x10000) if unicodedata.category(chr(cp))[0] in "PZC"}
 
 
 def content_hash(s: str | None) -> str:

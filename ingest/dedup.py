@@ -16,6 +16,7 @@ publication order. The index is rebuilt from stored ``(id, text)`` pairs with
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import re
 import zlib
@@ -77,6 +78,9 @@ def shingle_hashes(segments: Iterable[str], size: int = SHINGLE_SIZE) -> np.ndar
             grams.update(seg[i : i + size] for i in range(len(seg) - size + 1))
     hashes = np.fromiter((zlib.crc32(g.encode("utf-8")) for g in grams), dtype=np.uint32, count=len(grams))
     return np.unique(hashes)
+
+
+MAX_CANDIDATES = 32  # exact checks per query, oldest candidates first
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,9 @@ class NearDuplicateIndex:
             return self._entries[seq].doc_id
         if sig.minhash is None:
             return None
-        for cand in sorted(self._lsh.query(sig.minhash)):  # oldest first
+        # Oldest first, at most MAX_CANDIDATES: texts sharing a template can collide with
+        # thousands of entries, and checking each exactly would make ingest quadratic.
+        for cand in heapq.nsmallest(MAX_CANDIDATES, self._lsh.query(sig.minhash)):
             if self._is_copy(sig, self._entries[cand]):
                 return self._entries[cand].doc_id
         return None
