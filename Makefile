@@ -6,6 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYS_PACKAGES := chromium fonts-wqy-microhei poppler-utils
+# The shared corpora (read-only, never committed): next to the clone, or the workplace copy.
+SENSING_SHARED_DATA ?= $(abspath $(firstword $(wildcard ../shared/data /work/shared/data)))
+export SENSING_SHARED_DATA
 
 .PHONY: demo test install install-dev system-deps lint typecheck pytest
 
