@@ -2,8 +2,8 @@
 
 Roles and what they may do (:data:`PERMISSIONS`):
 
-* ``official``: read every page;
-* ``analyst``: read, export search results, generate reports;
+* ``official``: read every page, mark events (政策出台 / 现场处置 / 官方回应);
+* ``analyst``: read, export search results, generate reports, correct tags, mark events;
 * ``duty``: read, acknowledge / resolve / silence alerts;
 * ``admin``: everything, plus user management.
 
@@ -40,6 +40,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "export": frozenset({"analyst", "admin"}),
     "reports": frozenset({"analyst", "admin"}),
     "alert_actions": frozenset({"duty", "admin"}),
+    "correct": frozenset({"analyst", "admin"}),
+    "events": frozenset({"official", "analyst", "admin"}),
     "users": frozenset({"admin"}),
 }
 MIN_PASSWORD_LENGTH = 8

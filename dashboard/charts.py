@@ -205,6 +205,48 @@ def forecast(history: pd.DataFrame, predicted: pd.DataFrame | None, title: str) 
     return style(time_axis(fig, history["bucket"]), title)
 
 
+def event_window(
+    frame: pd.DataFrame,
+    at: Any,
+    mark: str,
+    title: str,
+    levels: Sequence[tuple[Any, Any, float | None, str]] = (),
+) -> go.Figure:
+    """Volume bars and negative share (dots) around an event, the event marked by a dashed line.
+
+    ``frame``: ``bucket`` (times), ``n`` (documents) and ``share`` (negative share, NaN when empty).
+    ``levels``: ``(start, end, share, name)`` horizontal segments, e.g. the negative share over the
+    windows compared before and after the event (a share per bin alone is too noisy to read).
+    """
+    if frame.empty or frame["n"].sum() == 0:
+        return empty(title)
+    fig = go.Figure()
+    fig.add_bar(x=frame["bucket"], y=frame["n"], name="声量", marker_color=PALETTE[0], yaxis="y")
+    fig.add_scatter(
+        x=frame["bucket"], y=frame["share"], name="负面占比（每段）", mode="markers", yaxis="y2",
+        marker={"size": 6, "color": "rgba(214,39,40,0.45)"},
+    )  # fmt: skip
+    for i, (x0, x1, share, name) in enumerate(levels):
+        if share is None:
+            continue
+        fig.add_scatter(
+            x=[x0, x1], y=[share, share], name=name, mode="lines", yaxis="y2",
+            line={"color": "#d62728", "width": 3, "dash": "solid" if i else "dot"},
+        )  # fmt: skip
+    fig.update_layout(
+        yaxis={"title": {"text": "文档数"}, "rangemode": "tozero"},
+        yaxis2={"title": {"text": "负面占比"}, "overlaying": "y", "side": "right", "range": [0, 1.05],
+                "tickvals": [0, 0.25, 0.5, 0.75, 1], "tickformat": ".0%", "showgrid": False},
+        bargap=0.1,
+    )  # fmt: skip
+    fig.add_shape(
+        type="line", x0=at, x1=at, xref="x", yref="paper", y0=0, y1=1, line={"color": "#444", "dash": "dash"}
+    )
+    label = mark.replace("<", "&lt;").replace(">", "&gt;")
+    fig.add_annotation(x=at, y=1, xref="x", yref="paper", text=label, showarrow=False, yanchor="bottom")
+    return style(time_axis(fig, frame["bucket"]), title)
+
+
 def _rings(geometry: Mapping[str, Any]) -> list[list[list[float]]]:
     polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
     return [poly[0] for poly in polygons]

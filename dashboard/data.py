@@ -18,7 +18,10 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from sensing.settings import Settings, load_settings
+from storage import alert_queries, corrections
+from storage import events as ev
 from storage import queries as q
+from storage import reply_queries as rq
 from storage.db import engine_from_settings
 
 log = logging.getLogger(__name__)
@@ -324,3 +327,60 @@ def china_geojson() -> dict[str, Any]:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def documents_by_ids(url: str, ids: tuple[int, ...]) -> pd.DataFrame:
     return q.documents_by_ids(engine(), ids)
+
+
+# -- closing the loop: reply quality, corrections, events, drift -------------------------------
+DRIFT_TTL = 900  # weekly figures over every tag: slow to compute, slow to change
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def replies(url: str, f: q.QueryFilters) -> pd.DataFrame:
+    return rq.load_replies(engine(), f)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def worst_replies(url: str, f: q.QueryFilters, limit: int) -> pd.DataFrame:
+    return rq.worst_replies(engine(), f, limit)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def review_queue(url: str, field: str, limit: int) -> pd.DataFrame:
+    """Uncorrected first copies the model is least sure about for ``field``, least sure first."""
+    cols = ["id", "title", "content", "channel", "published_at", "label", "score"]
+    frame = pd.DataFrame(corrections.review_queue(engine(), limit, field), columns=cols)
+    frame["published_at"] = pd.to_datetime(frame["published_at"], utc=True)
+    return frame
+
+
+@st.cache_data(ttl=DRIFT_TTL, show_spinner=False)
+def drift(url: str, field: str, low_confidence: float) -> pd.DataFrame:
+    """Per source and ISO week: documents, low-confidence share, label mix and ``shift`` from the week before."""
+    weekly = corrections.drift_by_source_week(engine(), field, low_confidence)
+    if weekly.empty:
+        return weekly.assign(shift=pd.Series(dtype=float))
+    return weekly.merge(corrections.label_shift(weekly), on=["source", "week"], how="left")
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def events(
+    url: str, topic_id: int | None = None, category: str | None = None, province: str | None = None
+) -> list[dict[str, Any]]:
+    """Events on a topic, or on a category (x province; None: the whole category), newest first."""
+    found = ev.list_events(engine(), topic_id=topic_id, category=category)
+    if topic_id is None:
+        found = [e for e in found if e["topic_id"] is None and (e["province"] or None) == province]
+    return found
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def issue_series(url: str, event_id: int, hours: int) -> pd.DataFrame:
+    """Hourly ``n`` and ``neg`` of an event's issue, ``2 x hours`` either side (UTC index)."""
+    event = ev.get_event(engine(), event_id)
+    if event is None:
+        return pd.DataFrame(columns=["n", "neg"], index=pd.DatetimeIndex([], tz="UTC"))
+    return ev.issue_series(engine(), event, hours)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def alerts_by_ids(url: str, ids: tuple[int, ...]) -> pd.DataFrame:
+    return alert_queries.alerts_by_ids(engine(), ids)

@@ -27,6 +27,8 @@ ALERT_EVENTS = {
     "resolved": "解除",
     "silenced": "静默",
     "reopened": "重新触发",
+    "delivered": "通知已送达",
+    "delivery_expired": "通知送达失败",
 }
 ROLES = {"official": "领导", "analyst": "分析员", "duty": "值班员", "admin": "管理员"}
 RUN_STATUS = {"ok": "成功", "partial": "部分成功", "failed": "失败", "running": "运行中"}
@@ -38,6 +40,15 @@ HEAT_COMPONENTS = {
     "negativity": "负面",
     "persistence": "持续",
 }
+FIELDS = {"sentiment": "情感", "emotion": "情绪", "category": "诉求类别"}  # correctable tags
+REPLY_COMPONENTS = {
+    "relevance": "相关性",
+    "completeness": "完整性",
+    "policy": "政策依据",
+    "timeliness": "及时性",
+    "tone": "态度",
+}
+REPLY_GROUPS = {"unit": "承办单位", "category": "诉求类别", "province": "地区"}
 TABLES = {
     "channel": CHANNELS,
     "sentiment": SENTIMENTS,
@@ -45,6 +56,7 @@ TABLES = {
     "status": ALERT_STATUS,
     "severity": SEVERITY,
     "role": ROLES,
+    "field": FIELDS,
 }
 
 
@@ -54,6 +66,11 @@ def label(kind: str, code: object) -> str:
         return UNKNOWN
     table = TABLES.get(kind, {})
     return table.get(str(code), str(code))
+
+
+def tag(field: str, value: object) -> str:
+    """A tag value of a correctable ``field`` for display (categories are already Chinese)."""
+    return place(value) if field == "category" else label(field, value)
 
 
 def place(value: object) -> str:

@@ -2,7 +2,7 @@
 
 It configures the page, asks for a login, draws the global filters in the sidebar and hands
 over to the selected page in ``app_pages/`` through ``st.navigation``. Pages a role may not use
-are not offered (user management is for admins only).
+are not offered (the review queue is for analysts and admins, user management for admins).
 """
 
 from __future__ import annotations
@@ -15,24 +15,27 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts dashboard/ on the path, no
     sys.path.insert(0, str(ROOT))
 
 import streamlit as st  # noqa: E402
+from streamlit.navigation.page import StreamlitPage  # noqa: E402
 
 from dashboard import auth, data, filters, labels  # noqa: E402
 from sensing.settings import ConfigError  # noqa: E402
 
 PAGES = Path(__file__).with_name("app_pages")
 ASSETS = Path(__file__).with_name("assets")  # local files only: a :material: page icon is fetched from a CDN
-NAVIGATION = (
-    ("overview.py", "总览", ":material/dashboard:", "overview"),
-    ("topics.py", "热点话题", ":material/local_fire_department:", "topics"),
-    ("sentiment.py", "情感与情绪", ":material/mood:", "sentiment"),
-    ("categories.py", "诉求分类", ":material/category:", "categories"),
-    ("regions.py", "地域分布", ":material/map:", "regions"),
-    ("alerts.py", "预警中心", ":material/notifications_active:", "alerts"),
-    ("search.py", "检索", ":material/search:", "search"),
-    ("reports.py", "报告", ":material/description:", "reports"),
-    ("sources.py", "数据源健康", ":material/monitor_heart:", "sources"),
+NAVIGATION = (  # file, title, icon, url path, permission needed to see the page
+    ("overview.py", "总览", ":material/dashboard:", "overview", "read"),
+    ("topics.py", "热点话题", ":material/local_fire_department:", "topics", "read"),
+    ("sentiment.py", "情感与情绪", ":material/mood:", "sentiment", "read"),
+    ("categories.py", "诉求分类", ":material/category:", "categories", "read"),
+    ("regions.py", "地域分布", ":material/map:", "regions", "read"),
+    ("replies.py", "答复质量", ":material/rate_review:", "replies", "read"),
+    ("alerts.py", "预警中心", ":material/notifications_active:", "alerts", "read"),
+    ("search.py", "检索", ":material/search:", "search", "read"),
+    ("review.py", "复核队列", ":material/fact_check:", "review", "correct"),
+    ("reports.py", "报告", ":material/description:", "reports", "read"),
+    ("sources.py", "数据源健康", ":material/monitor_heart:", "sources", "read"),
+    ("users.py", "用户管理", ":material/manage_accounts:", "users", "users"),
 )
-ADMIN_PAGES = (("users.py", "用户管理", ":material/manage_accounts:", "users"),)
 
 
 def main() -> None:
@@ -52,6 +55,9 @@ def main() -> None:
         auth.logout()  # disabled or removed since login
         user = None
     if user is None:
+        # Resolve the address's page (hidden) so that it, and its query (an alert link's ?alert=ID),
+        # is still the page shown after the login rerun; without this every login lands on 总览.
+        st.navigation(pages_for(None), position="hidden")
         if auth.login_form(engine) is None:
             st.stop()
         st.rerun()
@@ -62,11 +68,16 @@ def main() -> None:
             auth.logout()
             st.rerun()
     filters.render_sidebar(data.options(data.db_url()), cfg.app.timezone)
-    entries = NAVIGATION + (ADMIN_PAGES if auth.can(user.role, "users") else ())
-    pages = [
-        st.Page(PAGES / f, title=t, icon=i, url_path=u, default=(u == "overview")) for f, t, i, u in entries
+    st.navigation(pages_for(user.role), expanded=True).run()
+
+
+def pages_for(role: str | None) -> list[StreamlitPage]:
+    """The pages ``role`` may use (every page for None: before login, only to resolve the address)."""
+    return [
+        st.Page(PAGES / f, title=t, icon=i, url_path=u, default=(u == "overview"))
+        for f, t, i, u, permission in NAVIGATION
+        if role is None or auth.can(role, permission)
     ]
-    st.navigation(pages, expanded=True).run()
 
 
 main()

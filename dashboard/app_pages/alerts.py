@@ -1,4 +1,7 @@
-"""预警中心: open and recent alerts with their evidence and history; duty staff acknowledge, resolve, silence."""
+"""预警中心: open and recent alerts with their evidence and history; duty staff acknowledge, resolve, silence.
+
+``?alert=ID`` (the link in alert notifications) opens that alert, even when it is outside the period.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,18 @@ from dashboard.tables import alert_table, document_table, local_time
 
 SILENCE_CHOICES = {"1 小时": 1, "2 小时": 2, "8 小时": 8, "24 小时": 24, "3 天": 72}
 FLASH = "alerts_flash"
+
+LINKED = "alerts_linked"  # the alert id of the address last opened
+
+
+def linked_alert() -> int | None:
+    """The alert named by the address (``/alerts?alert=ID``, the link in alert notifications)."""
+    value = st.query_params.get("alert")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
 
 ctx = page_context()
 page_header("预警中心", ctx)
@@ -39,6 +54,13 @@ def live() -> None:
 live()
 
 recent = data.alerts(ctx.url, ctx.filters, True)
+linked = linked_alert()
+if linked is not None and linked not in set(recent["id"]):  # a link may name an alert outside the period
+    found = data.alerts_by_ids(ctx.url, (linked,))
+    if found.empty:
+        st.warning(f"链接中的预警 #{linked} 不存在。")
+    else:
+        recent = pd.concat([found, recent], ignore_index=True) if not recent.empty else found
 if recent.empty:
     st.info("所选范围内没有预警。")
     st.stop()
@@ -46,7 +68,13 @@ if recent.empty:
 st.subheader("预警详情")
 # option labels must not change when an alert changes state, or the widget forgets the selection
 titles = {int(r.id): f"#{r.id} {r.title}" for r in recent.itertuples()}
+if linked is not None and linked in titles and st.session_state.get(LINKED) != linked:
+    st.session_state["alert_pick"] = linked  # open the linked alert once; the user may pick another after
+    st.session_state[LINKED] = linked
 alert_id = st.selectbox("选择预警", list(titles), format_func=lambda i: titles[i], key="alert_pick")
+if linked is not None and alert_id != linked:
+    st.query_params["alert"] = str(alert_id)  # the address keeps naming the alert shown
+    st.session_state[LINKED] = alert_id
 alert = recent.loc[recent["id"] == alert_id].iloc[0]
 
 cols = st.columns(4)

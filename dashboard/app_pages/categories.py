@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import charts, data, labels
 from dashboard.context import page_context, page_header
+from dashboard.event_panel import Issue, render_events
 
 AGENDA_PARTS = {
     "c_growth": "增长",
@@ -16,6 +17,8 @@ AGENDA_PARTS = {
     "c_volume": "声量",
     "c_engagement": "互动",
 }
+
+ALL_REGIONS = "全部地区"
 
 ctx = page_context()
 page_header("诉求分类", ctx)
@@ -106,3 +109,27 @@ else:
         )
     else:
         st.caption("热度指数模块尚未安装：暂按声量排序。")
+
+st.subheader("事件与效果（类别 × 地区）")
+known = data.options(ctx.url)
+categories = [c for c in known["categories"] if c]
+regions = [ALL_REGIONS, *(p for p in known["provinces"] if p)]
+if not categories:
+    st.info("暂无可标记事件的诉求类别。")
+    st.stop()
+top = ranked.iloc[0] if not ranked.empty else None  # default: the top agenda item
+e1, e2 = st.columns(2)
+category = e1.selectbox(
+    "诉求类别",
+    categories,
+    index=categories.index(top["category"]) if top is not None and top["category"] in categories else 0,
+    key="ev_category",
+)
+region = e2.selectbox(
+    "地区",
+    regions,
+    index=regions.index(top["region"]) if top is not None and top["region"] in regions else 0,
+    key="ev_region",
+)
+province = None if region == ALL_REGIONS else region
+render_events(ctx, Issue(name=f"{category}·{region}", category=category, province=province), "cat_event")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.context import page_context, page_header
+from dashboard.correction_panel import correction_form, show_flash
 from dashboard.tables import EXPORT_MAX_ROWS, EXPORTERS, document_table
 from storage.queries import search_documents
 from storage.store import Store
@@ -16,6 +17,7 @@ EXPORT_KEY = "search_export"
 
 ctx = page_context()
 page_header("检索", ctx)
+show_flash()  # the outcome of a correction, even when the corrected document no longer matches
 
 c1, c2, c3 = st.columns([4, 1, 1])
 text = c1.text_input(
@@ -49,6 +51,9 @@ else:
         doc = results.loc[results["id"] == chosen].iloc[0]
         st.text(str(doc["title"] or ""))
         st.text(str(doc["content"]))  # plain text: never Markdown or HTML
+        correction_form(ctx, results, "q_fix", int(chosen))
+    elif ctx.can("correct"):
+        st.caption("选择文档后可查看全文并更正其情感、情绪或诉求类别。")
 
 st.subheader("导出")
 if not ctx.can("export"):

@@ -1,15 +1,22 @@
-"""数据源健康: per-source last success, items per run, errors, silence, and the tagging backlog."""
+"""数据源健康: per-source last success, items per run, errors, silence, the tagging backlog, and model drift.
+
+Drift: per source and ISO week, the share of low-confidence tags and the change of the label mix
+from the week before (:func:`storage.corrections.label_shift`); changes above 0.3 are highlighted.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, labels
+from dashboard import charts, data, labels
 from dashboard.context import page_context
 from dashboard.tables import local_time
 
 DEFAULT_SILENCE_MINUTES = 120
+SHIFT_ALERT = 0.3  # a label-mix change from the week before larger than this is highlighted
+HIGHLIGHT = "background-color: #fde2e1"
+DRIFT_AUTO_MAX = 200_000  # documents up to which drift is computed with the page (about 11 s at 1 M)
 
 ctx = page_context()
 st.title("数据源健康")
@@ -80,3 +87,70 @@ if not runs.empty:
         hide_index=True,
         width="stretch",
     )
+
+st.subheader("模型漂移（按数据源和周）")
+c1, c2 = st.columns([3, 2])
+field = c1.radio(
+    "标签", list(labels.FIELDS), format_func=labels.FIELDS.__getitem__, horizontal=True, key="drift_field"
+)
+tagged = int(health["documents"].sum())
+shown = c2.toggle(
+    "计算模型漂移",
+    value=tagged <= DRIFT_AUTO_MAX,
+    key="drift_on",
+    help=f"逐周统计全部已打标签的文档；超过 {DRIFT_AUTO_MAX:,} 条时需手动打开（可能需要十几秒，结果缓存 15 分钟）",
+)
+if not shown:
+    st.caption("打开“计算模型漂移”查看各数据源每周的低置信度占比和标签分布变化。")
+    st.stop()
+low = ctx.settings.nlp.low_confidence
+drift = data.drift(ctx.url, field, low)
+drift = drift.loc[drift["source"].isin(health["name"])]  # the sidebar's source and channel filters
+if drift.empty:
+    st.info("暂无已打标签的文档。")
+    st.stop()
+drift = drift.sort_values(["week", "source"], ascending=[False, True]).reset_index(drop=True)
+large = drift["shift"] > SHIFT_ALERT
+d1, d2, d3 = st.columns(3)
+d1.metric("数据源 × 周", len(drift))
+d2.metric(
+    "低置信度占比（全部）",
+    data.pct(float((drift["low_confidence_share"] * drift["n"]).sum() / drift["n"].sum())),
+)
+d3.metric(f"标签分布显著变化（>{SHIFT_ALERT:g}）", int(large.sum()))
+shares = [c for c in drift.columns if c.startswith("share_")]
+table = pd.DataFrame(
+    {
+        "数据源": drift["source"].astype(str),
+        "周": drift["week"].astype(str),
+        "文档数": drift["n"].astype("int64"),
+        "低置信度占比(%)": (drift["low_confidence_share"].astype(float) * 100).round(1),
+        "较上周分布变化": drift["shift"].astype(float).round(3),
+        "状态": ["显著变化" if v else "" for v in large],
+        **{
+            f"{labels.tag(field, c.removeprefix('share_'))}(%)": (drift[c].fillna(0) * 100).round(1)
+            for c in shares
+        },
+    }
+)
+percents = [c for c in table.columns if c.endswith("(%)")]
+styled = (
+    table.style.apply(lambda r: [HIGHLIGHT if r["状态"] else ""] * len(r), axis=1)
+    .format("{:.1f}", subset=percents)
+    .format("{:.3f}", subset=["较上周分布变化"])  # empty in a source's first week
+)
+st.dataframe(styled, hide_index=True, width="stretch")
+st.caption(
+    f"低置信度：模型置信度低于 {low:g}。分布变化：本周与该数据源上一周的标签构成之差（总变差距离，0–1），"
+    f"超过 {SHIFT_ALERT:g} 标为显著变化，可能是数据源内容变了或模型需要复核、再训练。"
+)
+trend = drift.assign(数据源=drift["source"].astype(str), share=drift["low_confidence_share"].astype(float))
+fig = charts.line(
+    trend.sort_values("week"),
+    "week",
+    "share",
+    "数据源",
+    "低置信度占比（按周）",
+    {"share": "占比", "week": "周"},
+)
+st.plotly_chart(fig.update_yaxes(range=[0, 1.02], tickformat=".0%"), key="drift_trend")

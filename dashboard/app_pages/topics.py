@@ -7,6 +7,8 @@ import streamlit as st
 
 from dashboard import charts, data, labels
 from dashboard.context import page_context, page_header
+from dashboard.correction_panel import correction_form
+from dashboard.event_panel import Issue, render_events
 from dashboard.tables import document_table, hot_topic_table
 
 ctx = page_context()
@@ -122,3 +124,7 @@ if docs.empty:
     st.info("暂无文档。")
 else:
     st.dataframe(document_table(docs, ctx.tz), hide_index=True, width="stretch")
+    correction_form(ctx, docs, "topic_fix")
+
+st.subheader("事件与效果")
+render_events(ctx, Issue(name=choices[topic_id], topic_id=topic_id), "topic_event")

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import auth
 from storage import schema as s
 from storage.db import write_tx
+from tests.dashboard.followup_seed import SeededReply, seed_replies
 from tests.seed import SeedFacts, seed_database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,6 +26,7 @@ PASSWORDS = {role: f"{role}-secret-pw" for role in auth.ROLES}
 PAGE_TITLES = {
     "overview": "总览", "topics": "热点话题", "sentiment": "情感与情绪", "categories": "诉求分类", "regions": "地域分布",
     "alerts": "预警中心", "search": "检索", "reports": "报告", "sources": "数据源健康", "users": "用户管理",
+    "replies": "答复质量", "review": "复核队列",
 }  # fmt: skip
 
 
@@ -90,15 +92,26 @@ def app_config(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     return path
 
 
+@pytest.fixture
+def replies(seeded: SeedFacts, engine: Engine) -> list[SeededReply]:
+    """Scored replies on some of the seed's hotline messages (see tests/dashboard/followup_seed.py)."""
+    return seed_replies(engine, seeded, NOW)
+
+
 OpenPage = Callable[..., AppTest]
 
 
 @pytest.fixture
 def open_page(seeded: SeedFacts, app_config: Path) -> OpenPage:
-    """``open_page("alerts", role="duty")``: an AppTest logged in as ``role`` and showing that page."""
+    """``open_page("alerts", role="duty")``: an AppTest logged in as ``role`` and showing that page
+    (``query``: the address's query parameters)."""
 
-    def _open(page: str, role: str = "admin", timeout: float = 30) -> AppTest:
+    def _open(
+        page: str, role: str = "admin", timeout: float = 30, query: dict[str, str] | None = None
+    ) -> AppTest:
         at = AppTest.from_file(str(APP), default_timeout=timeout)
+        for name, value in (query or {}).items():
+            at.query_params[name] = value
         at.session_state["sensing_now"] = NOW
         at.session_state["auth_user"] = {"username": role, "role": role, "display_name": f"测试{role}"}
         # url_path == file stem, so the page can be chosen before the first run (saves rendering 总览)

@@ -27,6 +27,8 @@ def test_permissions_by_role() -> None:
         "export": ["admin", "analyst"],
         "reports": ["admin", "analyst"],
         "alert_actions": ["admin", "duty"],
+        "correct": ["admin", "analyst"],
+        "events": ["admin", "analyst", "official"],
         "users": ["admin"],
     }
     assert not auth.can("official", "no-such-permission") and not auth.can(None, "read")

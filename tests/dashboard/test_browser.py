@@ -1,4 +1,5 @@
-"""The real dashboard in Debian's Chromium: log in, visit every page, acknowledge an alert, export a CSV.
+"""The real dashboard in Debian's Chromium: log in, visit every page, acknowledge an alert, export a CSV,
+correct a tag from the review queue and open an alert from its notification link.
 
 Starts ``sensing dashboard`` on a seeded SQLite database at a free 127.0.0.1 port and drives
 ``/usr/bin/chromium`` through Playwright (never ``playwright install``). Screenshots of every page
@@ -18,18 +19,22 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
 
+from analytics.rollups import refresh_rollups
 from dashboard import auth
 from storage import schema as s
-from storage.db import make_engine
+from storage.db import make_engine, write_tx
+from storage.events import add_event
 from storage.migrate import upgrade_database
 from storage.types import utcnow
+from tests.dashboard.followup_seed import seed_replies
 from tests.seed import SeedFacts, seed_database
 
 pytestmark = pytest.mark.browser
@@ -43,12 +48,19 @@ PAGES = [  # (navigation label, whether the page must show charts)
     ("情感与情绪", True),
     ("诉求分类", True),
     ("地域分布", True),
+    ("答复质量", True),
     ("预警中心", False),
     ("检索", False),
+    ("复核队列", False),
     ("报告", False),
-    ("数据源健康", False),
+    ("数据源健康", True),
     ("用户管理", False),
 ]
+LOWER_SECTIONS = {
+    "热点话题": "事件与效果",
+    "诉求分类": "事件与效果（类别 × 地区）",
+    "数据源健康": "模型漂移（按数据源和周）",
+}
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -56,6 +68,21 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def shift_newest_week(engine: Engine, facts: SeedFacts) -> None:
+    """The hotline's model says "negative" for every document of the newest week: a drift to highlight."""
+    newest = max(d.published_at for d in facts.docs).isocalendar()[:2]
+    ids = [
+        d.id for d in facts.docs if d.source == "hotline_sim" and d.published_at.isocalendar()[:2] == newest
+    ]
+    with write_tx(engine) as conn:
+        conn.execute(
+            update(s.doc_tags)
+            .where(s.doc_tags.c.document_id.in_(ids))
+            .values(sentiment="negative", sentiment_score=0.3)
+        )
+    refresh_rollups(engine, full=True)
 
 
 def free_port() -> int:
@@ -95,7 +122,14 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Se
     url = f"sqlite:///{tmp / 'dashboard.db'}"
     engine = make_engine(url)
     upgrade_database(engine)
-    facts = seed_database(engine, utcnow())
+    now = utcnow()
+    facts = seed_database(engine, now)
+    seed_replies(engine, facts, now)
+    for topic_id in facts.topics:  # whichever topic the page opens has an event with its effect
+        add_event(
+            engine, "官方回应", now - timedelta(hours=30), "admin", topic_id=topic_id, note="召开通气会"
+        )
+    shift_newest_week(engine, facts)
     auth.add_user(engine, "admin", "admin", PASSWORD, "管理员")
     engine.dispose()
     config = tmp / "config.yaml"
@@ -139,6 +173,14 @@ def settle(page: Any, timeout: float = 30, quiet: float = 0.8) -> None:
     pytest.fail(f"page still changing after {timeout}s")
 
 
+def log_in(page: Any, shot: Path | None = None) -> None:
+    page.get_by_label("用户名").fill("admin")
+    page.get_by_label("密码").fill(PASSWORD)
+    if shot is not None:
+        page.screenshot(path=str(shot))
+    page.get_by_role("button", name="登录").click()
+
+
 def check_page(page: Any, title: str, needs_charts: bool) -> None:
     page.get_by_role("heading", name=title, exact=True).wait_for(timeout=30_000)
     settle(page)
@@ -166,10 +208,7 @@ def test_dashboard_in_chromium(live_app: tuple[str, SeedFacts, str], tmp_path: P
             outside: list[str] = []  # the dashboard must work offline: nothing may leave 127.0.0.1
             page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
             page.goto(base)
-            page.get_by_label("用户名").fill("admin")
-            page.get_by_label("密码").fill(PASSWORD)
-            page.screenshot(path=str(SHOTS / "00-login.png"))
-            page.get_by_role("button", name="登录").click()
+            log_in(page, SHOTS / "00-login.png")
             check_page(page, "总览", True)
             volume = page.locator('[data-testid="stMetric"]', has_text="声量").locator(
                 '[data-testid="stMetricValue"]'
@@ -184,7 +223,18 @@ def test_dashboard_in_chromium(live_app: tuple[str, SeedFacts, str], tmp_path: P
                     acknowledge_first_open_alert(page, facts, url)
                 if title == "检索":
                     export_csv(page, facts, tmp_path)
+                if title == "复核队列":
+                    correct_first_in_queue(page, url)
                 page.screenshot(path=str(SHOTS / f"{i:02d}-{title}.png"), full_page=True)
+                if (
+                    title in LOWER_SECTIONS
+                ):  # the page scrolls inside its container: a second shot further down
+                    page.get_by_role(
+                        "heading", name=LOWER_SECTIONS[title], exact=True
+                    ).scroll_into_view_if_needed()
+                    page.screenshot(path=str(SHOTS / f"{i:02d}b-{title}.png"))
+            open_alert_link(page, base, facts)
+            page.screenshot(path=str(SHOTS / f"{len(PAGES) + 2:02d}-预警链接.png"), full_page=True)
             assert not [u for u in outside if not u.startswith(("data:", "blob:"))], outside
         finally:
             browser.close()
@@ -224,3 +274,29 @@ def export_csv(page: Any, facts: SeedFacts, tmp_path: Path) -> None:
     assert len(rows) == expected
     assert {"编号", "内容（已脱敏）", "渠道"} <= set(rows[0])
     settle(page)
+
+
+def correct_first_in_queue(page: Any, url: str) -> None:
+    """One click on a label of the first queued document stores the correction (audit-logged)."""
+    page.get_by_role("button", name="中性", exact=True).first.click()  # the first card's button
+    page.get_by_text("已更正为", exact=False).first.wait_for(timeout=30_000)
+    settle(page)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(
+                select(s.corrections.c.field, s.corrections.c.value, s.corrections.c.user)
+            ).all()
+    finally:
+        engine.dispose()
+    assert stored == [("sentiment", "neutral", "admin")]
+
+
+def open_alert_link(page: Any, base: str, facts: SeedFacts) -> None:
+    """The link of an alert notification (``/alerts?alert=ID``) opens that alert, resolved or not."""
+    resolved = next(a for a in facts.alerts if a["status"] == "resolved")
+    page.goto(f"{base}/alerts?alert={resolved['id']}")  # a new browser session: log in first
+    log_in(page)
+    check_page(page, "预警中心", False)
+    assert page.get_by_text(f"规则：{resolved['rule']}　对象：{resolved['key']}", exact=True).count() == 1
+    assert "已解除" in page.locator('[data-testid="stMetric"]', has_text="状态").inner_text()
