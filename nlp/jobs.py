@@ -67,7 +67,11 @@ def _upsert_tags(engine: Engine, conn: Any, rows: Sequence[dict[str, Any]]) -> N
 
 
 def tag_batch(engine: Engine, tagger: Tagger, batch_size: int) -> int:
-    """Claim, tag and store one batch; returns how many documents were tagged (0: backlog empty)."""
+    """Claim, tag and store one batch; returns how many documents were tagged.
+
+    0 means the backlog is empty; -1 (PostgreSQL only) that the claimed rows had just been tagged
+    by another worker, so the caller should simply try again.
+    """
     version = tagger.version
     q = _backlog_query(version, batch_size)
     if not is_sqlite(engine):
@@ -76,6 +80,20 @@ def tag_batch(engine: Engine, tagger: Tagger, batch_size: int) -> int:
         docs = conn.execute(q).all()
         if not docs:
             return 0
+        if not is_sqlite(engine):
+            # The claim's snapshot may predate another worker's commit of these very rows (their
+            # lock was released after our scan began); with the locks held, a fresh statement sees it.
+            done = set(
+                conn.execute(
+                    select(s.doc_tags.c.document_id).where(
+                        s.doc_tags.c.document_id.in_([r.id for r in docs]),
+                        s.doc_tags.c.pipeline_version == version,
+                    )
+                ).scalars()
+            )
+            docs = [r for r in docs if r.id not in done]
+            if not docs:
+                return -1  # claimed only rows tagged meanwhile: not an empty backlog
         rows = tagger.tag([DocInput(r.id, r.content, r.title, r.region_hint) for r in docs])
         now = utcnow()
         meta = {r.id: r for r in docs}
@@ -95,7 +113,7 @@ def tag_backlog(engine: Engine, tagger: Tagger, batch_size: int = 500, max_docs:
         n = tag_batch(engine, tagger, batch_size if max_docs is None else min(batch_size, max_docs - done))
         if n == 0:
             break
-        done += n
+        done += max(n, 0)
     return done
 
 
@@ -121,8 +139,8 @@ def process_cmd(app: App, limit: int | None) -> None:
             n = tag_batch(app.engine, tagger, min(app.settings.nlp.batch_size, total - done))
             if n == 0:
                 break
-            done += n
-            progress.update(task, advance=n)
+            done += max(n, 0)
+            progress.update(task, advance=max(n, 0))
         counts["tagged"] = done
         counts.update(refresh_rollups(app.engine))
     secs = time.perf_counter() - start
@@ -154,7 +172,8 @@ def worker_cmd(app: App, once: bool) -> None:
             n = 0
             time.sleep(cfg.worker_idle_seconds)
         if n:
-            log.info("tagged batch", extra={"documents": n})
+            if n > 0:
+                log.info("tagged batch", extra={"documents": n})
             continue
         if once:
             break
