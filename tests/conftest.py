@@ -11,8 +11,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, create_engine, text
 
 from storage.db import make_engine
@@ -104,3 +106,33 @@ def shared_data() -> Path:
             pytest.fail(f"shared data not found at {SHARED_DATA}")
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+class MailSink:
+    """aiosmtpd handler keeping every message."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+class PortZeroController(Controller):
+    """aiosmtpd's Controller bound to port 0: learn the real port before the readiness probe."""
+
+    def _trigger_server(self) -> None:
+        assert self.server is not None
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[PortZeroController, MailSink]]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) and the sink holding what it received."""
+    sink = MailSink()
+    ctl = PortZeroController(sink, hostname="127.0.0.1", port=0)
+    ctl.start()
+    yield ctl, sink
+    ctl.stop()

@@ -14,7 +14,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
 from sensing.app import App
@@ -86,35 +85,6 @@ def receiver() -> Iterator[HttpReceiver]:
     server.shutdown()
     server.server_close()
     thread.join(5)
-
-
-class MailSink:
-    """aiosmtpd handler keeping every message."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-class PortZeroController(Controller):
-    """aiosmtpd's Controller bound to port 0: learn the real port before the readiness probe."""
-
-    def _trigger_server(self) -> None:
-        assert self.server is not None
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[PortZeroController, MailSink]]:
-    sink = MailSink()
-    ctl = PortZeroController(sink, hostname="127.0.0.1", port=0)
-    ctl.start()
-    yield ctl, sink
-    ctl.stop()
 
 
 def make_app(engine: Engine, alerts: dict[str, Any], **extra: Any) -> App:

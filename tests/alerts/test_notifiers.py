@@ -153,7 +153,7 @@ def test_smtp_sends_plain_text_with_idempotent_message_id(smtp_server) -> None: 
 def test_smtp_starttls_and_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from aiosmtpd.smtp import AuthResult
 
-    from tests.alerts.conftest import MailSink, PortZeroController
+    from tests.conftest import MailSink, PortZeroController
 
     if shutil.which("openssl") is None:
         if os.environ.get("CI"):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
@@ -73,32 +71,3 @@ def by_first(rows: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
 
 
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-
-
-class MailSink:
-    """aiosmtpd handler keeping every message."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-class PortZeroController(Controller):
-    """aiosmtpd's Controller on port 0: learn the real port before its readiness probe."""
-
-    def _trigger_server(self) -> None:
-        assert self.server is not None
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[PortZeroController, MailSink]]:
-    sink = MailSink()
-    ctl = PortZeroController(sink, hostname="127.0.0.1", port=0)
-    ctl.start()
-    yield ctl, sink
-    ctl.stop()
