@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.base import FatalSourceError, RetriableSourceError
+from ingest.base import FatalSourceError, RetriableSourceError, Source
 
 log = logging.getLogger(__name__)
 
@@ -217,3 +217,13 @@ def content_charset(headers: Mapping[str, str]) -> str | None:
         if key.lower() == "charset" and value:
             return value.strip("\"' ").lower()
     return None
+
+
+class HttpSource(Source):
+    """Base of sources that poll over HTTP: an injectable client factory and sleep (for tests)."""
+
+    client_factory: ClientFactory = staticmethod(make_client)  # type: ignore[assignment]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sleep: Callable[[float], None] = time.sleep

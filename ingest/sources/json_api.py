@@ -17,7 +17,6 @@ per day (``id_time_bucket: day``), time = fetch time, promoted entries skipped.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -32,7 +31,6 @@ from ingest.base import (
     Health,
     RawItem,
     RetriableSourceError,
-    Source,
     SourceError,
     SourceOptions,
 )
@@ -144,7 +142,7 @@ def resolve_ref(value: str) -> str:
     return resolved
 
 
-class JsonApiSource(Source):
+class JsonApiSource(web.HttpSource):
     """One JSON HTTP endpoint with a field mapping."""
 
     kind: ClassVar[str] = "json_api"
@@ -152,11 +150,6 @@ class JsonApiSource(Source):
     default_channel: ClassVar[str] = "social"
 
     options: JsonApiOptions
-    client_factory: web.ClientFactory = staticmethod(web.make_client)  # type: ignore[assignment]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sleep = time.sleep
 
     def _headers(self) -> dict[str, str]:
         headers = {k: resolve_ref(v) for k, v in self.options.headers.items()}

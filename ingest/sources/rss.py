@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -27,7 +26,7 @@ import feedparser
 from pydantic import Field, field_validator
 
 from ingest import http as web
-from ingest.base import FetchBatch, Health, RawItem, Source, SourceError, SourceOptions
+from ingest.base import FetchBatch, Health, RawItem, SourceError, SourceOptions
 from ingest.cursors import merged, remember, stable_id, to_iso
 from ingest.dates import parse_datetime
 
@@ -127,7 +126,7 @@ def _entry_body(entry: Any) -> str:
     return str(entry.get("summary") or entry.get("description") or "")
 
 
-class RssSource(Source):
+class RssSource(web.HttpSource):
     """One RSS 2.0 or Atom feed."""
 
     kind: ClassVar[str] = "rss"
@@ -135,11 +134,6 @@ class RssSource(Source):
     default_channel: ClassVar[str] = "news"
 
     options: RssOptions
-    client_factory: web.ClientFactory = staticmethod(web.make_client)  # type: ignore[assignment]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sleep = time.sleep
 
     def _get(self, cursor: dict[str, Any], policy: web.HttpPolicy) -> web.HttpResult:
         headers = {**self.options.headers, **web.conditional_headers(cursor)}
