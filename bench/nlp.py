@@ -1,0 +1,60 @@
+"""The full tagging pipeline on one core: docs/s and the worker's peak memory.
+
+Runs ``nlp.jobs.build_tagger`` (sentiment, emotion, category, region, keywords and topic
+assignment from the latest refit when one exists) over Weibo-length posts (the SMP2020 usual and
+virus eval texts, ~42 characters), in batches of 500 as the worker does, single-threaded, and
+prints docs/s by CPU time and by wall clock plus the process's peak resident memory.
+
+Usage: python -m bench.nlp [--n 4000]
+Last line: ``pipeline_docs_per_s: N docs/s`` (CPU time on one core).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import time  # noqa: E402
+
+from bench.corpus import SHARED  # noqa: E402
+from nlp.jobs import build_tagger  # noqa: E402
+from nlp.pipeline import DocInput  # noqa: E402
+from sensing.settings import Settings  # noqa: E402
+
+BATCH = 500
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=4000)
+    args = parser.parse_args()
+    texts: list[str] = []
+    for name in ("usual_eval_labeled.txt", "virus_eval_labeled.txt"):
+        texts += [
+            r["content"] for r in json.loads((SHARED / "smp2020_ewect" / name).read_text(encoding="utf-8"))
+        ]
+    texts = [t for t in texts if t.strip()][: args.n]
+    tagger = build_tagger(Settings())
+    tagger.tag([DocInput(-1, "预热一下模型。")])
+    docs = [DocInput(i, t) for i, t in enumerate(texts)]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for i in range(0, len(docs), BATCH):
+        tagger.tag(docs[i : i + BATCH])
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"cores: {os.cpu_count()}; documents: {len(docs)}, mean {sum(map(len, texts)) / len(texts):.0f} chars"
+    )
+    print(f"stages: {', '.join(f'{k}={v}' for k, v in tagger.model_versions.items())}")
+    print(f"wall clock: {len(docs) / wall:.0f} docs/s (shared machine)")
+    print(f"peak worker memory: {peak_mb:.0f} MB")
+    print(f"pipeline_docs_per_s: {len(docs) / cpu:.0f} docs/s")
+
+
+if __name__ == "__main__":
+    main()
