@@ -117,12 +117,22 @@ def _silence(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]
     return evaluate_source_silence(rule, activity, ctx.now, tz=ctx.tz)
 
 
+def _drift(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
+    from alerts.rules import evaluate_model_drift
+    from storage.corrections import drift_by_source_week, label_shift
+
+    since = ctx.now - timedelta(days=21)  # this week and the two before: enough for the newest shift
+    drift = drift_by_source_week(ctx.engine, "sentiment", ctx.settings.nlp.low_confidence, since=since)
+    return evaluate_model_drift(rule, drift, label_shift(drift), ctx.now)
+
+
 RULE_KINDS: dict[str, Callable[[EvaluationContext, AlertRuleSettings], list[Candidate]]] = {
     "volume_spike": _volume,
     "negative_share": _share,
     "keyword": _keyword,
     "emerging_topic": _emerging,
     "source_silence": _silence,
+    "model_drift": _drift,
 }
 
 

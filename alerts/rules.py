@@ -326,3 +326,45 @@ def evaluate_source_silence(
             )
         )
     return out
+
+
+def evaluate_model_drift(
+    rule: AlertRuleSettings, drift: pd.DataFrame, shifts: pd.DataFrame, now: datetime
+) -> list[Candidate]:
+    """Sources whose newest week's sentiment mix moved far from the week before.
+
+    ``drift`` and ``shifts`` come from :func:`storage.corrections.drift_by_source_week` and
+    :func:`storage.corrections.label_shift`; the shift is the total-variation distance between
+    the two weeks' label shares (0: same mix, 1: no label in common). ``threshold`` (default 0.3)
+    is the distance that fires; weeks with fewer than ``min_count`` documents are ignored.
+    """
+    limit = rule.threshold if rule.threshold is not None else 0.3
+    out: list[Candidate] = []
+    if shifts.empty:
+        return out
+    for source, part in shifts.sort_values("week").groupby("source"):
+        newest = part.iloc[-1]
+        week_rows = drift[(drift["source"] == source) & (drift["week"] == newest["week"])]
+        n = int(week_rows["n"].sum())
+        if n < rule.min_count or float(newest["shift"]) < limit:
+            continue
+        low = float(week_rows["low_confidence_share"].iloc[0]) if not week_rows.empty else 0.0
+        summary = (
+            f"数据源「{source}」{newest['week']} 周的情感分布与上一周相比变化 {float(newest['shift']):.2f}"
+            f"（阈值 {limit:.2f}，本周 {n} 条，低置信度占比 {low:.0%}）。请检查数据源内容是否变化，"
+            "或到「复核队列」抽查模型标签。"
+        )
+        out.append(
+            Candidate(
+                rule=rule.name,
+                key=f"source={source}",
+                title=f"数据源「{source}」模型标签分布漂移",
+                summary=summary,
+                value=round(float(newest["shift"]), 3),
+                baseline=limit,
+                since=now,
+                severity=rule.severity,
+                evidence={"kind": rule.kind, "source": str(source), "week": str(newest["week"]), "n": n},
+            )
+        )
+    return out

@@ -184,7 +184,9 @@ class AnalyticsSettings(Section):
 
 class AlertRuleSettings(Section):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_\-]{1,64}$")
-    kind: Literal["volume_spike", "negative_share", "keyword", "emerging_topic", "source_silence"]
+    kind: Literal[
+        "volume_spike", "negative_share", "keyword", "emerging_topic", "source_silence", "model_drift"
+    ]
     enabled: bool = True
     dimension: Literal["total", "channel", "category", "region", "topic"] = "total"
     expression: str | None = Field(None, description='keyword rule: AND / OR / NOT, "phrases"')

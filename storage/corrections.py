@@ -7,6 +7,7 @@ refresh), and feeds ``sensing train``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -94,7 +95,7 @@ def review_queue(engine: Engine, limit: int = 50, field: str = "category") -> li
 
 
 def drift_by_source_week(
-    engine: Engine, field: str = "sentiment", low_confidence: float = 0.55
+    engine: Engine, field: str = "sentiment", low_confidence: float = 0.55, since: datetime | None = None
 ) -> pd.DataFrame:
     """Per source and ISO week: documents, share of low-confidence tags, and the label mix."""
     t, d, src = s.doc_tags, s.documents, s.sources
@@ -108,6 +109,8 @@ def drift_by_source_week(
         .select_from(t.join(d, d.c.id == t.c.document_id).join(src, src.c.id == d.c.source_id))
         .where(t.c[field].is_not(None))
     )
+    if since is not None:
+        q = q.where(t.c.published_at >= since)
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(q).all(), columns=["source", "published_at", "label", "score"])
     if frame.empty:
