@@ -27,7 +27,8 @@ class DocInput:
 class TopicAssigner(Protocol):
     """Assigns documents to the topics of the latest refit."""
 
-    version: str
+    @property
+    def version(self) -> str: ...
 
     def assign(self, texts: Sequence[str]) -> list[tuple[int, float]]: ...
 
