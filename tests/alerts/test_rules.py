@@ -258,7 +258,14 @@ def test_shipped_config_rules_evaluate_cleanly(engine: Engine) -> None:
     repo = Path(__file__).resolve().parents[2]
     settings = load_settings(repo / "config.yaml", environ={"SENSING_DATABASE__URL": "sqlite://"})
     kinds = {r.kind for r in settings.alerts.rules}
-    assert kinds == {"volume_spike", "negative_share", "keyword", "emerging_topic", "source_silence"}
+    assert kinds == {
+        "volume_spike",
+        "negative_share",
+        "keyword",
+        "emerging_topic",
+        "source_silence",
+        "model_drift",
+    }
     env = daily_pattern(14, 21)
     env[-1] += 60
     seed_rollups(engine, {("环境保护", "negative"): env, ("城乡建设", "neutral"): daily_pattern(14, 22)})
