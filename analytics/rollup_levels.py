@@ -12,6 +12,8 @@ The levels are rebuilt from the tags (analysts' corrections applied, as in the h
 for every local day an hourly rebuild touched, inside the same transaction, then the months
 holding those days from the daily rows (:func:`rebuild_levels`), so the three levels always
 agree. The time zone they were built for is kept in ``app_state``; changing it rebuilds them.
+Reads use the levels only while their watermark equals the hourly one (:func:`mark_current`), so
+a refresh that skipped them makes reads fall back to the hourly rollups, never to stale sums.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from storage.db import write_tx
 
 log = logging.getLogger(__name__)
 TZ_STATE = "rollups.levels_tz"
+WATERMARK = "rollups.levels_watermark"  # equals HOURLY when the levels match the hourly rollups
+HOURLY = "rollups.watermark"
 ALL = "*"
 ALL_TOPICS = -2
 LEVEL_DIMS = ("channel", "category", "province", "city", "district", "topic_id", "sentiment", "emotion")
@@ -118,12 +122,25 @@ def plan_period(
 
 
 def levels_timezone(engine: Engine) -> str | None:
-    """The time zone the levels were built for (None: never built, so reads use hourly rollups only)."""
+    """The time zone the levels were built for, or None when reads must use the hourly rollups only:
+    never built, or not rebuilt with the last hourly refresh (their watermark lags the rollups')."""
     if level_tables() is None:
         return None
+    a = s.app_state
     with engine.connect() as conn:
-        value = conn.execute(select(s.app_state.c.value).where(s.app_state.c.key == TZ_STATE)).scalar()
-    return str(value) if value else None
+        rows = conn.execute(select(a.c.key, a.c.value).where(a.c.key.in_([TZ_STATE, WATERMARK, HOURLY])))
+        state: dict[str, Any] = {str(key): value for key, value in rows}
+    if not state.get(TZ_STATE) or state.get(WATERMARK) != state.get(HOURLY):
+        return None
+    return str(state[TZ_STATE])
+
+
+def mark_current(conn: Any, engine: Engine, hourly_watermark: Any) -> None:
+    """Record that the levels match the hourly rollups up to ``hourly_watermark`` (the value the refresh
+    stores as ``rollups.watermark``); call it in the transaction that stores that watermark."""
+    from analytics.rollups import set_state
+
+    set_state(conn, engine, WATERMARK, hourly_watermark)
 
 
 def _corrected(field: str, fallback: Any) -> Any:
@@ -218,7 +235,7 @@ def ensure_levels(engine: Engine, tz: str) -> int:
 
     tables = level_tables()
     if tables is None or levels_timezone(engine) == tz:
-        return 0
+        return 0  # built for this zone and in step with the hourly rollups
     t = s.doc_tags
     with engine.connect() as conn:
         lo, hi = conn.execute(select(func.min(t.c.published_at), func.max(t.c.published_at))).one()
@@ -234,6 +251,8 @@ def ensure_levels(engine: Engine, tz: str) -> int:
                 days += rebuild_levels(conn, engine, local_midnight(first, tz), local_midnight(after, tz), tz)
                 first = after
         set_state(conn, engine, TZ_STATE, tz)
+        hourly = conn.execute(select(s.app_state.c.value).where(s.app_state.c.key == HOURLY)).scalar()
+        set_state(conn, engine, WATERMARK, hourly)
     log.info("rollup levels built", extra={"days": days, "tz": tz})
     return days
 
@@ -249,6 +268,7 @@ __all__ = [
     "level_tables",
     "levels_timezone",
     "local_midnight",
+    "mark_current",
     "pick_grouping",
     "rebuild_levels",
 ]

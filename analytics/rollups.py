@@ -113,8 +113,17 @@ def rebuild_range(engine: Engine, start: datetime, end: datetime, conn: Any) -> 
     return max(int(result.rowcount or 0), 0)  # some drivers report -1 for INSERT ... SELECT
 
 
-def refresh_rollups(engine: Engine, *, full: bool = False) -> dict[str, int]:
-    """Bring the rollups up to date with the tags; returns counts for the job log."""
+def refresh_rollups(engine: Engine, *, full: bool = False, tz: str | None = None) -> dict[str, int]:
+    """Bring the hourly rollups, and the daily/monthly levels, up to date with the tags.
+
+    ``tz`` is the app time zone the daily/monthly levels use; without it the levels are kept in
+    step in the zone they were last built for (if they were ever built).
+    """
+    from analytics import rollup_levels as lv
+
+    tz = tz or get_state(engine, lv.TZ_STATE)
+    if tz:
+        lv.ensure_levels(engine, tz)
     t = s.doc_tags
     wm_raw = None if full else get_state(engine, WATERMARK)
     wm = datetime.fromisoformat(wm_raw) if wm_raw else None
@@ -133,8 +142,12 @@ def refresh_rollups(engine: Engine, *, full: bool = False) -> dict[str, int]:
     for start, end in ranges:
         with write_tx(engine) as conn:
             rows += rebuild_range(engine, start, end, conn)
+            if tz:
+                lv.rebuild_levels(conn, engine, start, end, tz)
     with write_tx(engine) as conn:
         set_state(conn, engine, WATERMARK, high.isoformat())
+        if tz:
+            lv.mark_current(conn, engine, high.isoformat())
     if ranges:
         log.info("rollups refreshed", extra={"ranges": len(ranges), "rows": rows, "buckets": len(buckets)})
     return {"ranges": len(ranges), "rows": rows, "buckets": len(buckets)}

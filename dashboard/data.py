@@ -191,8 +191,7 @@ def _rank_by_volume(raw: pd.DataFrame, f: q.QueryFilters) -> pd.DataFrame:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def agenda(url: str, f: q.QueryFilters) -> tuple[pd.DataFrame, bool]:
     """Category x region cells ranked by agenda priority (explained) or, without the module, by volume."""
-    wide = f.with_period(f.start - timedelta(days=LOOKBACK_DAYS), f.end)
-    raw = q.aggregate(engine(), wide, ["bucket", "category", "province", "channel", "sentiment"])
+    raw = q.agenda_activity(engine(), f, timedelta(days=LOOKBACK_DAYS))
     raw = raw.rename(columns={"province": "region"})
     try:
         from analytics.heat import rank_agenda

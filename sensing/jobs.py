@@ -41,7 +41,7 @@ def job_ingest(app: App, source: str) -> dict[str, Any]:
 def job_rollups(app: App) -> dict[str, Any]:
     from analytics.rollups import refresh_rollups
 
-    return refresh_rollups(app.engine)
+    return refresh_rollups(app.engine, tz=app.settings.app.timezone)
 
 
 def job_topics(app: App) -> dict[str, Any]:
@@ -74,6 +74,13 @@ def job_reply_quality(app: App) -> dict[str, Any]:
     return run(app)
 
 
+def job_search_index(app: App) -> dict[str, Any]:
+    from storage.db import is_sqlite
+    from storage.search_index import index_documents
+
+    return {"indexed": index_documents(app.engine) if is_sqlite(app.engine) else 0}
+
+
 def job_retention(app: App) -> dict[str, Any]:
     from analytics.retention import apply_retention
 
@@ -89,6 +96,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "report.weekly": job_report,
     "retention": job_retention,
     "reply_quality": job_reply_quality,
+    "search_index": job_search_index,
 }
 
 

@@ -42,6 +42,8 @@ def planned_jobs(settings: Settings) -> dict[str, tuple[list[str], ScheduleSetti
     jobs["rollups"] = (["rollups"], settings.analytics.rollup)
     jobs["topics"] = (["topics"], settings.nlp.topics.refit)
     jobs["reply_quality"] = (["reply_quality"], ScheduleSettings(interval_seconds=300))
+    if settings.database.url.startswith("sqlite"):
+        jobs["search_index"] = (["search_index"], ScheduleSettings(interval_seconds=60))
     if settings.alerts.rules:
         jobs["alerts.evaluate"] = (["alerts.evaluate"], settings.alerts.evaluate)
         jobs["alerts.deliver"] = (["alerts.deliver"], settings.alerts.deliver)

@@ -19,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, String, and_, case, cast, func, or_, select, union_all
+from sqlalchemy import Engine, String, and_, case, cast, func, literal_column, or_, select, union_all
 
 from analytics import rollup_levels as lv
 from analytics.rollups import hour_bucket
 from storage import schema as s
+from storage import search_index
 from storage.db import is_sqlite
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,28 @@ def like_pattern(text: str) -> str:
 
 
 def text_match(engine: Engine, column: Any, text: str) -> Any:
-    """Case-insensitive substring match: LIKE on SQLite (ASCII case-folding), ILIKE on PostgreSQL."""
+    """Case-insensitive substring match: LIKE on SQLite (ASCII case-folding), ILIKE on PostgreSQL.
+
+    On SQLite a text without ASCII letters (most Chinese keywords), for which case cannot matter,
+    uses ``instr``: the same matches, several times faster than LIKE.
+    """
+    if is_sqlite(engine) and not any(c.isascii() and c.isalpha() for c in text):
+        return func.instr(column, text) > 0
     pattern = like_pattern(text)
     if is_sqlite(engine):
         return column.like(pattern, escape="\\")
     return column.ilike(pattern, escape="\\")
+
+
+def keyword_condition(engine: Engine, text: str) -> Any:
+    """Title or content contains ``text`` (see :func:`text_match`); with the bigram index
+    (:mod:`storage.search_index`) only the documents that may contain it are read."""
+    d = s.documents
+    match = or_(text_match(engine, d.c.content, text), text_match(engine, d.c.title, text))
+    up_to = search_index.indexed_up_to(engine) if len(text) >= 2 else None
+    if up_to is None:
+        return match
+    return and_(d.c.id.in_(search_index.candidate_ids(text, up_to)), match)
 
 
 def corrected(field: str, fallback: Any) -> Any:
@@ -139,7 +157,7 @@ def _document_conditions(engine: Engine, f: QueryFilters) -> list[Any]:
         conds.append(d.c.source_id.in_(ids))
     if f.keyword.strip():
         kw = f.keyword.strip()
-        conds.append(or_(text_match(engine, d.c.content, kw), text_match(engine, d.c.title, kw)))
+        conds.append(keyword_condition(engine, kw))
     return conds
 
 
@@ -336,15 +354,7 @@ def count_new_topics(engine: Engine, f: QueryFilters) -> int:
         return int(conn.execute(q).scalar_one())
 
 
-def topic_activity(engine: Engine, f: QueryFilters, lookback: timedelta) -> pd.DataFrame:
-    """Rollup rows of every topic over ``[f.start - lookback, f.end)``: the input of heat ranking.
-
-    Columns ``bucket``, ``topic_id``, ``channel``, ``sentiment`` and the measures. Rows are hourly
-    for the lookback and the last :data:`HOURLY_TAIL` of the period (daily for lookback days older
-    than that); the part of the period before the tail is summed into one row per topic, channel
-    and sentiment with ``bucket = f.start`` (heat ranking and emerging-topic detection only sum it).
-    """
-    keys = ["topic_id", "channel", "sentiment"]
+def _activity(engine: Engine, f: QueryFilters, lookback: timedelta, keys: list[str]) -> pd.DataFrame:
     cut = max(f.start, f.end - HOURLY_TAIL)
     parts = [
         aggregate(engine, f.with_period(f.start - lookback, f.start), ["bucket", *keys]),
@@ -353,8 +363,26 @@ def topic_activity(engine: Engine, f: QueryFilters, lookback: timedelta) -> pd.D
     if f.start < cut:
         early = aggregate(engine, f.with_period(f.start, cut), keys)
         parts.insert(1, early.assign(bucket=pd.Timestamp(f.start)).loc[:, ["bucket", *keys, *MEASURES]])
-    frame = pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+    return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+
+
+def topic_activity(engine: Engine, f: QueryFilters, lookback: timedelta) -> pd.DataFrame:
+    """Rollup rows of every topic over ``[f.start - lookback, f.end)``: the input of heat ranking.
+
+    Columns ``bucket``, ``topic_id``, ``channel``, ``sentiment`` and the measures. Rows are hourly
+    for the lookback and the last :data:`HOURLY_TAIL` of the period (daily for lookback days older
+    than that); the part of the period before the tail is summed into one row per topic, channel
+    and sentiment with ``bucket = f.start`` (heat ranking and emerging-topic detection only sum it).
+    """
+    frame = _activity(engine, f, lookback, ["topic_id", "channel", "sentiment"])
     return frame.loc[frame["topic_id"] >= 0].reset_index(drop=True)
+
+
+def agenda_activity(engine: Engine, f: QueryFilters, lookback: timedelta) -> pd.DataFrame:
+    """Rollup rows of every category x province cell over ``[f.start - lookback, f.end)``: the input
+    of agenda ranking (``bucket``, ``category``, ``province``, ``channel``, ``sentiment``, measures;
+    buckets as in :func:`topic_activity`)."""
+    return _activity(engine, f, lookback, ["category", "province", "channel", "sentiment"])
 
 
 def emotion_mix(engine: Engine, f: QueryFilters, topic_id: int | None = None) -> pd.DataFrame:
@@ -492,11 +520,9 @@ def _document_query(
         conds.append(d.c.channel.in_(list(f.channels)))
     conds += _dim_conditions({**dims, "channel": d.c.channel}, replace(f, channels=()))
     if text.strip():
-        conds.append(
-            or_(text_match(engine, d.c.content, text.strip()), text_match(engine, d.c.title, text.strip()))
-        )
-    if topic_id is not None:
-        conds.append(t.c.topic_id == int(topic_id))
+        conds.append(keyword_condition(engine, text.strip()))
+    if topic_id is not None:  # the tags' copy of the time lets the (topic_id, published_at) index serve
+        conds += [t.c.topic_id == int(topic_id), t.c.published_at >= f.start, t.c.published_at < f.end]
     if collapse_duplicates:
         conds.append(d.c.dup_of.is_(None))
     joined = d.outerjoin(t, t.c.document_id == d.c.id).join(src, src.c.id == d.c.source_id)
@@ -534,11 +560,7 @@ def search_documents(
         t.c.province, t.c.city, t.c.district, t.c.topic_id, d.c.likes, d.c.reposts, d.c.comments, d.c.reads,
         d.c.dup_count, d.c.dup_of, d.c.simulated, d.c.url,
     ]  # fmt: skip
-    ordering: list[Any]
-    if order == "newest":
-        ordering = [d.c.published_at.desc(), d.c.id.desc()]
-    else:
-        ordering = [d.c.dup_count.desc(), (d.c.likes + d.c.reposts + d.c.comments).desc(), d.c.id]
+    ordering = [d.c.published_at.desc(), d.c.id.desc()] if order == "newest" else representative_order()
     page = max(1, int(page))
     q = select(*cols).select_from(joined).where(*conds).order_by(*ordering)
     q = q.limit(int(page_size)).offset((page - 1) * int(page_size))
@@ -593,8 +615,63 @@ def document_count(
         return int(conn.execute(select(func.count()).select_from(joined).where(*conds)).scalar_one())
 
 
+def representative_order() -> list[Any]:
+    """Most copies first, then most engagement (the order of the ``ix_documents_representative`` index)."""
+    d = s.documents
+    return [d.c.dup_count.desc(), (d.c.likes + d.c.reposts + d.c.comments).desc(), d.c.id]
+
+
+REPRESENTATIVE_INDEX = "ix_documents_representative"
+
+
+def _representative_ids(engine: Engine, f: QueryFilters, topic_id: int, limit: int) -> list[int] | None:
+    """Ids of a topic's first ``limit`` representative documents, read the cheaper of two ways (SQLite).
+
+    A topic with many documents in the period is read by walking the representative index in
+    order until ``limit`` match (about ``limit x documents / candidates`` rows); a smaller one by
+    sorting its candidates, found with the (topic_id, published_at) index of the tags.
+    None when the filters need documents or the index is missing: :func:`search_documents` decides.
+    """
+    if f.needs_documents or not is_sqlite(engine):
+        return None
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql(f"SELECT 1 FROM sqlite_master WHERE name = '{REPRESENTATIVE_INDEX}'")
+        if found.first() is None:
+            return None
+        sums = rollup_sums(engine, f, [], ["n", "n_unique"], topic_ids=[int(topic_id)])
+        n, first = conn.execute(sums).one()
+        last_id = conn.execute(select(func.max(s.documents.c.id))).scalar() or 0
+    # Sorting reads every candidate (n); the walk about limit x documents / matching first copies.
+    walk = bool(first) and limit * int(last_id) / int(first) < int(n or 0)
+    d, t = s.documents, s.doc_tags
+    dims = _doc_dims(engine)
+    tagged = [t.c.document_id == d.c.id, t.c.topic_id == int(topic_id)]
+    tagged += _dim_conditions(dims, replace(f, channels=()))
+    if walk:
+        # Unary + keeps SQLite from using the time, duplicate and channel indexes: it walks the
+        # representative one in order (SQLAlchemy renders no SQLite table hints).
+        plus = {
+            c: literal_column(f"+documents.{c}", d.c[c].type) for c in ("published_at", "dup_of", "channel")
+        }
+        conds = [plus["published_at"] >= f.start, plus["published_at"] < f.end, plus["dup_of"].is_(None)]
+        conds += [plus["channel"].in_(list(f.channels))] if f.channels else []
+        q = select(d.c.id).where(*conds, select(t.c.document_id).where(*tagged).exists())
+    else:
+        # The tags' copy of the time lets the (topic_id, published_at) index bound the candidates.
+        conds = [t.c.published_at >= f.start, t.c.published_at < f.end, d.c.dup_of.is_(None)]
+        conds += [d.c.channel.in_(list(f.channels))] if f.channels else []
+        q = select(d.c.id).select_from(t.join(d, d.c.id == t.c.document_id)).where(*conds, *tagged)
+    q = q.order_by(*representative_order()).limit(limit)
+    with engine.connect() as conn:
+        return [int(i) for (i,) in conn.execute(q)]
+
+
 def topic_documents(engine: Engine, f: QueryFilters, topic_id: int, limit: int = 5) -> pd.DataFrame:
     """Representative documents of a topic: near-duplicates collapsed, most-copied first."""
+    ids = _representative_ids(engine, f, topic_id, limit)
+    if ids is not None:  # already filtered and ordered: fetch those rows only
+        found = documents_by_ids(engine, ids).set_index("id")
+        return found.loc[[i for i in ids if i in found.index]].reset_index()
     return search_documents(
         engine, f, topic_id=topic_id, page_size=limit, collapse_duplicates=True, order="representative"
     )
@@ -690,6 +767,7 @@ __all__ = [
     "MEASURES",
     "QueryFilters",
     "active_silences",
+    "agenda_activity",
     "aggregate",
     "alert_events_frame",
     "alerts_frame",
@@ -698,6 +776,7 @@ __all__ = [
     "documents_by_ids",
     "emotion_mix",
     "filter_options",
+    "keyword_condition",
     "kpi_summary",
     "last_hours",
     "region_table",

@@ -78,8 +78,20 @@ documents = Table(
     Column("extra", Json),
     UniqueConstraint("source_id", "external_id"),
 )
-Index("ix_documents_published_at", documents.c.published_at)
-Index("ix_documents_channel_published_at", documents.c.channel, documents.c.published_at)
+Index("ix_documents_published_at_dup_of", documents.c.published_at, documents.c.dup_of)
+Index(
+    "ix_documents_channel_published_at_dup_of",
+    documents.c.channel,
+    documents.c.published_at,
+    documents.c.dup_of,
+)
+Index("ix_documents_source_id_published_at", documents.c.source_id, documents.c.published_at)
+Index(
+    "ix_documents_representative",
+    documents.c.dup_count.desc(),
+    (documents.c.likes + documents.c.reposts + documents.c.comments).self_group().desc(),
+    documents.c.id,
+)
 Index("ix_documents_content_hash", documents.c.content_hash)
 Index("ix_documents_dup_of", documents.c.dup_of)
 
@@ -110,6 +122,7 @@ Index("ix_doc_tags_category_published_at", doc_tags.c.category, doc_tags.c.publi
 Index("ix_doc_tags_province_published_at", doc_tags.c.province, doc_tags.c.published_at)
 Index("ix_doc_tags_topic_published_at", doc_tags.c.topic_id, doc_tags.c.published_at)
 Index("ix_doc_tags_pipeline_version", doc_tags.c.pipeline_version)
+Index("ix_doc_tags_category_score", doc_tags.c.category_score)
 
 corrections = Table(
     "corrections",
@@ -163,6 +176,43 @@ rollups = Table(
 Index("ix_rollups_category_bucket", rollups.c.category, rollups.c.bucket)
 Index("ix_rollups_province_bucket", rollups.c.province, rollups.c.bucket)
 Index("ix_rollups_topic_bucket", rollups.c.topic_id, rollups.c.bucket)
+
+
+def _rollup_level(name: str) -> Table:
+    """A coarser rollup level (see analytics.rollup_levels): one row per grouping set x bucket x kept dims."""
+    return Table(
+        name,
+        metadata,
+        Column("grouping", Integer, primary_key=True),  # grouping set id, analytics.rollup_levels.GROUPINGS
+        Column(
+            "bucket", UTCDateTime, primary_key=True
+        ),  # local midnight (of the day / 1st of the month), UTC
+        Column("channel", String(16), primary_key=True),
+        Column("category", String(32), primary_key=True),  # '' unknown; '*' rolled up
+        Column("province", String(32), primary_key=True),
+        Column("city", String(32), primary_key=True),
+        Column("district", String(32), primary_key=True),
+        Column("topic_id", Integer, primary_key=True),  # -1 none; -2 rolled up
+        Column("sentiment", String(16), primary_key=True),
+        Column("emotion", String(16), primary_key=True),
+        Column("n", Integer, nullable=False),
+        Column("n_unique", Integer, nullable=False),
+        Column("likes", BigId, nullable=False),
+        Column("reposts", BigId, nullable=False),
+        Column("comments", BigId, nullable=False),
+        Column("reads", BigId, nullable=False),
+        sqlite_with_rowid=False,  # clustered on the key: a bucket range is read contiguously
+    )
+
+
+rollups_daily = _rollup_level("rollups_daily")
+rollups_monthly = _rollup_level("rollups_monthly")
+Index(
+    "ix_rollups_daily_grouping_topic_id_bucket",
+    rollups_daily.c.grouping,
+    rollups_daily.c.topic_id,
+    rollups_daily.c.bucket,
+)
 
 ingest_runs = Table(
     "ingest_runs",

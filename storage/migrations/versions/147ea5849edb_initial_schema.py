@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 426505ed809d
+Revision ID: 147ea5849edb
 Revises: 
-Create Date: 2026-11-25 14:07:24.858366
+Create Date: 2026-11-25 16:18:46.924006
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import Text  # noqa: F401 - used by rendered JSONB types
-from sqlalchemy.dialects import postgresql, sqlite
 
+import storage.search_index
 import storage.types
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 
-revision = '426505ed809d'
+revision = '147ea5849edb'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -122,6 +124,49 @@ def upgrade() -> None:
         batch_op.create_index('ix_rollups_province_bucket', ['province', 'bucket'], unique=False)
         batch_op.create_index('ix_rollups_topic_bucket', ['topic_id', 'bucket'], unique=False)
 
+    op.create_table('rollups_daily',
+    sa.Column('grouping', sa.Integer(), nullable=False),
+    sa.Column('bucket', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('category', sa.String(length=32), nullable=False),
+    sa.Column('province', sa.String(length=32), nullable=False),
+    sa.Column('city', sa.String(length=32), nullable=False),
+    sa.Column('district', sa.String(length=32), nullable=False),
+    sa.Column('topic_id', sa.Integer(), nullable=False),
+    sa.Column('sentiment', sa.String(length=16), nullable=False),
+    sa.Column('emotion', sa.String(length=16), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.Column('n_unique', sa.Integer(), nullable=False),
+    sa.Column('likes', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('reposts', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('comments', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('reads', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.PrimaryKeyConstraint('grouping', 'bucket', 'channel', 'category', 'province', 'city', 'district', 'topic_id', 'sentiment', 'emotion', name=op.f('pk_rollups_daily')),
+    sqlite_with_rowid=False
+    )
+    with op.batch_alter_table('rollups_daily', schema=None) as batch_op:
+        batch_op.create_index('ix_rollups_daily_grouping_topic_id_bucket', ['grouping', 'topic_id', 'bucket'], unique=False)
+
+    op.create_table('rollups_monthly',
+    sa.Column('grouping', sa.Integer(), nullable=False),
+    sa.Column('bucket', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('category', sa.String(length=32), nullable=False),
+    sa.Column('province', sa.String(length=32), nullable=False),
+    sa.Column('city', sa.String(length=32), nullable=False),
+    sa.Column('district', sa.String(length=32), nullable=False),
+    sa.Column('topic_id', sa.Integer(), nullable=False),
+    sa.Column('sentiment', sa.String(length=16), nullable=False),
+    sa.Column('emotion', sa.String(length=16), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.Column('n_unique', sa.Integer(), nullable=False),
+    sa.Column('likes', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('reposts', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('comments', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('reads', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.PrimaryKeyConstraint('grouping', 'bucket', 'channel', 'category', 'province', 'city', 'district', 'topic_id', 'sentiment', 'emotion', name=op.f('pk_rollups_monthly')),
+    sqlite_with_rowid=False
+    )
     op.create_table('silences',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('rule', sa.String(length=64), nullable=False),
@@ -208,10 +253,11 @@ def upgrade() -> None:
     sa.UniqueConstraint('source_id', 'external_id', name=op.f('uq_documents_source_id_external_id'))
     )
     with op.batch_alter_table('documents', schema=None) as batch_op:
-        batch_op.create_index('ix_documents_channel_published_at', ['channel', 'published_at'], unique=False)
+        batch_op.create_index('ix_documents_channel_published_at_dup_of', ['channel', 'published_at', 'dup_of'], unique=False)
         batch_op.create_index('ix_documents_content_hash', ['content_hash'], unique=False)
         batch_op.create_index('ix_documents_dup_of', ['dup_of'], unique=False)
-        batch_op.create_index('ix_documents_published_at', ['published_at'], unique=False)
+        batch_op.create_index('ix_documents_published_at_dup_of', ['published_at', 'dup_of'], unique=False)
+        batch_op.create_index('ix_documents_source_id_published_at', ['source_id', 'published_at'], unique=False)
 
     op.create_table('ingest_runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -297,6 +343,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('doc_tags', schema=None) as batch_op:
         batch_op.create_index('ix_doc_tags_category_published_at', ['category', 'published_at'], unique=False)
+        batch_op.create_index('ix_doc_tags_category_score', ['category_score'], unique=False)
         batch_op.create_index('ix_doc_tags_pipeline_version', ['pipeline_version'], unique=False)
         batch_op.create_index('ix_doc_tags_province_published_at', ['province', 'published_at'], unique=False)
         batch_op.create_index('ix_doc_tags_published_at', ['published_at'], unique=False)
@@ -313,10 +360,14 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_reply_scores_document_id_documents'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('document_id', name=op.f('pk_reply_scores'))
     )
+    if op.get_bind().dialect.name == "sqlite":  # keyword index for Chinese search (storage/search_index.py)
+        op.execute(storage.search_index.DDL)
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f"DROP TABLE IF EXISTS {storage.search_index.TABLE}")
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table('reply_scores')
     with op.batch_alter_table('doc_tags', schema=None) as batch_op:
@@ -324,6 +375,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_doc_tags_published_at')
         batch_op.drop_index('ix_doc_tags_province_published_at')
         batch_op.drop_index('ix_doc_tags_pipeline_version')
+        batch_op.drop_index('ix_doc_tags_category_score')
         batch_op.drop_index('ix_doc_tags_category_published_at')
 
     op.drop_table('doc_tags')
@@ -341,10 +393,11 @@ def downgrade() -> None:
 
     op.drop_table('ingest_runs')
     with op.batch_alter_table('documents', schema=None) as batch_op:
-        batch_op.drop_index('ix_documents_published_at')
+        batch_op.drop_index('ix_documents_source_id_published_at')
+        batch_op.drop_index('ix_documents_published_at_dup_of')
         batch_op.drop_index('ix_documents_dup_of')
         batch_op.drop_index('ix_documents_content_hash')
-        batch_op.drop_index('ix_documents_channel_published_at')
+        batch_op.drop_index('ix_documents_channel_published_at_dup_of')
 
     op.drop_table('documents')
     with op.batch_alter_table('alert_events', schema=None) as batch_op:
@@ -355,6 +408,11 @@ def downgrade() -> None:
     op.drop_table('topics')
     op.drop_table('sources')
     op.drop_table('silences')
+    op.drop_table('rollups_monthly')
+    with op.batch_alter_table('rollups_daily', schema=None) as batch_op:
+        batch_op.drop_index('ix_rollups_daily_grouping_topic_id_bucket')
+
+    op.drop_table('rollups_daily')
     with op.batch_alter_table('rollups', schema=None) as batch_op:
         batch_op.drop_index('ix_rollups_topic_bucket')
         batch_op.drop_index('ix_rollups_province_bucket')

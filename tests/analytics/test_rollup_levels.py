@@ -1,0 +1,191 @@
+"""Daily and monthly rollup levels: every read through them equals the same read over the documents."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, insert, select
+
+from analytics import rollup_levels as lv
+from analytics.rollups import refresh_rollups
+from storage import queries as q
+from storage import schema as s
+from storage.corrections import add_correction
+from storage.db import write_tx
+
+pytestmark = pytest.mark.skipif(lv.level_tables() is None, reason="the schema has no rollup levels yet")
+
+TZ = "Asia/Shanghai"
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+DAYS = 80
+CATEGORIES = ["城乡建设", "环境保护", "交通运输", None]
+PLACES = [
+    ("广东省", "广州市", "天河区"),
+    ("广东省", "深圳市", None),
+    ("北京市", None, None),
+    (None, None, None),
+]
+SENTIMENTS = ["negative", "neutral", "positive"]
+EMOTIONS = ["angry", "sad", "happy", "neutral", None]
+
+
+def build_store(engine: Engine, n: int = 1200) -> list[str]:
+    """Documents over DAYS days with tags in every dimension, a fifth of them copies; returns source names."""
+    rng = random.Random(11)
+    names = ["weibo", "news"]
+    with write_tx(engine) as conn:
+        for name, channel in zip(names, ("social", "news"), strict=True):
+            conn.execute(
+                insert(s.sources).values(
+                    name=name, kind="demo", channel=channel, cursor={}, created_at=NOW, updated_at=NOW
+                )
+            )
+        ids = dict(conn.execute(select(s.sources.c.name, s.sources.c.id)).all())
+    docs, first_ids = [], []
+    for i in range(n):
+        source = rng.choice(names)
+        published = NOW - timedelta(seconds=rng.randrange(DAYS * 86400))
+        docs.append({
+            "source_id": ids[source], "channel": "social" if source == "weibo" else "news",
+            "external_id": f"x{i}", "title": None, "content": f"反映{rng.choice(['电梯', '噪音', '路灯'])}问题 {i}",
+            "published_at": published, "fetched_at": NOW, "likes": rng.randrange(9), "reposts": rng.randrange(3),
+            "comments": rng.randrange(4), "reads": rng.randrange(100), "content_hash": f"h{i}", "dup_count": 0,
+            "dup_of": None, "simulated": True, "archived": False,
+        })  # fmt: skip
+    with write_tx(engine) as conn:
+        for doc in docs:
+            if first_ids and rng.random() < 0.2:
+                doc["dup_of"] = rng.choice(first_ids)
+            new_id = conn.execute(insert(s.documents).values(**doc).returning(s.documents.c.id)).scalar_one()
+            if doc["dup_of"] is None:
+                first_ids.append(new_id)
+            province, city, district = rng.choice(PLACES)
+            conn.execute(
+                insert(s.doc_tags).values(
+                    document_id=new_id, published_at=doc["published_at"], channel=doc["channel"],
+                    sentiment=rng.choice(SENTIMENTS), emotion=rng.choice(EMOTIONS), category=rng.choice(CATEGORIES),
+                    province=province, city=city, district=district, topic_id=rng.choice([1, 2, 3, None]),
+                    pipeline_version="p", model_versions={}, tagged_at=NOW,
+                )
+            )  # fmt: skip
+    refresh_rollups(engine, full=True)
+    assert lv.ensure_levels(engine, TZ) > 0
+    return names
+
+
+@pytest.fixture
+def store(engine: Engine) -> list[str]:
+    return build_store(engine)
+
+
+def raw(f: q.QueryFilters, sources: list[str]) -> q.QueryFilters:
+    """The same filters read from the documents (every source selected: not a rollup dimension)."""
+    return q.QueryFilters(**{**f.__dict__, "sources": tuple(sources)})
+
+
+def period(days: float, end: datetime = NOW) -> q.QueryFilters:
+    start, stop = q.last_hours(end, int(days * 24))
+    return q.QueryFilters(start=start, end=stop)
+
+
+def sorted_frame(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return frame.sort_values(keys).reset_index(drop=True) if keys else frame.reset_index(drop=True)
+
+
+def test_plan_period_covers_the_period_with_aligned_pieces() -> None:
+    end = datetime(2026, 11, 1, 1, tzinfo=UTC)
+    for hours in (5, 24, 168, 720, 8760):
+        start = end - timedelta(hours=hours)
+        for pieces in (
+            lv.plan_period(start, end, TZ),
+            lv.plan_period(start, end, TZ, months=False, coarse_before=end - timedelta(days=14)),
+        ):
+            assert pieces[0].start == start and pieces[-1].end == end
+            assert all(a.end == b.start for a, b in zip(pieces, pieces[1:], strict=False))
+            for p in pieces:
+                local = p.start.astimezone(ZoneInfo(TZ))
+                if p.level != "hour":
+                    assert (local.hour, local.minute) == (0, 0)
+                if p.level == "month":
+                    assert local.day == 1
+    year = lv.plan_period(end - timedelta(days=365), end, TZ)
+    assert [p.level for p in year] == ["hour", "day", "month", "hour"]
+    bucketed = lv.plan_period(
+        end - timedelta(days=365), end, TZ, months=False, coarse_before=end - timedelta(days=14)
+    )
+    assert "month" not in {p.level for p in bucketed} and bucketed[-1].end - bucketed[-1].start >= timedelta(
+        days=14
+    )
+
+
+@pytest.mark.parametrize("days", [1, 10, 45, 79.5])
+@pytest.mark.parametrize(
+    ("by", "filters"),
+    [
+        ((), {}),
+        (("sentiment",), {"categories": ("城乡建设", "")}),
+        (("topic_id", "province"), {"sentiments": ("negative",)}),
+        (("channel", "category", "sentiment"), {"provinces": ("广东省",)}),
+    ],
+)
+def test_levels_equal_the_documents(
+    engine: Engine, store: list[str], days: float, by: tuple[str, ...], filters: dict[str, tuple[str, ...]]
+) -> None:
+    f = q.QueryFilters(**{**period(days).__dict__, **filters})
+    from_levels = sorted_frame(q.aggregate(engine, f, list(by)), list(by))
+    from_docs = sorted_frame(q.aggregate(engine, raw(f, store), list(by)), list(by))
+    assert from_levels.equals(from_docs)
+    assert int(from_levels["n"].sum()) > 0
+
+
+def test_bucketed_reads_are_hourly_at_the_end_and_local_days_before(engine: Engine, store: list[str]) -> None:
+    f = period(60)
+    levels = q.aggregate(engine, f, ["bucket", "channel"])
+    docs = q.aggregate(engine, raw(f, store), ["bucket", "channel"])
+    local = levels["bucket"].dt.tz_convert(TZ)
+    first_midnight = pd.Timestamp(f.start).tz_convert(TZ).normalize() + pd.Timedelta(days=1)
+    tail_midnight = pd.Timestamp(f.end - q.HOURLY_TAIL).tz_convert(TZ).normalize()
+    old = (local >= first_midnight) & (local < tail_midnight)
+    assert old.any() and (local[old].dt.hour == 0).all() and not (local[~old].dt.hour == 0).all()
+    day = {"bucket": lambda fr: fr["bucket"].dt.tz_convert(TZ).dt.date}
+    by_day = [fr.assign(**day).groupby(["bucket", "channel"])["n"].sum() for fr in (levels, docs)]
+    assert by_day[0].equals(by_day[1])
+
+
+def test_emotions_regions_counts_and_activity_equal_the_documents(engine: Engine, store: list[str]) -> None:
+    for f in (period(3), period(50), q.QueryFilters(**{**period(70).__dict__, "categories": ("环境保护",)})):
+        assert q.emotion_mix(engine, f).equals(q.emotion_mix(engine, raw(f, store)))
+        assert q.emotion_mix(engine, f, 2).equals(q.emotion_mix(engine, raw(f, store), 2))
+        assert q.region_table(engine, f).equals(q.region_table(engine, raw(f, store)))
+        for collapse in (False, True):
+            expected = q.document_count(engine, raw(f, store), topic_id=1, collapse_duplicates=collapse)
+            assert q.document_count(engine, f, topic_id=1, collapse_duplicates=collapse) == expected
+        activity = q.topic_activity(engine, f, timedelta(days=7))
+        wide = f.with_period(f.start - timedelta(days=7), f.end)
+        expected_n = q.aggregate(engine, raw(wide, store), ["topic_id"])
+        expected_n = expected_n.loc[expected_n["topic_id"] >= 0].set_index("topic_id")["n"]
+        assert activity.groupby("topic_id")["n"].sum().sort_index().equals(expected_n.sort_index())
+        window = activity.loc[activity["bucket"] >= pd.Timestamp(f.start), "n"].sum()
+        assert window == q.aggregate(engine, f, ["topic_id"]).query("topic_id >= 0")["n"].sum()
+
+
+def test_an_incremental_rebuild_keeps_the_levels_in_step(engine: Engine, store: list[str]) -> None:
+    f = period(70)
+    with engine.connect() as conn:
+        doc_id, published = conn.execute(
+            select(s.doc_tags.c.document_id, s.doc_tags.c.published_at).where(
+                s.doc_tags.c.sentiment == "positive"
+            )
+        ).first()  # type: ignore[misc]
+    add_correction(engine, doc_id, "sentiment", "negative", "analyst")
+    refresh_rollups(engine)  # no zone given: the levels are kept in step in the zone they were built for
+    assert lv.levels_timezone(engine) == TZ
+    from_levels = q.aggregate(engine, f, ["sentiment"])
+    assert from_levels.equals(q.aggregate(engine, raw(f, store), ["sentiment"]))
+    assert lv.ensure_levels(engine, TZ) == 0  # already built for this zone
+    assert lv.ensure_levels(engine, "UTC") > 0 and lv.levels_timezone(engine) == "UTC"
+    assert q.aggregate(engine, f, ["sentiment"]).equals(from_levels)
