@@ -25,10 +25,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Table, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy import Engine, Table, case, cast, delete, func, insert, literal, select
 from sqlalchemy import String as SqlString
 
 from storage import schema as s
+from storage.corrections import corrected_tag
 from storage.db import write_tx
 
 log = logging.getLogger(__name__)
@@ -143,29 +144,17 @@ def mark_current(conn: Any, engine: Engine, hourly_watermark: Any) -> None:
     set_state(conn, engine, WATERMARK, hourly_watermark)
 
 
-def _corrected(field: str, fallback: Any) -> Any:
-    c = s.corrections
-    latest = (
-        select(c.c.value)
-        .where(and_(c.c.document_id == s.doc_tags.c.document_id, c.c.field == field))
-        .order_by(c.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return cast(func.coalesce(latest, fallback), SqlString)
-
-
 def _tag_dims() -> dict[str, Any]:
     t = s.doc_tags
     return {
         "channel": t.c.channel,
-        "category": _corrected("category", func.coalesce(t.c.category, "")),
+        "category": cast(corrected_tag("category", func.coalesce(t.c.category, "")), SqlString),
         "province": func.coalesce(t.c.province, ""),
         "city": func.coalesce(t.c.city, ""),
         "district": func.coalesce(t.c.district, ""),
         "topic_id": func.coalesce(t.c.topic_id, -1),
-        "sentiment": _corrected("sentiment", func.coalesce(t.c.sentiment, "")),
-        "emotion": _corrected("emotion", func.coalesce(t.c.emotion, "")),
+        "sentiment": cast(corrected_tag("sentiment", func.coalesce(t.c.sentiment, "")), SqlString),
+        "emotion": cast(corrected_tag("emotion", func.coalesce(t.c.emotion, "")), SqlString),
     }
 
 

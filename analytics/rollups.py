@@ -12,9 +12,10 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, String, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy import Engine, String, case, cast, delete, func, insert, literal, select
 
 from storage import schema as s
+from storage.corrections import corrected_tag
 from storage.db import is_sqlite, write_tx
 from storage.types import utcnow
 
@@ -29,18 +30,6 @@ def hour_bucket(engine: Engine, column: Any) -> Any:
     if is_sqlite(engine):
         return func.strftime("%Y-%m-%d %H:00:00.000000", column)
     return func.date_trunc("hour", column)
-
-
-def _corrected(field: str, fallback: Any) -> Any:
-    c = s.corrections
-    latest = (
-        select(c.c.value)
-        .where(and_(c.c.document_id == s.doc_tags.c.document_id, c.c.field == field))
-        .order_by(c.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return func.coalesce(latest, fallback)
 
 
 def _to_dt(engine: Engine, value: Any) -> datetime:
@@ -82,8 +71,8 @@ def rebuild_range(engine: Engine, start: datetime, end: datetime, conn: Any) -> 
     """Recompute every rollup row with bucket in [start, end) inside ``conn``'s transaction."""
     d, t, r = s.documents, s.doc_tags, s.rollups
     bucket = hour_bucket(engine, t.c.published_at)
-    sentiment = _corrected("sentiment", func.coalesce(t.c.sentiment, ""))
-    category = _corrected("category", func.coalesce(t.c.category, ""))
+    sentiment = corrected_tag("sentiment", func.coalesce(t.c.sentiment, ""))
+    category = corrected_tag("category", func.coalesce(t.c.category, ""))
     province = func.coalesce(t.c.province, "")
     topic = func.coalesce(t.c.topic_id, -1)
     first_copy = func.sum(case((d.c.dup_of.is_(None), 1), else_=0))

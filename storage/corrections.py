@@ -19,6 +19,19 @@ from storage.db import write_tx
 from storage.types import utcnow
 
 
+def corrected_tag(field: str, fallback: Any) -> Any:
+    """SQL: the newest analyst correction of ``field`` for the tagged document, else ``fallback``."""
+    c = s.corrections
+    latest = (
+        select(c.c.value)
+        .where(and_(c.c.document_id == s.doc_tags.c.document_id, c.c.field == field))
+        .order_by(c.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(latest, fallback)
+
+
 class CorrectionError(ValueError):
     """The correction names an unknown field, label or document."""
 

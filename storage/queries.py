@@ -25,6 +25,7 @@ from analytics import rollup_levels as lv
 from analytics.rollups import hour_bucket
 from storage import schema as s
 from storage import search_index
+from storage.corrections import corrected_tag as corrected
 from storage.db import is_sqlite
 
 log = logging.getLogger(__name__)
@@ -109,19 +110,6 @@ def keyword_condition(engine: Engine, text: str) -> Any:
     if up_to is None:
         return match
     return and_(d.c.id.in_(search_index.candidate_ids(text, up_to)), match)
-
-
-def corrected(field: str, fallback: Any) -> Any:
-    """The newest analyst correction of ``field`` for the tagged document, else ``fallback``."""
-    c = s.corrections
-    latest = (
-        select(c.c.value)
-        .where(and_(c.c.document_id == s.doc_tags.c.document_id, c.c.field == field))
-        .order_by(c.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return func.coalesce(latest, fallback)
 
 
 def _doc_dims(engine: Engine) -> dict[str, Any]:
