@@ -176,8 +176,9 @@ def evaluate_volume(
             continue
         subject = subject_of(rule.dimension, str(value), labels)
         since = _ts(spike.start)
+        hours = (spike.window or 1) * rule.window_hours  # spike.value sums this many hours
         summary = (
-            f"{subject}最近{spike.window * rule.window_hours if spike.window else rule.window_hours}小时 "
+            f"{subject}最近{hours}小时 "
             f"{spike.value:.0f} 条（转载去重后），同一时段常态约 "
             f"{spike.baseline:.1f} 条，是常态的 {spike.ratio:.1f} 倍（稳健 z 值 {spike.z:.1f}），"
             f"自 {format_local(since, tz)} 起。"
@@ -200,7 +201,7 @@ def evaluate_volume(
                     "ratio": round(float(spike.ratio), 3),
                     "z": round(float(spike.z), 3),
                     "peak": float(spike.peak),
-                    "window_hours": (spike.window or 1) * rule.window_hours,
+                    "window_hours": hours,
                 },
                 scope=DocScope(
                     rule.dimension, None if rule.dimension == "total" else str(value), None, since
