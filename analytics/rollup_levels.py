@@ -139,7 +139,7 @@ def levels_timezone(engine: Engine) -> str | None:
 def mark_current(conn: Any, engine: Engine, hourly_watermark: Any) -> None:
     """Record that the levels match the hourly rollups up to ``hourly_watermark`` (the value the refresh
     stores as ``rollups.watermark``); call it in the transaction that stores that watermark."""
-    from analytics.rollups import set_state
+    from storage.state import set_state
 
     set_state(conn, engine, WATERMARK, hourly_watermark)
 
@@ -220,7 +220,7 @@ def ensure_levels(engine: Engine, tz: str) -> int:
 
     Returns the days rebuilt (0 when the levels were already built for ``tz``).
     """
-    from analytics.rollups import set_state
+    from storage.state import set_state
 
     tables = level_tables()
     if tables is None or levels_timezone(engine) == tz:

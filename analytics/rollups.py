@@ -16,8 +16,8 @@ from sqlalchemy import Engine, String, case, cast, delete, func, insert, literal
 
 from storage import schema as s
 from storage.corrections import corrected_tag
-from storage.db import is_sqlite, write_tx
-from storage.types import utcnow
+from storage.db import truncate_time, write_tx
+from storage.state import get_state, set_state
 
 log = logging.getLogger(__name__)
 WATERMARK = "rollups.watermark"
@@ -27,9 +27,7 @@ GAP = timedelta(hours=24)  # touched buckets further apart than this are rebuilt
 
 def hour_bucket(engine: Engine, column: Any) -> Any:
     """SQL expression truncating a stored UTC timestamp to its hour, on either backend."""
-    if is_sqlite(engine):
-        return func.strftime("%Y-%m-%d %H:00:00.000000", column)
-    return func.date_trunc("hour", column)
+    return truncate_time(engine, column, "hour")
 
 
 def _to_dt(engine: Engine, value: Any) -> datetime:
@@ -40,20 +38,6 @@ def _to_dt(engine: Engine, value: Any) -> datetime:
     from datetime import UTC
 
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def get_state(engine: Engine, key: str) -> Any:
-    with engine.connect() as conn:
-        return conn.execute(select(s.app_state.c.value).where(s.app_state.c.key == key)).scalar()
-
-
-def set_state(conn: Any, engine: Engine, key: str, value: Any) -> None:
-    from storage.store import dialect_insert
-
-    stmt = dialect_insert(engine, s.app_state).values(key=key, value=value, updated_at=utcnow())
-    conn.execute(
-        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": utcnow()})
-    )
 
 
 def touched_ranges(buckets: list[datetime]) -> list[tuple[datetime, datetime]]:

@@ -6,7 +6,7 @@ draws a text (Zipf-like, so some issues are hot), a time over two years with a d
 injected bursts, a region, engagement counts, and is linked to an earlier copy when it is a
 repost. Writes go through bulk inserts, then the rollups are built.
 
-Usage: python bench/generate.py [--n 1000000] [--db var/bench.db] [--pool 60000]
+Usage: python -m bench.generate [--n 1000000] [--db var/bench.db] [--pool 60000]
 Prints the core count, tagging docs/s on the pool, insert docs/s and rollup seconds.
 """
 

@@ -1,6 +1,6 @@
 """Benchmark the shipped classifiers: dev macro-F1 per task and tagging throughput on one core.
 
-Usage: ``python bench/nlp_models.py [--baselines]``
+Usage: ``python -m bench.nlp_models [--baselines]``
 
 * dev macro-F1: sentiment and emotion on SMP2020-EWECT ``usual``/``virus`` eval files; category on
   the held-out 15 % of the TipDM segmented rows, glued back into raw-like text (see nlp/train.py).

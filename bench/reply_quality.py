@@ -1,6 +1,6 @@
 """Agreement of the reply-quality checks with hand labels (rules written first, then labelled).
 
-Usage: python bench/reply_quality.py [--data ../shared/data]
+Usage: python -m bench.reply_quality [--data ../shared/data]
 Prints per-check agreement and Cohen's kappa on the development sample (30 replies, used while
 writing the rules) and on the held-out sample (20 replies, labelled after the rules were frozen),
 then score statistics over all 2,816 TIPDM replies.

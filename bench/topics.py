@@ -10,7 +10,7 @@ and ARI (outliers count as one cluster), for each embedder:
 Also measured: transform of held-out documents (nearest topic centroid) against the labels.
 Single-threaded. The last line is the headline: mean NMI of the default embedder.
 
-Usage: ``.venv/bin/python bench/topics.py [--n 2000] [--seed 0] [--embedders char,word]``
+Usage: ``.venv/bin/python -m bench.topics [--n 2000] [--seed 0] [--embedders char,word]``
 """
 
 from __future__ import annotations

@@ -12,21 +12,25 @@ from __future__ import annotations
 import logging
 import signal
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import click
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, select
 
 from nlp.pipeline import DocInput, Tagger
 from sensing.app import App, pass_app
 from storage import schema as s
+from storage.backlog import BacklogCursor, claim_backlog
 from storage.db import is_sqlite, write_tx
 from storage.store import dialect_insert
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 TAG_COLUMNS = [c.name for c in s.doc_tags.columns]
+#: One backlog cursor per engine for callers that do not keep their own.
+_cursors: weakref.WeakKeyDictionary[Engine, BacklogCursor] = weakref.WeakKeyDictionary()
 
 
 def build_tagger(settings: Any) -> Tagger:
@@ -47,37 +51,24 @@ def build_tagger(settings: Any) -> Tagger:
     )
 
 
-def _backlog_query(version: str, limit: int) -> Any:
-    d, t = s.documents, s.doc_tags
-    return (
-        select(
-            d.c.id, d.c.title, d.c.content, d.c.region_hint, d.c.channel, d.c.published_at, t.c.document_id
-        )
-        .select_from(d.outerjoin(t, t.c.document_id == d.c.id))
-        .where(or_(t.c.document_id.is_(None), t.c.pipeline_version != version))
-        .order_by(t.c.document_id.is_not(None), d.c.id)  # untagged documents first
-        .limit(limit)
-    )
-
-
 def _upsert_tags(engine: Engine, conn: Any, rows: Sequence[dict[str, Any]]) -> None:
     stmt = dialect_insert(engine, s.doc_tags)
     update_cols = {c: stmt.excluded[c] for c in TAG_COLUMNS if c != "document_id"}
     conn.execute(stmt.on_conflict_do_update(index_elements=["document_id"], set_=update_cols), list(rows))
 
 
-def tag_batch(engine: Engine, tagger: Tagger, batch_size: int) -> int:
+def tag_batch(engine: Engine, tagger: Tagger, batch_size: int, cursor: BacklogCursor | None = None) -> int:
     """Claim, tag and store one batch; returns how many documents were tagged.
 
     0 means the backlog is empty; -1 (PostgreSQL only) that the claimed rows had just been tagged
-    by another worker, so the caller should simply try again.
+    by another worker, so the caller should simply try again. ``cursor`` is this process's place
+    in the backlog (one per engine is kept when none is given).
     """
     version = tagger.version
-    q = _backlog_query(version, batch_size)
-    if not is_sqlite(engine):
-        q = q.with_for_update(of=s.documents, skip_locked=True)
+    if cursor is None:
+        cursor = _cursors.setdefault(engine, BacklogCursor())
     with write_tx(engine) as conn:
-        docs = conn.execute(q).all()
+        docs = claim_backlog(conn, engine, version, batch_size, cursor)
         if not docs:
             return 0
         if not is_sqlite(engine):
@@ -125,10 +116,10 @@ def process_cmd(app: App, limit: int | None) -> None:
     from rich.progress import Progress
 
     from analytics.rollups import refresh_rollups
-    from storage.health import untagged_backlog
+    from storage.backlog import count_backlog
 
     tagger = build_tagger(app.settings)
-    total = untagged_backlog(app.engine, tagger.version)
+    total = count_backlog(app.engine, tagger.version)
     if limit is not None:
         total = min(total, limit)
     start = time.perf_counter()

@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, case, func, select, update
 
 from nlp.base import TASK_LABELS
 from storage import schema as s
-from storage.db import write_tx
+from storage.db import truncate_time, write_tx
 from storage.types import utcnow
 
 
@@ -110,31 +110,34 @@ def review_queue(engine: Engine, limit: int = 50, field: str = "category") -> li
 def drift_by_source_week(
     engine: Engine, field: str = "sentiment", low_confidence: float = 0.55, since: datetime | None = None
 ) -> pd.DataFrame:
-    """Per source and ISO week: documents, share of low-confidence tags, and the label mix."""
+    """Per source and ISO week (UTC): documents, share of low-confidence tags, and the label mix.
+
+    The database groups by source, day and label (a few thousand rows for a year of a busy
+    store); the days are folded into ISO weeks here.
+    """
     t, d, src = s.doc_tags, s.documents, s.sources
+    day = truncate_time(engine, t.c.published_at, "day").label("day")
+    low = func.sum(case((t.c[f"{field}_score"] < low_confidence, 1), else_=0))
     q = (
-        select(
-            src.c.name.label("source"),
-            t.c.published_at,
-            t.c[field].label("label"),
-            t.c[f"{field}_score"].label("score"),
-        )
+        select(src.c.name, day, t.c[field], func.count(), low)
         .select_from(t.join(d, d.c.id == t.c.document_id).join(src, src.c.id == d.c.source_id))
         .where(t.c[field].is_not(None))
+        .group_by(src.c.name, day, t.c[field])
     )
     if since is not None:
         q = q.where(t.c.published_at >= since)
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(q).all(), columns=["source", "published_at", "label", "score"])
+        frame = pd.DataFrame(conn.execute(q).all(), columns=["source", "day", "label", "n", "low"])
     if frame.empty:
         return pd.DataFrame(columns=["source", "week", "n", "low_confidence_share"])
-    iso = pd.to_datetime(frame["published_at"], utc=True).dt.isocalendar()
+    iso = pd.to_datetime(frame["day"], utc=True).dt.isocalendar()
     frame["week"] = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
-    frame["low"] = frame["score"] < low_confidence
-    out = frame.groupby(["source", "week"]).agg(n=("label", "size"), low_confidence_share=("low", "mean"))
-    mix = pd.crosstab([frame["source"], frame["week"]], frame["label"], normalize="index").add_prefix(
-        "share_"
-    )
+    frame[["n", "low"]] = frame[["n", "low"]].astype("int64")
+    by_label = frame.groupby(["source", "week", "label"])["n"].sum().unstack("label", fill_value=0)
+    out = frame.groupby(["source", "week"])[["n", "low"]].sum()
+    out["low_confidence_share"] = out.pop("low") / out["n"]
+    mix = by_label.div(by_label.sum(axis=1), axis=0).add_prefix("share_")
+    mix.columns.name = None
     return out.join(mix).reset_index()
 
 

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,18 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     """True when the engine or URL points at SQLite."""
     url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
     return url.get_backend_name() == "sqlite"
+
+
+_SQLITE_TRUNC = {"hour": "%Y-%m-%d %H:00:00.000000", "day": "%Y-%m-%d 00:00:00.000000"}
+
+
+def truncate_time(engine: Engine, column: Any, unit: str) -> Any:
+    """SQL expression truncating a stored UTC timestamp to its ``hour`` or ``day``, on either backend."""
+    if unit not in _SQLITE_TRUNC:
+        raise ValueError(f"unknown time unit {unit!r}; expected one of {sorted(_SQLITE_TRUNC)}")
+    if is_sqlite(engine):
+        return func.strftime(_SQLITE_TRUNC[unit], column)
+    return func.date_trunc(unit, column)
 
 
 def make_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 10_000, pool_size: int = 5) -> Engine:

@@ -8,17 +8,12 @@ import pandas as pd
 from sqlalchemy import Engine, and_, func, select
 
 from storage import schema as s
+from storage.backlog import count_backlog
 
 
 def untagged_backlog(engine: Engine, pipeline_version: str | None = None) -> int:
     """Documents with no tags, or (given a version) tagged by another pipeline version."""
-    d, t = s.documents, s.doc_tags
-    cond: Any = t.c.document_id.is_(None)
-    if pipeline_version is not None:
-        cond = cond | (t.c.pipeline_version != pipeline_version)
-    q = select(func.count()).select_from(d.outerjoin(t, t.c.document_id == d.c.id)).where(cond)
-    with engine.connect() as conn:
-        return int(conn.execute(q).scalar_one())
+    return count_backlog(engine, pipeline_version)
 
 
 def source_health(engine: Engine) -> pd.DataFrame:

@@ -725,11 +725,10 @@ def source_health_frame(engine: Engine, now: datetime) -> pd.DataFrame:
 
 
 def tagging_backlog(engine: Engine) -> int:
-    """Documents waiting for NLP tags (every tag row belongs to a document: two index-only counts)."""
-    with engine.connect() as conn:
-        docs = conn.execute(select(func.count()).select_from(s.documents)).scalar_one()
-        tagged = conn.execute(select(func.count()).select_from(s.doc_tags)).scalar_one()
-    return max(int(docs) - int(tagged), 0)
+    """Documents waiting for NLP tags (two index-only counts: every tag row belongs to a document)."""
+    from storage.backlog import count_backlog
+
+    return count_backlog(engine)
 
 
 def audit_frame(engine: Engine, limit: int = 100) -> pd.DataFrame:

@@ -121,7 +121,8 @@ Index("ix_doc_tags_published_at", doc_tags.c.published_at)
 Index("ix_doc_tags_category_published_at", doc_tags.c.category, doc_tags.c.published_at)
 Index("ix_doc_tags_province_published_at", doc_tags.c.province, doc_tags.c.published_at)
 Index("ix_doc_tags_topic_published_at", doc_tags.c.topic_id, doc_tags.c.published_at)
-Index("ix_doc_tags_pipeline_version", doc_tags.c.pipeline_version)
+# Outdated tags are re-tagged newest first by seeking (version, id): storage.backlog.
+Index("ix_doc_tags_pipeline_version_document_id", doc_tags.c.pipeline_version, doc_tags.c.document_id)
 Index("ix_doc_tags_category_score", doc_tags.c.category_score)
 
 corrections = Table(

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, column, literal_column, select, table, text, unio
 
 from storage import schema as s
 from storage.db import is_sqlite, write_tx
+from storage.state import get_state, set_state
 
 log = logging.getLogger(__name__)
 TABLE = "document_grams"
@@ -59,9 +60,7 @@ def indexed_up_to(engine: Engine) -> int | None:
     """The highest document id indexed (None: no index on this database)."""
     if not index_exists(engine):
         return None
-    with engine.connect() as conn:
-        value = conn.execute(select(s.app_state.c.value).where(s.app_state.c.key == WATERMARK)).scalar()
-    return int(value or 0)
+    return int(get_state(engine, WATERMARK) or 0)
 
 
 def candidate_ids(keyword: str, up_to: int) -> Any:
@@ -82,16 +81,6 @@ def create_index(engine: Engine) -> None:
             conn.exec_driver_sql(DDL)
 
 
-def _set_watermark(conn: Any, engine: Engine, value: int) -> None:
-    from storage.store import dialect_insert
-    from storage.types import utcnow
-
-    stmt = dialect_insert(engine, s.app_state).values(key=WATERMARK, value=value, updated_at=utcnow())
-    conn.execute(
-        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": utcnow()})
-    )
-
-
 def index_documents(engine: Engine, batch: int = 5000, max_batches: int | None = None) -> int:
     """Index documents above the watermark, in id order, one transaction per batch; returns how many."""
     up_to = indexed_up_to(engine)
@@ -109,7 +98,7 @@ def index_documents(engine: Engine, batch: int = 5000, max_batches: int | None =
             conn.execute(
                 text(f"INSERT INTO {TABLE}(rowid, title, content) VALUES (:id, :title, :content)"), params
             )
-            _set_watermark(conn, engine, int(rows[-1].id))
+            set_state(conn, engine, WATERMARK, int(rows[-1].id))
         up_to, done, batches = int(rows[-1].id), done + len(rows), batches + 1
     if done:
         log.info("documents indexed for keyword search", extra={"documents": done, "up_to": up_to})

@@ -78,3 +78,59 @@ def test_review_queue_and_drift(engine: Engine) -> None:
     drift = drift_by_source_week(engine, "category", low_confidence=0.55)
     assert drift["n"].sum() == 4 and drift["low_confidence_share"].iloc[0] == pytest.approx(0.75)
     assert label_shift(drift).empty  # one week only
+
+
+def test_drift_weeks_counts_and_shift(engine: Engine) -> None:
+    """ISO weeks in UTC (a late-Sunday document stays in its week), low-confidence share, mix, shift."""
+    from datetime import UTC, datetime
+
+    from storage.store import Store
+    from storage.types import utcnow
+
+    store = Store(engine)
+    sid = store.ensure_source("wb", "rss", "social")
+    plan = [  # published_at, sentiment, score
+        (datetime(2026, 11, 2, 8, tzinfo=UTC), "positive", 0.9),
+        (datetime(2026, 11, 4, 8, tzinfo=UTC), "positive", 0.5),
+        (datetime(2026, 11, 6, 8, tzinfo=UTC), "negative", 0.4),
+        (datetime(2026, 11, 8, 23, 30, tzinfo=UTC), "neutral", 0.8),
+        (datetime(2026, 11, 9, 0, 30, tzinfo=UTC), "negative", 0.9),
+        (datetime(2026, 11, 12, 8, tzinfo=UTC), "negative", 0.9),
+    ]
+    store.write_documents(
+        sid,
+        [
+            {"external_id": str(i), "channel": "social", "content": f"文本{i}", "published_at": at}
+            | {"content_hash": f"d{i}"}
+            for i, (at, _, _) in enumerate(plan)
+        ],
+    )
+    with engine.begin() as conn:
+        ids = conn.execute(select(s.documents.c.id).order_by(s.documents.c.id)).scalars().all()
+        conn.execute(
+            s.doc_tags.insert(),
+            [
+                {"document_id": doc, "published_at": at, "channel": "social", "sentiment": label}
+                | {
+                    "sentiment_score": score,
+                    "pipeline_version": "v",
+                    "model_versions": {},
+                    "tagged_at": utcnow(),
+                }
+                for doc, (at, label, score) in zip(ids, plan, strict=True)
+            ],
+        )
+    drift = drift_by_source_week(engine, "sentiment", low_confidence=0.55).set_index("week")
+    assert drift["n"].to_dict() == {"2026-W45": 4, "2026-W46": 2}
+    assert drift.loc["2026-W45", "low_confidence_share"] == pytest.approx(0.5)
+    assert drift.loc["2026-W46", "low_confidence_share"] == pytest.approx(0.0)
+    assert drift.loc["2026-W45", ["share_positive", "share_negative", "share_neutral"]].tolist() == [
+        pytest.approx(0.5),
+        pytest.approx(0.25),
+        pytest.approx(0.25),
+    ]
+    assert drift.loc["2026-W46", "share_negative"] == pytest.approx(1.0)
+    shift = label_shift(drift.reset_index())
+    assert shift.to_dict("records") == [{"source": "wb", "week": "2026-W46", "shift": pytest.approx(0.75)}]
+    since = drift_by_source_week(engine, "sentiment", since=datetime(2026, 11, 9, tzinfo=UTC))
+    assert since["n"].tolist() == [2]
