@@ -56,12 +56,21 @@ def score_replies(engine: Engine, settings: Any, batch: int = 1000) -> int:
                     "unit": sc.unit[:100] if sc.unit else None,
                     "scorer_version": SCORER_VERSION,
                     "scored_at": now,
+                    "published_at": row.published_at,
                 }
             )
         stmt = dialect_insert(engine, r)
         update = {
             c: stmt.excluded[c]
-            for c in ("total", "components", "delay_days", "unit", "scorer_version", "scored_at")
+            for c in (
+                "total",
+                "components",
+                "delay_days",
+                "unit",
+                "scorer_version",
+                "scored_at",
+                "published_at",
+            )
         }
         with write_tx(engine) as conn:
             conn.execute(stmt.on_conflict_do_update(index_elements=["document_id"], set_=update), values)

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from storage import queries as q
 from storage import schema as s
+from storage.document_queries import document_query
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ _PLAIN = len(REPLY_COLUMNS) - len(COMPONENTS)  # selected before the components 
 def _reply_select(engine: Engine, f: q.QueryFilters, *extra: Any) -> Any:
     """Scored replies of documents matching ``f`` (the same conditions as the search page)."""
     d, t, r, src = s.documents, s.doc_tags, s.reply_scores, s.sources
-    joined, conds, dims = q._document_query(engine, f, "", None, False)
+    # The period applies to the replies' copy of the message time: the few replies are read first.
+    joined, conds, dims = document_query(engine, f, "", None, False, period_column=r.c.published_at)
     cols = [
         d.c.id, d.c.published_at, d.c.replied_at, d.c.channel, src.c.name.label("source"),
         dims["category"].label("category"), func.coalesce(t.c.province, "").label("province"),

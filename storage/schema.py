@@ -392,4 +392,7 @@ reply_scores = Table(
     Column("unit", String(100)),
     Column("scorer_version", String(64), nullable=False),
     Column("scored_at", UTCDateTime, nullable=False),
+    # The message's time, copied so that a period's replies are read from this (small) table first.
+    Column("published_at", UTCDateTime),
 )
+Index("ix_reply_scores_published_at", reply_scores.c.published_at)

@@ -76,7 +76,8 @@ def seed_replies(engine: Engine, facts: SeedFacts, now: datetime) -> list[Seeded
             insert(s.reply_scores),
             [
                 {"document_id": r.id, "total": r.total, "components": r.components, "delay_days": r.delay_days,
-                 "unit": r.unit or None, "scorer_version": "test-1", "scored_at": now}
+                 "unit": r.unit or None, "scorer_version": "test-1", "scored_at": now,
+                 "published_at": r.published_at}
                 for r in out
             ],
         )  # fmt: skip
