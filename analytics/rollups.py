@@ -22,6 +22,7 @@ from storage.state import get_state, set_state
 log = logging.getLogger(__name__)
 WATERMARK = "rollups.watermark"
 LATE_COMMIT = timedelta(minutes=5)
+DEFAULT_LOW_CONFIDENCE = 0.55  # the settings default (nlp.low_confidence)
 GAP = timedelta(hours=24)  # touched buckets further apart than this are rebuilt separately
 
 
@@ -86,17 +87,24 @@ def rebuild_range(engine: Engine, start: datetime, end: datetime, conn: Any) -> 
     return max(int(result.rowcount or 0), 0)  # some drivers report -1 for INSERT ... SELECT
 
 
-def refresh_rollups(engine: Engine, *, full: bool = False, tz: str | None = None) -> dict[str, int]:
-    """Bring the hourly rollups, and the daily/monthly levels, up to date with the tags.
+def refresh_rollups(
+    engine: Engine, *, full: bool = False, tz: str | None = None, low_confidence: float | None = None
+) -> dict[str, int]:
+    """Bring the hourly rollups, the daily/monthly levels and the tag-quality table up to date.
 
     ``tz`` is the app time zone the daily/monthly levels use; without it the levels are kept in
-    step in the zone they were last built for (if they were ever built).
+    step in the zone they were last built for (if they were ever built). ``low_confidence`` is
+    the threshold the tag-quality counts use (default: the one they were built for, else 0.55).
     """
     from analytics import rollup_levels as lv
+    from analytics import tag_quality as tq
 
     tz = tz or get_state(engine, lv.TZ_STATE)
     if tz:
         lv.ensure_levels(engine, tz)
+    threshold = low_confidence if low_confidence is not None else tq.current_threshold(engine)
+    threshold = DEFAULT_LOW_CONFIDENCE if threshold is None else threshold
+    tq.ensure_built(engine, threshold)
     t = s.doc_tags
     wm_raw = None if full else get_state(engine, WATERMARK)
     wm = datetime.fromisoformat(wm_raw) if wm_raw else None
@@ -115,6 +123,7 @@ def refresh_rollups(engine: Engine, *, full: bool = False, tz: str | None = None
     for start, end in ranges:
         with write_tx(engine) as conn:
             rows += rebuild_range(engine, start, end, conn)
+            tq.rebuild_days(conn, engine, start, end, threshold)
             if tz:
                 lv.rebuild_levels(conn, engine, start, end, tz)
     with write_tx(engine) as conn:

@@ -133,7 +133,11 @@ def process_cmd(app: App, limit: int | None) -> None:
             done += max(n, 0)
             progress.update(task, advance=max(n, 0))
         counts["tagged"] = done
-        counts.update(refresh_rollups(app.engine, tz=app.settings.app.timezone))
+        counts.update(
+            refresh_rollups(
+                app.engine, tz=app.settings.app.timezone, low_confidence=app.settings.nlp.low_confidence
+            )
+        )
     secs = time.perf_counter() - start
     click.echo(
         f"tagged {done} documents in {secs:.1f}s ({done / max(secs, 1e-9):.0f} docs/s), version {tagger.version}"

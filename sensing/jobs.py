@@ -41,7 +41,9 @@ def job_ingest(app: App, source: str) -> dict[str, Any]:
 def job_rollups(app: App) -> dict[str, Any]:
     from analytics.rollups import refresh_rollups
 
-    return refresh_rollups(app.engine, tz=app.settings.app.timezone)
+    return refresh_rollups(
+        app.engine, tz=app.settings.app.timezone, low_confidence=app.settings.nlp.low_confidence
+    )
 
 
 def job_topics(app: App) -> dict[str, Any]:

@@ -16,7 +16,11 @@ from sqlalchemy import Engine, and_, case, func, select, update
 from nlp.base import TASK_LABELS
 from storage import schema as s
 from storage.db import truncate_time, write_tx
+from storage.state import get_state
 from storage.types import utcnow
+
+#: app_state key: the low-confidence threshold ``tag_quality_daily`` counts were built for.
+TAG_QUALITY_THRESHOLD = "tag_quality.low_confidence"
 
 
 def corrected_tag(field: str, fallback: Any) -> Any:
@@ -112,22 +116,15 @@ def drift_by_source_week(
 ) -> pd.DataFrame:
     """Per source and ISO week (UTC): documents, share of low-confidence tags, and the label mix.
 
-    The database groups by source, day and label (a few thousand rows for a year of a busy
-    store); the days are folded into ISO weeks here.
+    Reads the per-day counts of ``tag_quality_daily`` (as fresh as the rollups) when they were
+    built for ``low_confidence``, else groups the tags themselves; ``since`` is then rounded down
+    to its UTC day. Model tags, not corrections: this watches the models.
     """
-    t, d, src = s.doc_tags, s.documents, s.sources
-    day = truncate_time(engine, t.c.published_at, "day").label("day")
-    low = func.sum(case((t.c[f"{field}_score"] < low_confidence, 1), else_=0))
-    q = (
-        select(src.c.name, day, t.c[field], func.count(), low)
-        .select_from(t.join(d, d.c.id == t.c.document_id).join(src, src.c.id == d.c.source_id))
-        .where(t.c[field].is_not(None))
-        .group_by(src.c.name, day, t.c[field])
-    )
-    if since is not None:
-        q = q.where(t.c.published_at >= since)
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(q).all(), columns=["source", "day", "label", "n", "low"])
+    built = get_state(engine, TAG_QUALITY_THRESHOLD)
+    if built is not None and abs(float(built) - low_confidence) < 1e-9:
+        frame = _quality_days(engine, field, since)
+    else:
+        frame = _tag_days(engine, field, low_confidence, since)
     if frame.empty:
         return pd.DataFrame(columns=["source", "week", "n", "low_confidence_share"])
     iso = pd.to_datetime(frame["day"], utc=True).dt.isocalendar()
@@ -139,6 +136,38 @@ def drift_by_source_week(
     mix = by_label.div(by_label.sum(axis=1), axis=0).add_prefix("share_")
     mix.columns.name = None
     return out.join(mix).reset_index()
+
+
+_DAY_COLUMNS = ["source", "day", "label", "n", "low"]
+
+
+def _quality_days(engine: Engine, field: str, since: datetime | None) -> pd.DataFrame:
+    q, src = s.tag_quality_daily, s.sources
+    stmt = (
+        select(src.c.name, q.c.day, q.c.label, q.c.n, q.c.n_low)
+        .select_from(q.join(src, src.c.id == q.c.source_id))
+        .where(q.c.field == field)
+    )
+    if since is not None:
+        stmt = stmt.where(q.c.day >= since.replace(hour=0, minute=0, second=0, microsecond=0))
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(stmt).all(), columns=_DAY_COLUMNS)
+
+
+def _tag_days(engine: Engine, field: str, low_confidence: float, since: datetime | None) -> pd.DataFrame:
+    t, d, src = s.doc_tags, s.documents, s.sources
+    day = truncate_time(engine, t.c.published_at, "day").label("day")
+    low = func.sum(case((t.c[f"{field}_score"] < low_confidence, 1), else_=0))
+    q = (
+        select(src.c.name, day, t.c[field], func.count(), low)
+        .select_from(t.join(d, d.c.id == t.c.document_id).join(src, src.c.id == d.c.source_id))
+        .where(t.c[field].is_not(None))
+        .group_by(src.c.name, day, t.c[field])
+    )
+    if since is not None:
+        q = q.where(t.c.published_at >= since.replace(hour=0, minute=0, second=0, microsecond=0))
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(q).all(), columns=_DAY_COLUMNS)
 
 
 def label_shift(drift: pd.DataFrame) -> pd.DataFrame:

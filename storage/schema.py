@@ -178,6 +178,20 @@ Index("ix_rollups_category_bucket", rollups.c.category, rollups.c.bucket)
 Index("ix_rollups_province_bucket", rollups.c.province, rollups.c.bucket)
 Index("ix_rollups_topic_bucket", rollups.c.topic_id, rollups.c.bucket)
 
+#: Model-tag quality per source and UTC day (analytics.tag_quality): documents per label and how
+#: many scored below the configured low-confidence threshold. Model tags, not corrections: it
+#: watches the models. Kept in step with the hourly rollups.
+tag_quality_daily = Table(
+    "tag_quality_daily",
+    metadata,
+    Column("day", UTCDateTime, primary_key=True),
+    Column("source_id", Integer, primary_key=True),
+    Column("field", String(16), primary_key=True),  # sentiment | emotion | category
+    Column("label", String(32), primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("n_low", Integer, nullable=False),
+)
+
 
 def _rollup_level(name: str) -> Table:
     """A coarser rollup level (see analytics.rollup_levels): one row per grouping set x bucket x kept dims."""

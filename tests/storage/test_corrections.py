@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
@@ -134,3 +135,21 @@ def test_drift_weeks_counts_and_shift(engine: Engine) -> None:
     assert shift.to_dict("records") == [{"source": "wb", "week": "2026-W46", "shift": pytest.approx(0.75)}]
     since = drift_by_source_week(engine, "sentiment", since=datetime(2026, 11, 9, tzinfo=UTC))
     assert since["n"].tolist() == [2]
+
+    # The rollup refresh builds the per-day counts; the same figures then come from them.
+    raw = drift_by_source_week(engine, "sentiment", low_confidence=0.55)
+    refresh_rollups(engine, low_confidence=0.55)
+    with engine.connect() as conn:
+        days = conn.execute(select(func.count()).select_from(s.tag_quality_daily)).scalar_one()
+    assert days == 6  # six source-day-label rows of sentiment (emotion and category are empty)
+    with engine.begin() as conn:  # a raw-tag change the counts cannot see: proves which path is read
+        conn.execute(
+            s.doc_tags.update().where(s.doc_tags.c.document_id == ids[0]).values(sentiment_score=0.1)
+        )
+    cached = drift_by_source_week(engine, "sentiment", low_confidence=0.55)
+    pd.testing.assert_frame_equal(cached, raw)
+    other = drift_by_source_week(engine, "sentiment", low_confidence=0.6)  # not built for 0.6: raw tags
+    assert other.set_index("week").loc["2026-W45", "low_confidence_share"] == pytest.approx(0.75)
+    refresh_rollups(engine, low_confidence=0.6)  # another threshold rebuilds the counts
+    rebuilt = drift_by_source_week(engine, "sentiment", low_confidence=0.6)
+    pd.testing.assert_frame_equal(rebuilt, other)
