@@ -6,8 +6,11 @@ Each ``evaluate_*`` function takes one rule's settings and data already loaded b
 summary that say what happened, how far above normal (numbers) and since when. The lifecycle
 (``alerts/lifecycle.py``) turns candidates into stored alerts.
 
-Volume and negative-share rules use ``analytics.detect`` (seasonality-aware robust statistics)
-on hourly series of ``n_unique`` (first copies only, so reposts count as one event).
+Volume and negative-share rules use ``analytics.detect`` on hourly series of ``n_unique`` (first
+copies only, so reposts count as one event): volume rules the default scan detector
+(``analytics/scan.py``: likelihood-ratio scan over the last one and two windows against the
+seasonal and one-step expectations, threshold from the rule's ``alarms_per_week``, or its
+``threshold`` as a z-score), negative-share rules the binomial share test.
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ def spike_params(rule: AlertRuleSettings) -> SpikeParams:
         alarms_per_week=rule.alarms_per_week,
         min_count=float(rule.min_count),
         freq="h",
+        detector=rule.detector,
     )
 
 
@@ -176,11 +180,11 @@ def evaluate_volume(
             continue
         subject = subject_of(rule.dimension, str(value), labels)
         since = _ts(spike.start)
-        hours = (spike.window or 1) * rule.window_hours  # spike.value sums this many hours
+        hours = spike.window or rule.window_hours  # spike.value sums this many (hourly) buckets
         summary = (
             f"{subject}最近{hours}小时 "
             f"{spike.value:.0f} 条（转载去重后），同一时段常态约 "
-            f"{spike.baseline:.1f} 条，是常态的 {spike.ratio:.1f} 倍（稳健 z 值 {spike.z:.1f}），"
+            f"{spike.baseline:.1f} 条，是常态的 {spike.ratio:.1f} 倍（z 值 {spike.z:.1f}），"
             f"自 {format_local(since, tz)} 起。"
         )
         out.append(

@@ -1,5 +1,12 @@
 """Seasonality-aware, multi-scale spike detection on bucketed counts (pure: pandas in, dataclasses out).
 
+Two detectors share this interface (``SpikeParams.detector``): "scan" (the default), the
+likelihood-ratio scan of ``analytics/scan.py``, and "zscore", described here. Both score nested
+windows against seasonal baselines at a per-bucket false-alarm probability; the scan uses a
+quasi-Poisson likelihood-ratio z instead of a Wald z, also tests the newest window against a
+one-step expectation on persistent series, and sets one threshold for the largest of its
+correlated tests instead of splitting the probability over them (see ``bench/alerts_backtest.py``).
+
 At every bucket ``t`` the detector tests ``n_scales`` nested windows ending at ``t``: the last
 ``window`` buckets, the last ``2 * window``, ... (1 and 2 buckets by default). Each window sum is
 compared with a baseline built only from earlier window sums of the same seasonal phase (same hour of
@@ -53,6 +60,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from analytics.detect_share import detect_share_spike, score_share
+from analytics.scan import score_scan
 from analytics.seasonal import (
     DAY,
     BucketGridError,
@@ -127,6 +135,8 @@ def _window_scores(s: pd.Series, w: int, period: int, step: pd.Timedelta, params
 def score_buckets(series: pd.Series, params: SpikeParams | None = None) -> pd.DataFrame:
     """Score every bucket: the nested windows ending there against their seasonal baselines.
 
+    ``params.detector`` "scan" hands the regular series to :func:`analytics.scan.score_scan`.
+
     Args:
         series: counts per bucket on a UTC ``DatetimeIndex`` (naive stamps are taken as UTC).
         params: detector settings.
@@ -143,6 +153,8 @@ def score_buckets(series: pd.Series, params: SpikeParams | None = None) -> pd.Da
     except BucketGridError as err:
         raise SpikeParamsError(str(err)) from err
     period = seasonal_period(step, params.season)
+    if params.detector == "scan":
+        return score_scan(s, step, period, params)
     windows = params.windows
     # scores[k, row, t]: rows of _window_scores for window k
     scores = np.stack([_window_scores(s, w, period, step, params) for w in windows])

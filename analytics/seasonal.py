@@ -147,19 +147,21 @@ def effective_samples(halflife: float) -> float:
     return (2.0 - alpha) / alpha
 
 
-def pooled_dispersion(x: np.ndarray, mean: np.ndarray, halflife: float) -> np.ndarray:
-    """Dispersion index var / mean of earlier buckets, pooled over all seasonal phases (>= 1).
+def pooled_dispersion(x: np.ndarray, mean: np.ndarray, halflife: float, floor: float = 1.0) -> np.ndarray:
+    """Dispersion index var / mean of earlier buckets, pooled over all seasonal phases (>= ``floor``).
 
     The squared Pearson residuals ``(x - mean)**2 / mean`` of the earlier buckets are averaged with
     an EWMA of half-life ``halflife`` buckets (missing buckets skipped). One pooled value per bucket is
     far steadier than a per-phase variance from a few dozen samples, whose noise gives the z-scores
     heavy tails. Residuals beyond 3 times a first-pass estimate are winsorised, so a burst does not
     lift the dispersion it is tested against. Quasi-Poisson model: variance = dispersion * mean.
+    ``floor`` 1 keeps at least Poisson noise; one-step predictions of a persistent series (see
+    ``analytics/scan.py``) are truly under-dispersed, so they use a lower floor.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         resid = (x - mean) ** 2 / np.fmax(mean, 0.5)
     r = pd.Series(resid)
     rough = r.ewm(halflife=halflife, ignore_na=True).mean().shift(1).to_numpy()
-    capped = pd.Series(np.minimum(resid, 9.0 * np.fmax(rough, 1.0)))  # NaN (missing) stays NaN
+    capped = pd.Series(np.minimum(resid, 9.0 * np.fmax(rough, floor)))  # NaN (missing) stays NaN
     phi = capped.ewm(halflife=halflife, ignore_na=True).mean().shift(1).to_numpy()
-    return np.fmax(np.where(np.isfinite(phi), phi, 1.0), 1.0)
+    return np.fmax(np.where(np.isfinite(phi), phi, 1.0), floor)

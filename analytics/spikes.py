@@ -32,6 +32,9 @@ class SpikeParams:
     """Detector settings (defaults chosen with ``bench/alerts_backtest.py``, see ``analytics/detect.py``).
 
     Attributes:
+        detector: "scan" (default: quasi-Poisson likelihood-ratio scan over the windows, against the
+            seasonal and the one-step expectation, ``analytics/scan.py``) or "zscore" (the earlier
+            multi-scale robust z-score detector, ``analytics/detect.py``).
         method: "ewma" (winsorised EWMA mean/variance of same-phase history) or "mad" (median/MAD of
             same-phase history in the previous ``lookback_days``).
         window: buckets summed into the shortest evaluated window (1 = the bucket alone).
@@ -41,8 +44,9 @@ class SpikeParams:
         lookback_days: history used by the "mad" baseline (and the share baseline).
         season: "hour" (same hour of day), "week" (same hour/day of week), "none" (previous buckets)
             or "auto" ("hour" for sub-daily buckets, "week" for daily ones).
-        z_threshold: z-score needed to fire (normal quantile, Sidak-adjusted over the windows);
-            None: derived from ``alarms_per_week``.
+        z_threshold: z-score needed to fire, as a normal tail probability per bucket ("zscore":
+            Sidak-split over the windows; "scan": for the largest of its tests); None: derived from
+            ``alarms_per_week``.
         alarms_per_week: false-alarm budget used when ``z_threshold`` is None: each bucket may fire
             by chance with probability ``alarms_per_week * bucket / week``, so hourly and daily series
             get the same expected number of chance alarms per week.
@@ -51,8 +55,12 @@ class SpikeParams:
         min_history: minimum number of same-phase history values before a bucket is scored.
         ewma_halflife: half-life of the "ewma" baseline, in same-phase samples (also sets the
             memory of the pooled dispersion: ``ewma_halflife`` seasonal periods).
-        dispersion_floor: floor the scale at ``sqrt(dispersion * (baseline + 1))`` with the series'
-            own pooled dispersion index, rather than the Poisson ``sqrt(baseline + 1)``.
+        dispersion_floor: use the series' own pooled dispersion index (variance / mean of its earlier
+            windows) rather than Poisson noise: "zscore" floors the scale at
+            ``sqrt(dispersion * (baseline + 1))`` instead of ``sqrt(baseline + 1)``; "scan" divides the
+            deviance by it.
+        autoregressive: "scan" only: also test the newest window against the one-step expectation
+            (seasonal baseline corrected by the lag-1 autocorrelation of the residuals).
         share_min_delta: minimum rise of the share over its baseline (``detect_share_spike`` only).
         merge_gap: firing buckets separated by at most this many quiet buckets form one episode.
         freq: bucket size (pandas offset string); inferred from the index when None.
@@ -73,10 +81,14 @@ class SpikeParams:
     n_scales: int = 2
     alarms_per_week: float = 1.0
     dispersion_floor: bool = True
+    detector: Literal["scan", "zscore"] = "scan"
+    autoregressive: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in ("ewma", "mad"):
             raise SpikeParamsError(f"method must be 'ewma' or 'mad', got {self.method!r}")
+        if self.detector not in ("scan", "zscore"):
+            raise SpikeParamsError(f"detector must be 'scan' or 'zscore', got {self.detector!r}")
         if self.season not in ("auto", "hour", "week", "none"):
             raise SpikeParamsError(f"season must be auto|hour|week|none, got {self.season!r}")
         if self.window < 1 or self.lookback_days < 1 or self.min_history < 1 or self.merge_gap < 0:

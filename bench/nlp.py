@@ -1,9 +1,10 @@
 """The full tagging pipeline on one core: docs/s and the worker's peak memory.
 
 Runs ``nlp.jobs.build_tagger`` (sentiment, emotion, category, region, keywords and topic
-assignment from the latest refit when one exists) over Weibo-length posts (the SMP2020 usual and
-virus eval texts, ~42 characters), in batches of 500 as the worker does, single-threaded, and
-prints docs/s by CPU time and by wall clock plus the process's peak resident memory.
+assignment from the latest refit when one exists) over Weibo-length posts (the first 4,000 SMP2020
+usual and virus eval texts, ~49 characters), in batches of 500 as the worker does, single-threaded,
+and prints docs/s by CPU time per stage (``Tagger.cpu_seconds``; ``prepare`` is building texts and
+rows) and in all, by wall clock, plus the process's peak resident memory.
 
 Usage: python -m bench.nlp [--n 4000]
 Last line: ``pipeline_docs_per_s: N docs/s`` (CPU time on one core).
@@ -41,6 +42,7 @@ def main() -> None:
     texts = [t for t in texts if t.strip()][: args.n]
     tagger = build_tagger(Settings())
     tagger.tag([DocInput(-1, "预热一下模型。")])
+    tagger.cpu_seconds.clear()
     docs = [DocInput(i, t) for i, t in enumerate(texts)]
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for i in range(0, len(docs), BATCH):
@@ -51,6 +53,9 @@ def main() -> None:
         f"cores: {os.cpu_count()}; documents: {len(docs)}, mean {sum(map(len, texts)) / len(texts):.0f} chars"
     )
     print(f"stages: {', '.join(f'{k}={v}' for k, v in tagger.model_versions.items())}")
+    for stage, secs in tagger.cpu_seconds.items():
+        rate = f"{len(docs) / secs:>9.0f} docs/s" if secs > 0 else "        - docs/s"
+        print(f"  {stage:<10} {rate}  {secs:6.3f} s CPU  {100 * secs / cpu:5.1f} %")
     print(f"wall clock: {len(docs) / wall:.0f} docs/s (shared machine)")
     print(f"peak worker memory: {peak_mb:.0f} MB")
     print(f"pipeline_docs_per_s: {len(docs) / cpu:.0f} docs/s")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
@@ -129,6 +129,13 @@ def topics(url: str) -> pd.DataFrame:
     return q.topics_frame(engine())
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def topic_activity(url: str, f: q.QueryFilters) -> pd.DataFrame:
+    """Rollup rows of every topic over the period and the :data:`LOOKBACK_DAYS` before it: the input of
+    both heat ranking and emerging-topic detection (read once for the two)."""
+    return q.topic_activity(engine(), f, timedelta(days=LOOKBACK_DAYS))
+
+
 def heat_input(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Rollup rows grouped by sentiment -> the heat frame: ``n``, ``neg`` and engagement per bucket x keys x channel."""
     frame = frame.assign(neg=frame["n"].where(frame["sentiment"] == "negative", 0))
@@ -148,8 +155,8 @@ def hot_topics(
     url: str, f: q.QueryFilters, weights: tuple[tuple[str, float], ...]
 ) -> tuple[pd.DataFrame, bool]:
     """Topics ranked by heat for the period, with ``label``; second value: heat explained (c_* columns)."""
-    raw = q.topic_activity(engine(), f, timedelta(days=LOOKBACK_DAYS))
-    labels = q.topics_frame(engine()).set_index("id")["label"].to_dict()
+    raw = topic_activity(url, f)
+    labels = topics(url).set_index("id")["label"].to_dict()
     try:
         from analytics.heat import HeatWeights, rank_heat
     except ImportError:
@@ -239,11 +246,11 @@ def emerging_topics(url: str, f: q.QueryFilters) -> pd.DataFrame | None:
         from analytics.emerging import EmergingParams, find_emerging
     except ImportError:
         return None
-    raw = q.topic_activity(engine(), f, timedelta(days=LOOKBACK_DAYS))
+    raw = topic_activity(url, f)
     hours = max(1, min(24, int((f.end - f.start).total_seconds() // 3600)))
     params = EmergingParams(recent_hours=hours, history_days=LOOKBACK_DAYS)
     found = find_emerging(raw, now=pd.Timestamp(f.end), params=params, key="topic_id")
-    labels = q.topics_frame(engine()).set_index("id")["label"].to_dict()
+    labels = topics(url).set_index("id")["label"].to_dict()
     found["label"] = [str(labels.get(int(k), f"话题 {k}")) for k in found["key"]]
     found.attrs["hours"] = hours
     return found
@@ -351,13 +358,44 @@ def review_queue(url: str, field: str, limit: int) -> pd.DataFrame:
     return frame
 
 
+def drift_since(now: datetime, weeks: int | None) -> datetime | None:
+    """Monday 00:00 UTC starting the oldest of the last ``weeks`` ISO weeks, the current one included
+    (the drift weeks are UTC ISO weeks); None for every week."""
+    if weeks is None:
+        return None
+    day = now.astimezone(UTC).date()
+    monday = day - timedelta(days=day.weekday(), weeks=weeks - 1)
+    return datetime.combine(monday, time.min, tzinfo=UTC)
+
+
+def iso_week(ts: datetime) -> str:
+    """``2026-W07``: the label :func:`storage.corrections.drift_by_source_week` gives a week."""
+    year, week, _ = ts.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
 @st.cache_data(ttl=DRIFT_TTL, show_spinner=False)
-def drift(url: str, field: str, low_confidence: float) -> pd.DataFrame:
-    """Per source and ISO week: documents, low-confidence share, label mix and ``shift`` from the week before."""
-    weekly = corrections.drift_by_source_week(engine(), field, low_confidence)
+def drift(url: str, field: str, low_confidence: float, since: datetime | None = None) -> pd.DataFrame:
+    """Per source and ISO week from ``since`` (a Monday, UTC; None: every week): documents, low-confidence
+    share, label mix and ``shift`` from the week before (read too, so the first week shown has one).
+
+    The read scans every tag in the span (about 5 s for a 1 M-document store, 0.7 s for its last
+    12 weeks), so the page bounds it to recent weeks by default.
+    """
+    start = since - timedelta(weeks=1) if since is not None else None
+    weekly = corrections.drift_by_source_week(engine(), field, low_confidence, start)
     if weekly.empty:
         return weekly.assign(shift=pd.Series(dtype=float))
-    return weekly.merge(corrections.label_shift(weekly), on=["source", "week"], how="left")
+    out = weekly.merge(corrections.label_shift(weekly), on=["source", "week"], how="left")
+    if since is not None:
+        out = out.loc[out["week"] >= iso_week(since)].reset_index(drop=True)
+    return out
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def tagged_since(url: str, since: datetime, now: datetime) -> int:
+    """Tagged documents published from ``since`` to the end of ``now``'s hour (rollups: cheap)."""
+    return q.total(engine(), q.QueryFilters(start=since, end=q.hour_floor(now) + q.HOUR))["n"]
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

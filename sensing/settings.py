@@ -197,6 +197,9 @@ class AlertRuleSettings(Section):
     )
     alarms_per_week: float = Field(1.0, gt=0, le=168, description="false-alarm budget per series and week")
     min_count: int = Field(10, ge=0, description="ignore windows with fewer documents")
+    detector: Literal["scan", "zscore"] = Field(
+        "scan", description="volume/share spikes: likelihood-ratio scan (default) or robust z-score"
+    )
     silence_minutes: int = Field(120, ge=1, description="source_silence: minutes without items")
     severity: Literal["info", "warning", "critical"] = "warning"
     cooldown_minutes: int = Field(60, ge=0)

@@ -69,6 +69,22 @@ def test_volume_spike_is_quiet_on_normal_traffic_and_small_counts() -> None:
     assert evaluate_volume(rule(min_count=8), hourly_frame({("交通运输", "neutral"): quiet}), NOW) == []
 
 
+@pytest.mark.parametrize("window_hours", [1, 2])
+def test_volume_spike_reports_the_hours_its_value_sums(window_hours: int) -> None:
+    counts = daily_pattern(14, 5)
+    for i in range(1, 2 * window_hours + 1):
+        counts[-i] += 30  # a burst over the last two windows
+    cands = evaluate_volume(
+        rule(min_count=8, window_hours=window_hours), hourly_frame({("环境保护", "neutral"): counts}), NOW
+    )
+    assert len(cands) == 1
+    c = cands[0]
+    hours = c.evidence["window_hours"]
+    assert hours in (window_hours, 2 * window_hours)
+    assert c.value == sum(counts[-hours:])  # the reported value sums exactly the reported hours
+    assert f"最近{hours}小时" in c.summary
+
+
 def test_volume_spike_needs_history_not_zeros_before_the_data() -> None:
     short = [2.0] * 30 + [40.0]  # 31 hours of data: no same-hour history yet
     frame = hourly_frame({("total", "neutral"): short})
@@ -278,3 +294,15 @@ def test_shipped_config_rules_evaluate_cleanly(engine: Engine) -> None:
     with engine.connect() as conn:
         fired = {r.rule for r in conn.execute(select(s.alerts.c.rule))}
     assert {"volume_total", "category_spike", "public_safety"} <= fired
+
+
+def test_rule_detector_setting_reaches_the_detector() -> None:
+    from pydantic import ValidationError
+
+    from alerts.rules import spike_params
+
+    assert spike_params(AlertRuleSettings(name="v", kind="volume_spike")).detector == "scan"
+    rule = AlertRuleSettings(name="v", kind="volume_spike", detector="zscore")
+    assert spike_params(rule).detector == "zscore"
+    with pytest.raises(ValidationError, match="detector"):
+        AlertRuleSettings(name="v", kind="volume_spike", detector="magic")  # type: ignore[arg-type]

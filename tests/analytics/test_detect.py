@@ -22,6 +22,7 @@ from analytics.detect import (
 )
 
 METHODS = ["mad", "ewma"]
+DETECTORS = ["scan", "zscore"]
 
 
 def hourly_counts(days: int = 35, seed: int = 0, base: float = 12.0, amp: float = 8.0) -> pd.Series:
@@ -32,12 +33,13 @@ def hourly_counts(days: int = 35, seed: int = 0, base: float = 12.0, amp: float 
     return pd.Series(rng.poisson(lam).astype(float), index=idx)
 
 
+@pytest.mark.parametrize("detector", DETECTORS)
 @pytest.mark.parametrize("method", METHODS)
-def test_detects_injected_burst_at_its_first_bucket(method: str) -> None:
+def test_detects_injected_burst_at_its_first_bucket(method: str, detector: str) -> None:
     s = hourly_counts()
     at = 24 * 30 + 10
     s.iloc[at : at + 3] += 3 * s.iloc[at - 24 : at - 21].to_numpy() + 20
-    spikes = detect_spikes(s, SpikeParams(method=method))
+    spikes = detect_spikes(s, SpikeParams(method=method, detector=detector))
     hits = [sp for sp in spikes if s.index[at] <= sp.at <= s.index[at + 2]]
     assert len(hits) == 1
     hit = hits[0]
@@ -142,8 +144,9 @@ def test_each_bucket_reports_the_sum_over_its_window() -> None:
 
 def test_one_window_with_explicit_z_is_the_single_window_detector() -> None:
     s = hourly_counts(seed=9)
-    one = score_buckets(s, SpikeParams(z_threshold=3.0, n_scales=1, dispersion_floor=False))
-    with_floor = score_buckets(s, SpikeParams(z_threshold=3.0, n_scales=1))
+    zscore = {"detector": "zscore", "z_threshold": 3.0, "n_scales": 1}
+    one = score_buckets(s, SpikeParams(dispersion_floor=False, **zscore))
+    with_floor = score_buckets(s, SpikeParams(**zscore))
     ok = one["baseline"].notna()
     expected = (s - one["baseline"]) / np.sqrt(one["baseline"].clip(lower=0) + 1)
     scale_was_floor = one["scale"] == np.sqrt(one["baseline"].clip(lower=0) + 1)
@@ -153,15 +156,20 @@ def test_one_window_with_explicit_z_is_the_single_window_detector() -> None:
     assert (with_floor["scale"][ok] >= one["scale"][ok] - 1e-9).all()
 
 
-def test_sustained_small_excess_needs_the_longer_window() -> None:
-    """A sparse daily series: 2 days at ~3x a level of 1.5 are weak alone and plain together."""
+@pytest.mark.parametrize("detector, burst", [("zscore", 5.0), ("scan", 6.0)])
+def test_sustained_small_excess_needs_the_longer_window(detector: str, burst: float) -> None:
+    """A sparse daily series: 2 days at ~3-4x a level of 1.5 are weak alone and plain together.
+
+    The scan's likelihood-ratio z is closer to the exact Poisson tail than the Wald z, which
+    overstates small counts (P(Poisson(3) >= 10) is z = 3.06, the Wald z says 3.4): it needs 6 + 6.
+    """
     idx = pd.date_range("2024-01-01", periods=7 * 30, freq="D", tz="UTC")
     s = pd.Series(np.random.default_rng(12).poisson(1.5, len(idx)).astype(float), index=idx)
-    s.iloc[-2:] = [5.0, 5.0]
-    single = evaluate_latest(s, SpikeParams(n_scales=1, z_threshold=3.0))
-    multi = evaluate_latest(s, SpikeParams(n_scales=2, z_threshold=3.0))
+    s.iloc[-2:] = [burst, burst]
+    single = evaluate_latest(s, SpikeParams(detector=detector, n_scales=1, z_threshold=3.0))
+    multi = evaluate_latest(s, SpikeParams(detector=detector, n_scales=2, z_threshold=3.0))
     assert single is None
-    assert multi is not None and multi.window == 2 and multi.value == 10.0 and multi.z > 3.3
+    assert multi is not None and multi.window == 2 and multi.value == 2 * burst and multi.z > 3.3
     assert multi.start == idx[-2] and multi.at == idx[-1]
 
 
@@ -189,10 +197,11 @@ def test_alarm_budget_sets_the_per_bucket_level(freq: str, per_week: int) -> Non
         SpikeParams(alarms_per_week=4.0).alarm_probability(pd.Timedelta(days=1))
 
 
-def test_chance_alarms_stay_within_the_budget_on_poisson_noise() -> None:
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_chance_alarms_stay_within_the_budget_on_poisson_noise(detector: str) -> None:
     """Twelve weeks of hourly Poisson counts with a daily cycle: at most ~1 alarm a week."""
     s = hourly_counts(days=7 * 12, seed=13, base=6.0, amp=4.0)
-    params = SpikeParams(alarms_per_week=1.0)
+    params = SpikeParams(alarms_per_week=1.0, detector=detector)
     scored = score_buckets(s, params)
     weeks = scored["baseline"].notna().sum() / 168
     assert len(spikes_from_scores(scored, params)) <= 1.5 * weeks
@@ -208,6 +217,7 @@ def test_chance_alarms_stay_within_the_budget_on_poisson_noise() -> None:
         {"season": "x"},
         {"n_scales": 0},
         {"alarms_per_week": 0},
+        {"detector": "cusum"},
     ],
 )
 def test_bad_params_raise(kwargs: dict) -> None:

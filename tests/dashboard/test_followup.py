@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import Engine, insert, select, update
 
 from analytics.effect import estimate_effect
+from analytics.rollups import refresh_rollups
 from storage import schema as s
 from storage.db import write_tx
+from storage.types import utcnow
 from tests.dashboard.conftest import NOW, OpenPage
 from tests.dashboard.followup_seed import COMPONENTS, HTML_REPLY, SeededReply
 from tests.dashboard.helpers import chart_titled, decode, metrics, page_text, table_with, total_of
@@ -260,8 +262,9 @@ def test_drift_on_source_health(open_page: OpenPage, seeded: SeedFacts, engine: 
         conn.execute(
             update(s.doc_tags)
             .where(s.doc_tags.c.document_id.in_([d.id for d in changed]))
-            .values(sentiment="negative", sentiment_score=0.3)
+            .values(sentiment="negative", sentiment_score=0.3, tagged_at=utcnow())
         )
+    refresh_rollups(engine)  # as the scheduler's rollup job does after re-tagging
     ids = {d.id for d in changed}
     groups: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
     for d in seeded.docs:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
+from nlp import regions
 from nlp.regions import MASKED_PROVINCE, Region, tag_region, tag_regions
 
 # The 34 province-level names used by the usual China GeoJSON (e.g. DataV areas_v3 100000_full).
@@ -110,3 +112,67 @@ def test_fast_and_offline(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_depth() -> None:
     assert Region().depth == 0
     assert Region("广东省", "广州市", None).depth == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我爱吃芒果", "芒果TV的节目", "我们县的路不好", "县城里的学校", "江山如此多娇", "阳春三月", "喝龙井茶"],
+)
+def test_one_character_and_bare_county_city_names_are_not_places(text: str) -> None:
+    assert tag_region(text) == Region()
+
+
+def test_those_names_still_count_when_spelt_out_or_with_their_province() -> None:
+    assert tag_region("云南芒市的天气") == Region("云南省", "德宏傣族景颇族自治州", "芒市")
+    assert tag_region("芒市机场") == Region("云南省", "德宏傣族景颇族自治州", "芒市")
+    assert tag_region("浙江江山的路") == Region("浙江省", "衢州市", "江山市")
+    assert tag_region("江山市政府") == Region("浙江省", "衢州市", "江山市")
+    assert tag_region("重庆的县城") == Region("重庆市", "重庆市", None)
+
+
+MIXED_TEXTS = [
+    "广州市天河区体育西路有个大坑",
+    "今天天气不错，心情很好",
+    "西地省A市A1区蔡锷南路",
+    "ETC市区通行费",  # a Latin word before 市 is no masked city
+    "xK9县",
+    "K9县的道路坑洼",
+    "我家在杭州",
+    "朝阳区堵车",
+    "我爱吃芒果",
+    "",
+    "北京",
+    "他说：A市\nB2区也停水了",
+    "没有地名的一句话" * 30,
+    "湖北仙桃的学校",
+]
+
+
+def test_batch_shortcuts_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch pre-checks (gazetteer pairs, one masked-name scan) give what per-text cpca gives."""
+    texts = MIXED_TEXTS * 3
+    hints = [None, "吉林省", "西地省A市", None, "广东省深圳市", None] * 7
+    fast = tag_regions(texts, hints)
+    assert fast == [tag_region(t, h) for t, h in zip(texts, hints, strict=True)]
+    monkeypatch.setattr(regions, "_gazetteer_candidates", lambda batch: list(range(len(batch))))
+    monkeypatch.setattr(regions, "_masked_regions", lambda batch: [regions._masked_region(t) for t in batch])
+    assert tag_regions(texts, hints) == fast
+
+
+def test_gazetteer_precheck_keeps_every_text_cpca_matches(shared_data: Path) -> None:
+    import json
+
+    automaton = regions._load_cpca().matcher.ac
+    rows = json.loads((shared_data / "smp2020_ewect" / "usual_eval_labeled.txt").read_text(encoding="utf-8"))
+    texts = [r["content"] for r in rows[:2000]] + MIXED_TEXTS
+    matched = {i for i, t in enumerate(texts) if next(automaton.iter(t), None) is not None}
+    candidates = set(regions._gazetteer_candidates(texts))
+    assert matched <= candidates
+    assert len(candidates) < len(texts) / 2  # and it does skip most posts
+
+
+def test_tagger_records_the_rules_version() -> None:
+    from nlp.pipeline import Tagger
+
+    tagger = Tagger(sentiment=None, emotion=None, category=None, regions=tag_regions)
+    assert tagger.model_versions["regions"] == regions.VERSION != "regions-1"

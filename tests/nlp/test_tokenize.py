@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import random
 import tempfile
 from pathlib import Path
 
 import jieba
+import jieba.finalseg
 import pytest
 
 from nlp import tokenize
+from nlp.jieba_cut import JiebaCutter, hmm_cut
 from nlp.tokenize import (
     USERDICT_PATH,
     cut_words,
     cut_words_batch,
+    get_cutter,
     get_tokenizer,
     is_content_word,
     load_stopwords,
@@ -146,3 +151,99 @@ def test_speed_is_reasonable() -> None:
     elapsed = time.perf_counter() - start
     chars = len(text) * 50
     assert chars / elapsed > 50_000, f"{chars / elapsed:.0f} chars/s"
+
+
+# Texts that exercise every branch of jieba's default cut: user-dictionary words, unknown names
+# left to the HMM, Latin letters and digits inside Chinese, decimals and percentages, spaces,
+# CRLF, emoji, full-width forms, hashtags, URLs and a long run of unknown characters.
+CUT_CASES = [
+    "",
+    " ",
+    "小区业委会乱收物业费，楼下噪音扰民",
+    "李小福是创新办主任也是云计算方面的专家; 什么是八一双鹿\r\n例如我输入一个带“韩玉赏鉴”的标题",
+    "我爱北京天安门！！！ 5G基站辐射, ETC市区通行, 涨了12.5%和30%",
+    "#武汉加油# 转发微博 http://t.cn/A6abcDeF @人民日报 [泪][心]😭😭",
+    "ＡＢＣ１２３全角字符和abc-def_ghi.jkl+mn#o&p%混排",
+    "瞿秋白纪念馆旁边的蒯大富和鞠萍姐姐去了龘靐齉爩",
+    "丽发新城小区燃气管道老化，燃气泄漏多次，存在安全隐患。" * 3,
+    "\t\n  空白  \u3000全角空格\n",
+]
+
+
+@pytest.mark.parametrize("hmm", [True, False])
+def test_cutter_gives_jieba_tokens(hmm: bool) -> None:
+    tok = get_tokenizer()
+    cutter = get_cutter()
+    for text in CUT_CASES:
+        assert cutter.cut(text, hmm=hmm) == tok.lcut(text, HMM=hmm), text
+
+
+def test_cutter_gives_jieba_tokens_on_real_posts(shared_data: Path) -> None:
+    rows = json.loads((shared_data / "smp2020_ewect" / "usual_eval_labeled.txt").read_text(encoding="utf-8"))
+    texts = [r["content"] for r in rows[:1500]]
+    tok = get_tokenizer()
+    cutter = JiebaCutter(tok)  # a fresh one: nothing memoised
+    for hmm in (True, False):
+        assert [cutter.cut(t, hmm=hmm) for t in texts] == [tok.lcut(t, HMM=hmm) for t in texts]
+
+
+def test_hmm_cut_is_jiebas_finalseg() -> None:
+    runs = ["韩玉赏鉴", "蒯大富鞠萍", "abc测试ABC1.5%试", "１２３", "龘靐齉爩", "的的的的的的的的", "a", "测"]
+    rng = random.Random(5)
+    alphabet = "的一是了我不人在他有这个上们来到时大地为子中你说生国年着就那和要她出也得里后自以会"
+    runs += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(300)]
+    for run in runs:
+        assert hmm_cut(run) == list(jieba.finalseg.cut(run)), run
+
+
+@pytest.fixture
+def tiny_tokenizer(tmp_path: Path) -> jieba.Tokenizer:
+    dictionary = tmp_path / "dict.txt"
+    dictionary.write_text(
+        "北京 300 ns\n天安门 200 ns\n我 500 r\n爱 400 v\n北 50 n\n京 40 n\n", encoding="utf-8"
+    )
+    tok = jieba.Tokenizer(dictionary=str(dictionary))
+    tok.tmp_dir = str(tmp_path)
+    tok.initialize()
+    return tok
+
+
+def test_cutter_follows_dictionary_changes(tiny_tokenizer: jieba.Tokenizer) -> None:
+    cutter = JiebaCutter(tiny_tokenizer)
+    text = "我爱北京天安门广场"
+    assert cutter.cut(text) == tiny_tokenizer.lcut(text)
+    assert "天安门广场" not in cutter.cut(text)
+    tiny_tokenizer.add_word("天安门广场", 10_000)
+    assert "天安门广场" in tiny_tokenizer.lcut(text)
+    assert cutter.cut(text) == tiny_tokenizer.lcut(text)  # memo dropped, tables rebuilt
+    tiny_tokenizer.del_word("北京")
+    assert cutter.cut(text, hmm=False) == tiny_tokenizer.lcut(text, HMM=False)
+
+
+def test_cutter_memo_is_bounded(tiny_tokenizer: jieba.Tokenizer) -> None:
+    cutter = JiebaCutter(tiny_tokenizer, memo_size=3)
+    texts = [f"我爱北京{n}天安门，{n}北京爱我" for n in "一二三四五六七八九"]
+    for text in texts * 2:
+        assert cutter.cut(text) == tiny_tokenizer.lcut(text)
+    assert 0 < len(cutter._memo[True]) <= 3
+
+
+def test_hmm_cut_breaks_ties_like_jieba(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HMM tables of small integers make many paths score exactly the same; jieba's must win."""
+    from nlp import jieba_cut as module
+
+    rng = random.Random(11)
+    chars = "甲乙丙"
+    legal = {"B": "EM", "E": "BS", "M": "EM", "S": "BS"}
+    for _ in range(150):
+        start = {s: float(rng.randint(-2, -1)) for s in "BMES"}
+        trans = {s: {t: float(rng.randint(-2, -1)) for t in legal[s]} for s in "BMES"}
+        emit = {s: {c: float(rng.randint(-2, -1)) for c in chars if rng.random() < 0.8} for s in "BMES"}
+        for name, table in (("start_P", start), ("trans_P", trans), ("emit_P", emit)):
+            monkeypatch.setattr(jieba.finalseg, name, table)
+        monkeypatch.setattr(module, "_HMM_START", start)
+        monkeypatch.setattr(module, "_HMM_TRANS", trans)
+        monkeypatch.setattr(module, "_HMM_EMIT", emit)
+        for _ in range(10):
+            run = "".join(rng.choice(chars + "丁") for _ in range(rng.randint(1, 7)))
+            assert hmm_cut(run) == list(jieba.finalseg.cut(run)), (run, start, trans, emit)
