@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from analytics.heat import HeatParams, HeatWeights, rank_heat
 from analytics.heat import rank_agenda as rank_agenda_cells
-from storage.queries import QueryFilters, aggregate, topic_activity, topics_frame, total
+from storage.queries import QueryFilters, agenda_activity, topic_activity, topics_frame, total
 
 WEEK_HOURS = 7 * 24
 BASELINE_DAYS = 28  # growth compares the week with the hourly rate of the four weeks before it
@@ -45,8 +45,8 @@ def rank_topics(engine: Engine, settings: Any, start: datetime, end: datetime) -
 
 def rank_agenda(engine: Engine, settings: Any, start: datetime, end: datetime) -> pd.DataFrame:
     """Known category x province cells ranked by agenda priority at ``end`` (rollups)."""
-    f = QueryFilters(start - timedelta(days=BASELINE_DAYS), end)
-    frame = aggregate(engine, f, ["bucket", "category", "province", "channel", "sentiment"])
+    # The same read as the dashboard's agenda (rollup levels), so both rank the same cells.
+    frame = agenda_activity(engine, QueryFilters(start, end), timedelta(days=BASELINE_DAYS))
     frame = frame[(frame["category"] != "") & (frame["province"] != "")]
     ranked = rank_agenda_cells(
         _with_negatives(frame),
