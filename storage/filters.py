@@ -90,6 +90,8 @@ def keyword_condition(engine: Engine, text: str) -> Any:
     (:mod:`storage.search_index`) only the documents that may contain it are read."""
     d = s.documents
     match = or_(text_match(engine, d.c.content, text), text_match(engine, d.c.title, text))
+    if len(text) >= 2 and search_index.pg_index_exists(engine):
+        return and_(search_index.pg_candidates(text), match)
     up_to = search_index.indexed_up_to(engine) if len(text) >= 2 else None
     if up_to is None:
         return match

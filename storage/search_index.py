@@ -12,9 +12,12 @@ SQLite: a contentless FTS5 table :data:`TABLE` (rowid = document id; tokens are 
 pair's UTF-8 bytes, so no tokenizer splits or folds them). Documents are indexed in id order by
 :func:`index_documents` (a scheduler job), which keeps the highest indexed id in ``app_state``;
 documents above it are always candidates, so results never depend on the job being current.
-Texts blanked by retention fail the ``LIKE`` check, so stale pairs are harmless. On PostgreSQL
-this module does nothing (``ILIKE`` scans; see docs/SCALING.md for pg_bigm / a tsvector of the
-same pairs).
+Texts blanked by retention fail the ``LIKE`` check, so stale pairs are harmless.
+
+PostgreSQL: a GIN expression index (:data:`PG_INDEX`, migration 5c1e2f0a9b31) on
+``minsheng_bigrams(title || ' ' || content)``, the distinct lower-cased pairs as a ``text[]``;
+a keyword's pairs must all be there (``@>``) before the ``ILIKE`` check. PostgreSQL keeps it
+current itself, so no job is needed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import logging
 import string
 from typing import Any
 
-from sqlalchemy import Engine, column, literal_column, select, table, text, union_all
+from sqlalchemy import Engine, String, bindparam, column, func, literal_column, select, table, text, union_all
 
 from storage import schema as s
 from storage.db import is_sqlite, write_tx
@@ -46,6 +49,29 @@ def phrase(keyword: str) -> str | None:
     """The FTS5 phrase query for ``keyword`` (None when it is shorter than two characters)."""
     tokens = grams(keyword)
     return f'"{tokens}"' if tokens else None
+
+
+PG_INDEX = "ix_documents_bigrams"
+#: The indexed expression, repeated verbatim so that the planner matches the index.
+PG_EXPRESSION = "minsheng_bigrams(coalesce(documents.title, '') || ' ' || documents.content)"
+
+
+def pg_index_exists(engine: Engine) -> bool:
+    """Whether the PostgreSQL bigram index is there (False on SQLite)."""
+    if is_sqlite(engine):
+        return False
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :n"), {"n": PG_INDEX}).first()
+    return found is not None
+
+
+def pg_candidates(keyword: str) -> Any:
+    """PostgreSQL condition: the document holds every character pair of ``keyword`` (two or more
+    characters), computed by the same SQL function as the index so case folding agrees."""
+    if len(keyword) < 2:
+        raise ValueError("keywords shorter than two characters cannot use the bigram index")
+    pairs = func.minsheng_bigrams(bindparam("bigram_keyword", keyword, type_=String, unique=True))
+    return literal_column(PG_EXPRESSION).op("@>")(pairs)
 
 
 def index_exists(engine: Engine) -> bool:
