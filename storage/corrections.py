@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, and_, case, func, select, update
+from sqlalchemy import Engine, and_, case, func, literal_column, select, update
 
 from nlp.base import TASK_LABELS
 from storage import schema as s
-from storage.db import truncate_time, write_tx
+from storage.db import is_sqlite, truncate_time, write_tx
 from storage.state import get_state
 from storage.types import utcnow
 
@@ -87,11 +87,15 @@ def corrections_for_training(engine: Engine, field: str) -> pd.DataFrame:
     return pd.DataFrame({"text": texts, "label": [r[2] for r in rows]})
 
 
-def review_queue(engine: Engine, limit: int = 50, field: str = "category") -> list[dict[str, Any]]:
-    """Uncorrected documents the model is least sure about for ``field``, least sure first."""
+def review_queue_query(engine: Engine, limit: int = 50, field: str = "category") -> Any:
+    """The select behind :func:`review_queue`."""
     t, d, c = s.doc_tags, s.documents, s.corrections
     score = t.c[f"{field}_score"]
     corrected = select(c.c.id).where(and_(c.c.document_id == t.c.document_id, c.c.field == field)).exists()
+    # SQLite: unary + keeps the planner off the dup_of index, so it walks the score index in order
+    # and stops at ``limit`` instead of sorting every first copy.
+    dup_of = literal_column("+documents.dup_of") if is_sqlite(engine) else d.c.dup_of
+    first_copy = dup_of.is_(None)
     q = (
         select(
             d.c.id,
@@ -103,12 +107,17 @@ def review_queue(engine: Engine, limit: int = 50, field: str = "category") -> li
             score.label("score"),
         )
         .select_from(t.join(d, d.c.id == t.c.document_id))
-        .where(score.is_not(None), ~corrected, d.c.dup_of.is_(None))
-        .order_by(score.asc(), d.c.id)
+        .where(score.is_not(None), ~corrected, first_copy)
+        .order_by(score.asc(), t.c.document_id)
         .limit(limit)
     )
+    return q
+
+
+def review_queue(engine: Engine, limit: int = 50, field: str = "category") -> list[dict[str, Any]]:
+    """Uncorrected documents the model is least sure about for ``field``, least sure first."""
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+        return [dict(r._mapping) for r in conn.execute(review_queue_query(engine, limit, field))]
 
 
 def drift_by_source_week(

@@ -124,6 +124,8 @@ Index("ix_doc_tags_topic_published_at", doc_tags.c.topic_id, doc_tags.c.publishe
 # Outdated tags are re-tagged newest first by seeking (version, id): storage.backlog.
 Index("ix_doc_tags_pipeline_version_document_id", doc_tags.c.pipeline_version, doc_tags.c.document_id)
 Index("ix_doc_tags_category_score", doc_tags.c.category_score)
+Index("ix_doc_tags_sentiment_score", doc_tags.c.sentiment_score)  # the review queue, least sure first
+Index("ix_doc_tags_emotion_score", doc_tags.c.emotion_score)
 
 corrections = Table(
     "corrections",

@@ -29,3 +29,16 @@ def test_replies_are_read_from_reply_scores_first(tmp_path: Path) -> None:
         assert plan[0].startswith("SEARCH reply_scores USING INDEX ix_reply_scores_published_at"), plan
         assert not any(p.startswith("SCAN") for p in plan), plan
     engine.dispose()
+
+
+def test_review_queue_walks_the_score_index(tmp_path: Path) -> None:
+    """Least-sure first without sorting every first copy (0.68 s at 1 M unique documents before)."""
+    from storage.corrections import review_queue_query
+
+    engine = make_engine(f"sqlite:///{tmp_path}/plan.db")
+    upgrade_database(engine)
+    for field in ("category", "sentiment", "emotion"):
+        plan = plan_of(engine, review_queue_query(engine, 50, field))
+        assert plan[0].startswith(f"SEARCH doc_tags USING INDEX ix_doc_tags_{field}_score"), plan
+        assert not any("TEMP B-TREE" in p for p in plan), plan
+    engine.dispose()
