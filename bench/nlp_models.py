@@ -26,7 +26,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nlp import classifiers, datasets, train  # noqa: E402
+from nlp import classifiers, datasets, features, train  # noqa: E402
 from nlp.base import TASK_LABELS  # noqa: E402
 from nlp.evaluate import compute_metrics  # noqa: E402
 
@@ -54,8 +54,8 @@ def dev_scores() -> dict[str, dict[str, float]]:
 
 def clear_caches() -> None:
     """Forget cuts and features so that each batch is tagged from scratch."""
-    classifiers._cut.cache_clear()
-    classifiers._analyze_post.cache_clear()
+    features._cut.cache_clear()
+    features._analyze_post.cache_clear()
     classifiers._FEATURE_CACHE.clear()
 
 

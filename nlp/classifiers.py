@@ -1,9 +1,10 @@
-"""Shipped text classifiers (sentiment, emotion, demand category) and their loader.
+"""Shipped text classifiers (sentiment, emotion, demand category), their estimators and loader.
 
 The default backend is a scikit-learn pipeline per task, trained by ``nlp/train.py`` and shipped in
 ``nlp/models/<task>/`` as ``model.joblib`` plus ``meta.json`` (version, labels, dev scores). The
-featurizers below are referenced by those pickles, so their behaviour must only change together
-with a retrained artifact (which changes the version).
+pipelines pickle the featurizers of :mod:`nlp.features` (re-exported here: older artifacts name
+them under this module) and the estimators below, so the behaviour of both must only change
+together with a retrained artifact (which changes the version).
 
 Loading never touches the network. A missing artifact raises
 :class:`~nlp.base.ModelNotFoundError` naming the path.
@@ -13,20 +14,29 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
-import unicodedata
-from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import jieba
 import joblib
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
 
 from nlp.base import TASK_LABELS, ModelNotFoundError, Prediction, TextClassifier
+from nlp.features import (  # noqa: F401  (re-exported: older pickles name them under nlp.classifiers)
+    CompactTfidfVectorizer,
+    PostAnalyzer,
+    TokenAnalyzer,
+    VocabularyFilter,
+    cut_message,
+    cut_post,
+    filter_tokens,
+    normalize_text,
+    split_tokens,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,168 +45,100 @@ MODEL_FILE = "model.joblib"
 META_FILE = "meta.json"
 BACKENDS = ("default", "transformers")
 
-_URL_RE = re.compile(r"https?://\S+|www\.\S+")
-_MENTION_RE = re.compile(r"@[\w\-]{1,30}")
-_REPEAT_RE = re.compile(r"(.)\1{3,}")
-_SPACE_RE = re.compile(r"\s+")
-_SEP = "\x00"  # joins pickled vocabularies; normalize_text removes it from texts
-#: Masked place names of the 问政 data: 西地省, A市, A1区, K9县 ... (kept private so models stay frozen).
-_MASKED_PLACE_RE = re.compile(r"西地省|(?<![A-Za-z0-9])[A-Z]\d{0,2}(?:省|市|区|县|镇|乡|街道)")
-_NOISE_TOKEN_RE = re.compile(r"^[\W\d_]+$|^[a-z]\d*$|^[省市区县镇乡]$")
-
 #: features_sha -> (batch of texts, feature matrix): the last batch per featurizer.
 _FEATURE_CACHE: dict[str, tuple[tuple[str, ...], Any]] = {}
 _feature_lock = threading.Lock()
-_jieba_lock = threading.Lock()
-_jieba: jieba.Tokenizer | None = None
 
 
-def _tokenizer() -> jieba.Tokenizer:
-    """A private jieba tokenizer on jieba's stock dictionary (no user words: features stay frozen)."""
-    global _jieba
-    if _jieba is None:
-        with _jieba_lock:
-            if _jieba is None:
-                logging.getLogger("jieba").setLevel(logging.WARNING)
-                tok = jieba.Tokenizer()
-                tok.initialize()
-                _jieba = tok
-    return _jieba
+def _half(coef: np.ndarray) -> np.ndarray:
+    """Round coefficients to float16 precision (kept as float32): they pickle losslessly at half size."""
+    return np.asarray(coef, dtype=np.float16).astype(np.float32)
 
 
-def normalize_text(text: str) -> str:
-    """Normalise a social-media post: NFKC, lower case, no URLs/@names, long repeats shortened."""
-    text = unicodedata.normalize("NFKC", text or "").lower().replace(_SEP, " ")
-    text = _URL_RE.sub(" ", text)
-    text = _MENTION_RE.sub("@", text)
-    text = _REPEAT_RE.sub(r"\1\1\1", text)
-    return _SPACE_RE.sub(" ", text).strip()
+class _HalfCoefMixin:
+    """Pickles ``coef_`` as float16; fitted coefficients are already rounded, so nothing is lost."""
 
-
-def _ngrams(items: Sequence[str], low: int, high: int, sep: str = "") -> list[str]:
-    out: list[str] = []
-    for n in range(low, high + 1):
-        out.extend(sep.join(items[i : i + n]) for i in range(len(items) - n + 1))
-    return out
-
-
-@lru_cache(maxsize=4096)
-def _cut(text: str) -> tuple[str, ...]:
-    # Cached: the three models see the same batch one after the other, and jieba dominates the cost.
-    return tuple(w for w in _tokenizer().lcut(text, HMM=False) if not w.isspace())
-
-
-def cut_post(text: str) -> list[str]:
-    """Cut a normalised post into jieba words (no HMM guessing: twice as fast, as accurate here)."""
-    return list(_cut(text))
-
-
-@lru_cache(maxsize=2048)
-def _analyze_post(text: str, char: tuple[int, int], word: tuple[int, int]) -> tuple[str, ...]:
-    # Cached: the sentiment and emotion models analyse the same batch one after the other.
-    norm = normalize_text(text)
-    feats = _ngrams(norm, *char)
-    feats.extend("w:" + g for g in _ngrams(_cut(norm), *word, sep=" "))
-    return tuple(feats)
-
-
-class PostAnalyzer:
-    """Feature strings of a social-media post: character n-grams plus jieba word n-grams.
-
-    Args:
-        char: character n-gram range on the normalised text.
-        word: word n-gram range (words prefixed ``w:``).
-    """
-
-    def __init__(self, char: Sequence[int] = (1, 3), word: Sequence[int] = (1, 2)) -> None:
-        self.char = (int(char[0]), int(char[1]))
-        self.word = (int(word[0]), int(word[1]))
-
-    def __call__(self, text: str) -> tuple[str, ...]:
-        return _analyze_post(text or "", self.char, self.word)
-
-
-class TokenAnalyzer:
-    """Feature strings of space-separated tokens: word n-grams plus character n-grams.
-
-    Args:
-        char: character n-gram range on the token string (spaces kept as boundaries).
-        word: token n-gram range (prefixed ``w:``).
-    """
-
-    def __init__(self, char: Sequence[int] = (1, 3), word: Sequence[int] = (1, 2)) -> None:
-        self.char = (int(char[0]), int(char[1]))
-        self.word = (int(word[0]), int(word[1]))
-
-    def __call__(self, text: str) -> list[str]:
-        feats = _ngrams(text, *self.char)
-        feats.extend("w:" + g for g in _ngrams(text.split(), *self.word, sep=" "))
-        return feats
-
-
-def cut_message(text: str) -> list[str]:
-    """Cut a raw 问政 message (title + body) the way the category training tokens were made.
-
-    Masked place names ("A市", "A1区"), whitespace, punctuation, numbers and single Latin letters
-    are dropped; stop words are dropped later by the vocabulary filter (:class:`VocabularyFilter`).
-    """
-    return filter_tokens(_cut(normalize_text(_MASKED_PLACE_RE.sub(" ", text or ""))))
-
-
-def split_tokens(text: str) -> list[str]:
-    """Split space-separated tokens."""
-    return text.split()
-
-
-def filter_tokens(tokens: Iterable[str]) -> list[str]:
-    """Lower-case tokens; drop whitespace, punctuation, numbers and masked-place remains ("a1", "区")."""
-    cleaned = (unicodedata.normalize("NFKC", tok).strip().lower() for tok in tokens)
-    return [t for t in cleaned if t and not _NOISE_TOKEN_RE.match(t)]
-
-
-class CompactTfidfVectorizer(TfidfVectorizer):
-    """A ``TfidfVectorizer`` whose vocabulary pickles as one string.
-
-    joblib unpickles with the pure-Python unpickler, which takes seconds over a dict of 400k
-    terms; one string plus a dict rebuild takes a tenth of that.
-    """
+    coef_: np.ndarray
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(super().__getstate__())
-        vocabulary = state.pop("vocabulary_", None)
-        if vocabulary is not None:
-            terms = sorted(vocabulary, key=vocabulary.__getitem__)
-            if any(_SEP in t for t in terms):
-                raise ValueError("a vocabulary term contains NUL; normalise texts before fitting")
-            state["_terms"] = _SEP.join(terms)
+        state: dict[str, Any] = dict(super().__getstate__())  # type: ignore[call-overload]
+        if "coef_" in state:
+            state["coef_"] = np.asarray(state["coef_"], dtype=np.float16)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
-        terms = state.pop("_terms", None)
-        super().__setstate__(state)
-        if terms is not None:
-            self.vocabulary_ = {t: i for i, t in enumerate(terms.split(_SEP))} if terms else {}
+        if "coef_" in state:
+            state["coef_"] = np.asarray(state["coef_"], dtype=np.float32)
+        super().__setstate__(state)  # type: ignore[misc]
 
 
-class VocabularyFilter:
-    """Keep only tokens seen in training; mirrors the stop-word removal applied to training tokens.
+class CompactLogisticRegression(_HalfCoefMixin, LogisticRegression):
+    """``LogisticRegression`` with coefficients rounded to float16 precision (half the artifact)."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CompactLogisticRegression:
+        """Fit as ``LogisticRegression`` does, then round the coefficients."""
+        super().fit(X, y, sample_weight=sample_weight)
+        self.coef_ = _half(self.coef_)
+        return self
+
+
+class NbLogisticRegression(_HalfCoefMixin, ClassifierMixin, BaseEstimator):
+    """One-vs-rest logistic regression on naive-Bayes log-count-ratio scaled features (NB-LR).
+
+    Wang & Manning (2012), "Baselines and bigrams": per class, every feature is scaled by the
+    log ratio of its (smoothed, binarised) frequency in the class and outside it, and a binary
+    logistic regression is fitted on the scaled features. The ratio is folded into ``coef_``, so
+    prediction is one sparse product; per-class probabilities are normalised to sum to one.
 
     Args:
-        vocabulary: the token set of the training corpus.
+        C: inverse L2 regularisation strength of each binary model.
+        alpha: additive smoothing of the feature counts.
+        max_iter: lbfgs iterations per binary model.
     """
 
-    def __init__(self, vocabulary: Iterable[str]) -> None:
-        self.vocabulary = frozenset(vocabulary)
+    def __init__(self, C: float = 4.0, alpha: float = 1.0, max_iter: int = 3000) -> None:
+        self.C = C
+        self.alpha = alpha
+        self.max_iter = max_iter
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"terms": _SEP.join(sorted(self.vocabulary))}
+    def fit(self, X: Any, y: Any) -> NbLogisticRegression:
+        """Fit one scaled binary logistic regression per class."""
+        X = sp.csr_matrix(X, dtype=np.float32)
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        self.n_features_in_ = X.shape[1]
+        present = X.copy()
+        present.data[:] = 1.0
+        onehot = sp.csr_matrix((y[:, None] == self.classes_[None, :]).astype(np.float32))
+        counts = np.asarray((onehot.T @ present).todense(), dtype=np.float64)  # classes x features
+        outside = counts.sum(axis=0) - counts
+        coef = np.zeros((len(self.classes_), X.shape[1]), dtype=np.float32)
+        intercept = np.zeros(len(self.classes_))
+        for j, label in enumerate(self.classes_):
+            p = counts[j] + self.alpha
+            q = outside[j] + self.alpha
+            ratio = (np.log(p / p.sum()) - np.log(q / q.sum())).astype(np.float32)
+            binary = LogisticRegression(C=self.C, max_iter=self.max_iter)
+            binary.fit(X @ sp.diags(ratio), y == label)
+            coef[j] = binary.coef_[0] * ratio
+            intercept[j] = binary.intercept_[0]
+        self.coef_ = _half(coef)
+        self.intercept_ = intercept
+        return self
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.vocabulary = frozenset(state["terms"].split(_SEP)) if state["terms"] else frozenset()
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Per-class log-odds of the one-vs-rest models."""
+        return np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
 
-    def __call__(self, text: str) -> str:
-        return " ".join(t for t in cut_message(text) if t in self.vocabulary)
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """One-vs-rest probabilities, normalised per row."""
+        proba = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class per row."""
+        return self.classes_[self.decision_function(X).argmax(axis=1)]
 
 
 class LinearClassifier(TextClassifier):

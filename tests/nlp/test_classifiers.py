@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nlp import classifiers, train
+from nlp import classifiers, features, train
 from nlp.base import TASK_LABELS, ModelNotFoundError, Prediction, TextClassifier
 from nlp.classifiers import (
     MODELS_DIR,
@@ -155,7 +155,7 @@ def test_train_refuses_a_worse_model(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_shared_features_do_not_change_results() -> None:
     texts = [*POSITIVE, *NEGATIVE, "明天下午三点在会议室开会"]
     classifiers._FEATURE_CACHE.clear()
-    classifiers._analyze_post.cache_clear()
+    features._analyze_post.cache_clear()
     fresh = shipped("emotion").predict_proba(texts)
     shipped("sentiment").predict(texts[::-1])
     shipped("sentiment").predict(texts)  # fills the shared cache with this batch when featurizers match
@@ -172,3 +172,53 @@ def test_shared_features_do_not_change_results() -> None:
             assert sent["positive"] == pytest.approx(mass["happy"] / total)
             assert sent["neutral"] == pytest.approx(mass["neutral"] / total)
             assert sent["negative"] == pytest.approx((mass["angry"] + mass["sad"] + mass["fear"]) / total)
+
+
+def test_feature_cut_is_exactly_jiebas() -> None:
+    """The shipped models' word features come from the faster cutter: tokens must equal jieba's."""
+    import json
+    import os
+    from pathlib import Path
+
+    import jieba
+
+    from nlp import features
+
+    shared = Path(
+        os.environ.get("SENSING_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
+    )
+    rows = json.loads((shared / "smp2020_ewect" / "usual_eval_labeled.txt").read_text(encoding="utf-8"))
+    reference = jieba.Tokenizer()
+    reference.initialize()
+    texts = [features.normalize_text(r["content"]) for r in rows[:1500]] + ["", "   ", "ABC123 测试！！"]
+    for text in texts:
+        want = tuple(w for w in reference.lcut(text, HMM=False) if not w.isspace())
+        assert features._cut.__wrapped__(text) == want, text
+
+
+def test_fast_count_equals_sklearns() -> None:
+    """CompactTfidfVectorizer's counting gives exactly sklearn's matrix for every shipped model."""
+    import json
+    import os
+    from pathlib import Path
+
+    import joblib
+    import numpy as np
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from nlp.classifiers import MODELS_DIR
+
+    shared = Path(
+        os.environ.get("SENSING_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
+    )
+    rows = json.loads((shared / "smp2020_ewect" / "virus_eval_labeled.txt").read_text(encoding="utf-8"))
+    texts = [r["content"] for r in rows[:400]] + ["", "完全没见过的词汇组合xyz", "西地省A市A1区 路灯不亮"]
+    for task in ("sentiment", "emotion", "category"):
+        bundle = joblib.load(MODELS_DIR / task / "model.joblib")
+        vec = bundle["model"].steps[0][1]
+        docs = [bundle["prepare"](t) for t in texts] if bundle["prepare"] is not None else texts
+        _, fast = vec._count_vocab(docs, True)
+        _, slow = CountVectorizer._count_vocab(vec, docs, True)
+        assert fast.shape == slow.shape and fast.dtype == slow.dtype
+        assert np.array_equal(fast.indptr, slow.indptr) and np.array_equal(fast.indices, slow.indices), task
+        assert np.array_equal(fast.data, slow.data), task
