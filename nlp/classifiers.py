@@ -37,6 +37,7 @@ from nlp.features import (  # noqa: F401  (re-exported: older pickles name them 
     normalize_text,
     split_tokens,
 )
+from nlp.tokenize import userdict_sha
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +248,15 @@ def load_linear(task: str, path: str | Path | None = None) -> LinearClassifier:
         raise ValueError(f"artifact {artifact} is a {meta['task']!r} model, not {task!r}")
     version = str(meta.get("version") or f"{task}-linear-unversioned")
     logger.info("loaded %s model %s from %s", task, version, artifact)
+    trained_with = meta.get("userdict_sha")
+    if trained_with and trained_with != userdict_sha():
+        logger.warning(
+            "%s model %s was trained with another user dictionary (nlp/resources/userdict.txt changed): "
+            "its word features shift; retrain with `sensing train %s`",
+            task,
+            version,
+            task,
+        )
     parts = (bundle.get("prepare"), bundle.get("collapse"), bundle.get("weights"))
     return LinearClassifier(task, bundle["model"], version, *parts, meta=meta)
 

@@ -4,20 +4,22 @@ The shipped pickles reference these classes (``PostAnalyzer``, ``TokenAnalyzer``
 ``CompactTfidfVectorizer``, ``VocabularyFilter``), so their behaviour must only change together
 with retrained artifacts (which changes the model versions). Artifacts made before this module
 existed name them under ``nlp.classifiers``, which re-exports them.
+
+Words come from the keyword extractor's cutter (``nlp.tokenize``: jieba with the repository's user
+dictionary and HMM), so a text is cut once for all stages. Editing the user dictionary therefore
+also changes the classifiers' word features: retrain (``sensing train``) after large edits.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-import jieba
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -31,6 +33,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 
 from nlp.jieba_cut import JiebaCutter
+from nlp.tokenize import get_cutter
 
 logger = logging.getLogger(__name__)
 
@@ -42,23 +45,6 @@ _SEP = "\x00"  # joins pickled vocabularies; normalize_text removes it from text
 #: Masked place names of the 问政 data: 西地省, A市, A1区, K9县 ... (kept private so models stay frozen).
 _MASKED_PLACE_RE = re.compile(r"西地省|(?<![A-Za-z0-9])[A-Z]\d{0,2}(?:省|市|区|县|镇|乡|街道)")
 _NOISE_TOKEN_RE = re.compile(r"^[\W\d_]+$|^[a-z]\d*$|^[省市区县镇乡]$")
-
-_jieba_lock = threading.Lock()
-_jieba: jieba.Tokenizer | None = None
-_jieba_cutter: JiebaCutter | None = None
-
-
-def _tokenizer() -> jieba.Tokenizer:
-    """A private jieba tokenizer on jieba's stock dictionary (no user words: features stay frozen)."""
-    global _jieba
-    if _jieba is None:
-        with _jieba_lock:
-            if _jieba is None:
-                logging.getLogger("jieba").setLevel(logging.WARNING)
-                tok = jieba.Tokenizer()
-                tok.initialize()
-                _jieba = tok
-    return _jieba
 
 
 def normalize_text(text: str) -> str:
@@ -82,25 +68,19 @@ def _ngrams(items: Sequence[str], low: int, high: int, sep: str = "") -> list[st
 
 
 def _cutter() -> JiebaCutter:
-    """jieba's cut of the stock tokenizer, the same tokens in about half the time (built once)."""
-    global _jieba_cutter
-    if _jieba_cutter is None:
-        tok = _tokenizer()
-        with _jieba_lock:
-            if _jieba_cutter is None:
-                _jieba_cutter = JiebaCutter(tok)
-    return _jieba_cutter
+    """The keyword extractor's cutter (user dictionary, HMM): one cut of a text serves both, as
+    the cutter memoises each run of characters it has cut."""
+    return get_cutter()
 
 
 @lru_cache(maxsize=4096)
 def _cut(text: str) -> tuple[str, ...]:
     # Cached: the three models see the same batch one after the other, and jieba dominates the cost.
-    # Exactly ``_tokenizer().lcut(text, HMM=False)`` (tests/nlp/test_classifiers.py checks it).
-    return tuple(w for w in _cutter().cut(text, hmm=False) if not w.isspace())
+    return tuple(w for w in _cutter().cut(text, hmm=True) if not w.isspace())
 
 
 def cut_post(text: str) -> list[str]:
-    """Cut a normalised post into jieba words (no HMM guessing: twice as fast, as accurate here)."""
+    """Cut a normalised post into jieba words (the keyword tokenizer's cut, memoised)."""
     return list(_cut(text))
 
 

@@ -107,6 +107,14 @@ def read_userdict(path: Path) -> list[tuple[str, int | None, str | None]]:
     return entries
 
 
+def userdict_sha() -> str:
+    """A short hash of the user dictionary: models record the one their word features were cut with."""
+    import hashlib
+
+    data = USERDICT_PATH.read_bytes() if USERDICT_PATH.is_file() else b""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 @lru_cache(maxsize=1)
 def load_stopwords() -> frozenset[str]:
     """Return the stop-word set from ``nlp/resources/stopwords.txt`` (read once)."""

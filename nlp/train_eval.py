@@ -24,6 +24,7 @@ from nlp import datasets as ds
 from nlp.base import TASK_LABELS
 from nlp.classifiers import META_FILE, MODEL_FILE, LinearClassifier
 from nlp.evaluate import compute_metrics
+from nlp.tokenize import userdict_sha
 from nlp.train_data import SEED, TaskData
 
 logger = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ def save_bundle(task: str, bundle: dict[str, Any], meta: dict[str, Any], out_dir
         "version": f"{task}-{bundle['spec']['family']}-2026.11-{digest}",
         "sha256_prefix": digest,
         "features_sha": features_sha,
+        "userdict_sha": userdict_sha(),
         "artifact_bytes": artifact.stat().st_size,
         "sklearn_version": sklearn.__version__,
         "spec": bundle["spec"],

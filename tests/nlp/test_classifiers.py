@@ -175,25 +175,25 @@ def test_shared_features_do_not_change_results() -> None:
 
 
 def test_feature_cut_is_exactly_jiebas() -> None:
-    """The shipped models' word features come from the faster cutter: tokens must equal jieba's."""
+    """The models' word features come from the keyword tokenizer's fast cutter: jieba's tokens
+    (user dictionary, HMM), so one cut of a text serves the classifiers and the keywords."""
     import json
     import os
     from pathlib import Path
 
-    import jieba
-
     from nlp import features
+    from nlp.tokenize import get_cutter, get_tokenizer
 
     shared = Path(
         os.environ.get("SENSING_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
     )
     rows = json.loads((shared / "smp2020_ewect" / "usual_eval_labeled.txt").read_text(encoding="utf-8"))
-    reference = jieba.Tokenizer()
-    reference.initialize()
+    reference = get_tokenizer()
     texts = [features.normalize_text(r["content"]) for r in rows[:1500]] + ["", "   ", "ABC123 测试！！"]
     for text in texts:
-        want = tuple(w for w in reference.lcut(text, HMM=False) if not w.isspace())
+        want = tuple(w for w in reference.lcut(text, HMM=True) if not w.isspace())
         assert features._cut.__wrapped__(text) == want, text
+    assert features._cutter() is get_cutter()  # the keyword extractor's instance and memo
 
 
 def test_fast_count_equals_sklearns() -> None:
@@ -222,3 +222,22 @@ def test_fast_count_equals_sklearns() -> None:
         assert fast.shape == slow.shape and fast.dtype == slow.dtype
         assert np.array_equal(fast.indptr, slow.indptr) and np.array_equal(fast.indices, slow.indices), task
         assert np.array_equal(fast.data, slow.data), task
+
+
+def test_user_dictionary_change_is_reported(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shipped models record the user dictionary they were cut with; an edited one is reported."""
+    import logging
+
+    from nlp import classifiers
+    from nlp.tokenize import userdict_sha
+
+    assert classifiers.read_meta(classifiers.MODELS_DIR / "sentiment")["userdict_sha"] == userdict_sha()
+    with caplog.at_level(logging.WARNING, logger="nlp.classifiers"):
+        classifiers.load_linear("sentiment")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    monkeypatch.setattr(classifiers, "userdict_sha", lambda: "0000000000000000")
+    with caplog.at_level(logging.WARNING, logger="nlp.classifiers"):
+        classifiers.load_linear("sentiment")
+    assert any("another user dictionary" in r.getMessage() for r in caplog.records)
