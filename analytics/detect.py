@@ -72,7 +72,14 @@ from analytics.seasonal import (
     seasonal_period,
     window_sums,
 )
-from analytics.spikes import Spike, SpikeParams, SpikeParamsError, spikes_from_scores
+from analytics.spikes import (
+    Spike,
+    SpikeParams,
+    SpikeParamsError,
+    newest_block_adds_evidence,
+    reported_windows,
+    spikes_from_scores,
+)
 
 __all__ = [
     "Spike",
@@ -162,21 +169,9 @@ def score_buckets(series: pd.Series, params: SpikeParams | None = None) -> pd.Da
     at_floor, at_estimate = window_thresholds(params, step, period)
     with np.errstate(invalid="ignore"):
         ok = (x >= params.min_count) & (ratio >= params.ratio_threshold) & np.isfinite(z)
-        # A longer window counts only if its newest block adds evidence: dropping that block (the
-        # next shorter window, ending one block earlier) must score lower.
-        trimmed = np.full_like(z[:-1], np.nan)
-        trimmed[:, params.window :] = z[:-1, : -params.window]
-        ok[1:] &= (x[0] > base[0]) & ~(trimmed >= z[1:])
+        ok[1:] &= newest_block_adds_evidence(z, x, base, params.window, len(windows))
         fires = ok & (z >= np.where(estimated > 0.5, at_estimate, at_floor))
-    fired = fires.any(axis=0)
-    # Reported window: the firing one with the highest z, else the highest z overall (ties: shortest).
-    finite = np.where(np.isfinite(z), z, -np.inf)
-    pick = np.argmax(np.where(fired, np.where(fires, finite, -np.inf), finite), axis=0)
-    cols = np.arange(len(s))
-    frame = pd.DataFrame({c: scores[pick, i, cols] for i, c in enumerate(_COLUMNS)}, index=s.index)
-    frame["fired"] = fired
-    frame["window"] = np.asarray(windows)[pick]
-    return frame
+    return reported_windows(scores, fires, z, _COLUMNS, list(windows), s.index)
 
 
 def detect_spikes(series: pd.Series, params: SpikeParams | None = None) -> list[Spike]:

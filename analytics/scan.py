@@ -65,7 +65,7 @@ from analytics.seasonal import (
     pooled_dispersion,
     window_sums,
 )
-from analytics.spikes import SpikeParams
+from analytics.spikes import SpikeParams, newest_block_adds_evidence, reported_windows
 
 logger = logging.getLogger(__name__)
 
@@ -243,17 +243,7 @@ def score_scan(s: pd.Series, step: pd.Timedelta, period: int, params: SpikeParam
     n, w = len(windows), params.window
     with np.errstate(invalid="ignore"):
         ok = (value >= params.min_count) & (ratio >= params.ratio_threshold) & np.isfinite(z)
-        if n > 1:
-            # A longer window counts only if its newest block adds evidence (see analytics/detect.py).
-            trimmed = np.full_like(z[: n - 1], np.nan)
-            trimmed[:, w:] = z[: n - 1, :-w]
-            ok[1:n] &= (value[0] > expected[0]) & ~(trimmed >= z[1:n])
+        if n > 1:  # the nested windows only, not the one-step test after them
+            ok[1:n] &= newest_block_adds_evidence(z, value, expected, w, n)
         fires = ok & (z >= threshold)
-    fired = fires.any(axis=0)
-    finite = np.where(np.isfinite(z), z, -np.inf)
-    pick = np.argmax(np.where(fired, np.where(fires, finite, -np.inf), finite), axis=0)
-    cols = np.arange(len(x))
-    frame = pd.DataFrame({c: tests[pick, i, cols] for i, c in enumerate(_ROWS)}, index=s.index)
-    frame["fired"] = fired
-    frame["window"] = np.asarray(sizes)[pick]
-    return frame
+    return reported_windows(tests, fires, z, _ROWS, sizes, s.index)

@@ -147,6 +147,40 @@ class Spike:
     window: int = 1
 
 
+def newest_block_adds_evidence(
+    z: np.ndarray, value: np.ndarray, expected: np.ndarray, block: int, nested: int
+) -> np.ndarray:
+    """Mask for nested windows 1..``nested``-1 (each ``block`` buckets longer than the one before).
+
+    A longer window counts only if its newest block adds evidence: the newest block is above its
+    expectation, and dropping it (the next shorter window, ending one block earlier) scores lower.
+    ``z``, ``value`` and ``expected`` are ``[window, bucket]`` arrays, shortest window first.
+    """
+    trimmed = np.full_like(z[: nested - 1], np.nan)
+    trimmed[:, block:] = z[: nested - 1, :-block]
+    return (value[0] > expected[0]) & ~(trimmed >= z[1:nested])
+
+
+def reported_windows(
+    tests: np.ndarray,
+    fires: np.ndarray,
+    z: np.ndarray,
+    columns: tuple[str, ...],
+    sizes: list[int],
+    index: pd.Index,
+) -> pd.DataFrame:
+    """One row per bucket describing its reported test: the firing one with the highest z, else the
+    highest z overall (ties: the first, i.e. shortest). ``tests`` is ``[test, column, bucket]``."""
+    fired = fires.any(axis=0)
+    finite = np.where(np.isfinite(z), z, -np.inf)
+    pick = np.argmax(np.where(fired, np.where(fires, finite, -np.inf), finite), axis=0)
+    cols = np.arange(tests.shape[2])
+    frame = pd.DataFrame({c: tests[pick, i, cols] for i, c in enumerate(columns)}, index=index)
+    frame["fired"] = fired
+    frame["window"] = np.asarray(sizes)[pick]
+    return frame
+
+
 def _merge_state(scored: pd.DataFrame, merge_gap: int) -> np.ndarray:
     """Firing state per bucket: missing buckets carry the previous state, short quiet gaps are bridged."""
     fired = scored["fired"].to_numpy(dtype=bool)
