@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from nlp.base import TASK_LABELS, ModelNotFoundError, Prediction, TextClassifier
+from nlp.base import TASK_LABELS, MappedProbabilityClassifier, ModelNotFoundError, TextClassifier
 from nlp.features import (  # noqa: F401  (re-exported: older pickles name them under nlp.classifiers)
     CompactTfidfVectorizer,
     PostAnalyzer,
@@ -142,7 +142,7 @@ class NbLogisticRegression(_HalfCoefMixin, ClassifierMixin, BaseEstimator):
         return self.classes_[self.decision_function(X).argmax(axis=1)]
 
 
-class LinearClassifier(TextClassifier):
+class LinearClassifier(MappedProbabilityClassifier):
     """A shipped scikit-learn pipeline (featurizer + probabilistic linear model).
 
     Args:
@@ -200,29 +200,10 @@ class LinearClassifier(TextClassifier):
                     _FEATURE_CACHE.pop(next(iter(_FEATURE_CACHE)))
         return features
 
-    def _proba(self, texts: Sequence[str]) -> np.ndarray:
+    def _output_proba(self, texts: Sequence[str]) -> np.ndarray:
         inputs = [self.prepare(t) for t in texts] if self.prepare is not None else list(texts)
         raw = np.asarray(self.model[-1].predict_proba(self._features(inputs)), dtype=np.float64)
-        raw = raw * self._weights
-        proba = np.zeros((raw.shape[0], len(self.labels)))
-        for j, target in enumerate(self._targets):
-            if target >= 0:
-                proba[:, target] += raw[:, j]
-        return proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
-
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """Return the most probable label per text, with its probability as score."""
-        if not texts:
-            return []
-        proba = self._proba(texts)
-        best = proba.argmax(axis=1)
-        return [Prediction(self.labels[i], float(proba[row, i])) for row, i in enumerate(best)]
-
-    def predict_proba(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Return a probability for every label of the task, per text."""
-        if not texts:
-            return []
-        return [dict(zip(self.labels, map(float, row), strict=True)) for row in self._proba(texts)]
+        return raw * self._weights
 
 
 def model_dir(task: str, path: str | Path | None = None) -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.base import TASK_LABELS, ModelNotFoundError, Prediction, TextClassifier
+from nlp.base import TASK_LABELS, MappedProbabilityClassifier, ModelNotFoundError
 from nlp.datasets import EMOTION_TO_SENTIMENT
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def fingerprint_model_dir(path: Path) -> str:
     return digest.hexdigest()[:10]
 
 
-class HfClassifier(TextClassifier):
+class HfClassifier(MappedProbabilityClassifier):
     """A local transformers sequence-classification model behind the :class:`TextClassifier` API.
 
     Args:
@@ -100,7 +100,7 @@ class HfClassifier(TextClassifier):
         id2label = {int(k): v for k, v in model.config.id2label.items()}
         self._targets = np.array(map_id2label(task, id2label))
 
-    def _proba(self, texts: Sequence[str]) -> np.ndarray:
+    def _output_proba(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
         rows = []
@@ -112,24 +112,7 @@ class HfClassifier(TextClassifier):
             with torch.no_grad():
                 logits = self.model(**enc).logits
             rows.append(torch.softmax(logits.float(), dim=-1).numpy())
-        raw = np.concatenate(rows) if rows else np.zeros((0, len(self._targets)))
-        proba = np.zeros((raw.shape[0], len(self.labels)))
-        for j, target in enumerate(self._targets):
-            if target >= 0:
-                proba[:, target] += raw[:, j]
-        return proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
-
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """Return the most probable task label per text, with its probability."""
-        proba = self._proba(texts)
-        return [
-            Prediction(self.labels[int(i)], float(row[i]))
-            for row, i in zip(proba, proba.argmax(axis=1), strict=True)
-        ]
-
-    def predict_proba(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Return a probability for every task label, per text."""
-        return [dict(zip(self.labels, map(float, row), strict=True)) for row in self._proba(texts)]
+        return np.concatenate(rows) if rows else np.zeros((0, len(self._targets)))
 
 
 def load_hf_classifier(task: str, path: str | Path, batch_size: int = 32) -> HfClassifier:
