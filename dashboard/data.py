@@ -23,6 +23,7 @@ from storage import events as ev
 from storage import queries as q
 from storage import reply_queries as rq
 from storage.db import engine_from_settings
+from storage.types import iso_week
 
 log = logging.getLogger(__name__)
 TTL = 60
@@ -368,19 +369,14 @@ def drift_since(now: datetime, weeks: int | None) -> datetime | None:
     return datetime.combine(monday, time.min, tzinfo=UTC)
 
 
-def iso_week(ts: datetime) -> str:
-    """``2026-W07``: the label :func:`storage.corrections.drift_by_source_week` gives a week."""
-    year, week, _ = ts.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 @st.cache_data(ttl=DRIFT_TTL, show_spinner=False)
 def drift(url: str, field: str, low_confidence: float, since: datetime | None = None) -> pd.DataFrame:
     """Per source and ISO week from ``since`` (a Monday, UTC; None: every week): documents, low-confidence
     share, label mix and ``shift`` from the week before (read too, so the first week shown has one).
 
-    The read scans every tag in the span (about 5 s for a 1 M-document store, 0.7 s for its last
-    12 weeks), so the page bounds it to recent weeks by default.
+    The counts come from the per-day tag-quality table (0.2 s for every week of a 1 M-document
+    store) unless ``low_confidence`` differs from the threshold it was built for; then every tag in
+    the span is read, which the page's default of recent weeks keeps bounded.
     """
     start = since - timedelta(weeks=1) if since is not None else None
     weekly = corrections.drift_by_source_week(engine(), field, low_confidence, start)

@@ -31,7 +31,7 @@ from reports.narrative import narrate
 from sensing.settings import Settings
 from storage import schema as s
 from storage.db import write_tx
-from storage.types import utcnow
+from storage.types import iso_week, utcnow
 
 log = logging.getLogger(__name__)
 FORMATS = ("docx", "xlsx", "pdf")
@@ -61,19 +61,14 @@ def week_bounds(week: str, tz: str) -> tuple[datetime, datetime]:
     return start, datetime(nxt.year, nxt.month, nxt.day, tzinfo=ZoneInfo(tz))
 
 
-def week_of(day: date) -> str:
-    year, num, _ = day.isocalendar()
-    return f"{year}-W{num:02d}"
-
-
 def previous_week(week: str) -> str:
     year, num = parse_week(week)
-    return week_of(date.fromisocalendar(year, num, 1) - timedelta(days=7))
+    return iso_week(date.fromisocalendar(year, num, 1) - timedelta(days=7))
 
 
 def last_complete_week(now: datetime, tz: str) -> str:
     """The ISO week before the one ``now`` falls in (local time)."""
-    return week_of(now.astimezone(ZoneInfo(tz)).date() - timedelta(days=7))
+    return iso_week(now.astimezone(ZoneInfo(tz)).date() - timedelta(days=7))
 
 
 def build_weekly_report(engine: Engine, settings: Settings, week: str) -> WeeklyReport:

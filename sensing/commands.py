@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sensing.app import App, pass_app
-from storage.health import failing_jobs, source_health, untagged_backlog
+from storage.backlog import count_backlog
+from storage.health import failing_jobs, source_health
 from storage.migrate import upgrade_database
 
 
@@ -58,7 +59,7 @@ def status_cmd(app: App, as_json: bool) -> None:
         url = app.engine.url.render_as_string(hide_password=True)
         raise click.ClickException(f"the database at {url} is not initialised: run `sensing init` first")
     health = source_health(app.engine)
-    backlog = untagged_backlog(app.engine)
+    backlog = count_backlog(app.engine)
     failing = failing_jobs(app.engine)
     if as_json:
         import json

@@ -17,7 +17,7 @@ from nlp.base import TASK_LABELS
 from storage import schema as s
 from storage.db import is_sqlite, truncate_time, write_tx
 from storage.state import get_state
-from storage.types import utcnow
+from storage.types import iso_week, utcnow
 
 #: app_state key: the low-confidence threshold ``tag_quality_daily`` counts were built for.
 TAG_QUALITY_THRESHOLD = "tag_quality.low_confidence"
@@ -136,8 +136,7 @@ def drift_by_source_week(
         frame = _tag_days(engine, field, low_confidence, since)
     if frame.empty:
         return pd.DataFrame(columns=["source", "week", "n", "low_confidence_share"])
-    iso = pd.to_datetime(frame["day"], utc=True).dt.isocalendar()
-    frame["week"] = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    frame["week"] = pd.to_datetime(frame["day"], utc=True).dt.date.map(iso_week)
     frame[["n", "low"]] = frame[["n", "low"]].astype("int64")
     by_label = frame.groupby(["source", "week", "label"])["n"].sum().unstack("label", fill_value=0)
     out = frame.groupby(["source", "week"])[["n", "low"]].sum()

@@ -8,12 +8,6 @@ import pandas as pd
 from sqlalchemy import Engine, and_, func, select
 
 from storage import schema as s
-from storage.backlog import count_backlog
-
-
-def untagged_backlog(engine: Engine, pipeline_version: str | None = None) -> int:
-    """Documents with no tags, or (given a version) tagged by another pipeline version."""
-    return count_backlog(engine, pipeline_version)
 
 
 def source_health(engine: Engine) -> pd.DataFrame:

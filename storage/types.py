@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer
@@ -36,3 +36,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def iso_week(day: date) -> str:
+    """The ISO week label of ``day`` (a date, or a datetime's own calendar day): ``2026-W07``.
+    Reports, the drift table and the dashboard all name weeks this way."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"

@@ -15,6 +15,7 @@ from dashboard import data, labels
 from dashboard.context import page_context
 from dashboard.tables import local_time
 from storage.store import Store
+from storage.types import iso_week
 
 MIMES = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -47,10 +48,8 @@ if flash:
     (st.success if flash[0] == "ok" else st.error)(labels.escape_md(flash[1]))  # may quote stored text
 
 
-def iso_week(offset: int) -> str:
-    day = (ctx.now - timedelta(weeks=offset)).astimezone(ZoneInfo(ctx.tz)).date()
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
+def weeks_ago(offset: int) -> str:
+    return iso_week((ctx.now - timedelta(weeks=offset)).astimezone(ZoneInfo(ctx.tz)).date())
 
 
 def generate(week: str, formats: list[str]) -> None:
@@ -74,7 +73,7 @@ def generate(week: str, formats: list[str]) -> None:
 
 st.subheader("生成周报")
 if ctx.can("reports"):
-    weeks = [iso_week(i) for i in range(1, 9)]
+    weeks = [weeks_ago(i) for i in range(1, 9)]
     c1, c2 = st.columns([1, 2])
     week = c1.selectbox("周次", weeks, key="r_week", help="默认上一个完整周（ISO 周）")
     formats = c2.multiselect("格式", list(MIMES), default=list(ctx.settings.reports.formats), key="r_formats")

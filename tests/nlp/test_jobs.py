@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from nlp.jobs import tag_backlog, tag_batch
 from nlp.pipeline import Tagger
 from storage import schema as s
-from storage.health import untagged_backlog
+from storage.backlog import count_backlog
 from storage.store import Store
 from tests.fakes import KeywordClassifier
 
@@ -61,7 +61,7 @@ def test_tags_everything_once_then_nothing(engine: Engine) -> None:
     assert got[first][0] == "positive" and got[first + 1][0] == "negative"
     seed(engine, 5, start=100)  # only the new ones are tagged
     assert tag_backlog(engine, t, batch_size=10) == 5
-    assert untagged_backlog(engine, t.version) == 0
+    assert count_backlog(engine, t.version) == 0
 
 
 def test_model_change_retags_old_documents(engine: Engine) -> None:
@@ -70,9 +70,9 @@ def test_model_change_retags_old_documents(engine: Engine) -> None:
     tag_backlog(engine, old)
     new = tagger("fake-2")
     assert new.version != old.version
-    assert untagged_backlog(engine, new.version) == 12
+    assert count_backlog(engine, new.version) == 12
     assert tag_batch(engine, new, 5) == 5
-    assert untagged_backlog(engine, new.version) == 7
+    assert count_backlog(engine, new.version) == 7
     tag_backlog(engine, new)
     assert {v for _, v in tags(engine).values()} == {new.version}
 
