@@ -69,10 +69,8 @@ def ensure_built(engine: Engine, threshold: float) -> bool:
         lo, hi = conn.execute(select(func.min(t.c.published_at), func.max(t.c.published_at))).one()
     with write_tx(engine) as conn:
         conn.execute(delete(s.tag_quality_daily))
-        if lo is not None:
-            lo_dt = lo if isinstance(lo, datetime) else datetime.fromisoformat(str(lo))
-            hi_dt = hi if isinstance(hi, datetime) else datetime.fromisoformat(str(hi))
-            rebuild_days(conn, engine, lo_dt, hi_dt + timedelta(microseconds=1), threshold)
+        if lo is not None:  # UTCDateTime columns read back as aware datetimes on both backends
+            rebuild_days(conn, engine, lo, hi + timedelta(microseconds=1), threshold)
         set_state(conn, engine, THRESHOLD_STATE, threshold)
     log.info("tag quality table built", extra={"threshold": threshold})
     return True
