@@ -51,9 +51,13 @@ class JiebaCutter:
             w: (by_freq.setdefault(f, math.log(f) - logtotal) if f else None) for w, f in tok.FREQ.items()
         }
         self._unknown = math.log(1) - logtotal
+        self.clear_memo()
+        self._stamp = stamp
+
+    def clear_memo(self) -> None:
+        """Forget every cut remembered so far (benchmarks start each run cold)."""
         self._memo = {True: {}, False: {}}
         self._hmm_memo = {}
-        self._stamp = stamp
 
     def _route(self, block: str) -> list[int]:
         """End index of the best word starting at each position (jieba's ``calc``)."""
