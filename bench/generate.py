@@ -40,16 +40,20 @@ CHUNK = 20_000
 
 
 def build_tagger() -> Tagger:
+    """The worker's tagger without topics (the generated store has no refit), settled like it."""
     from nlp.classifiers import load_classifier
+    from nlp.jobs import settle_tagger
     from nlp.keywords import extract_keywords_batch
     from nlp.regions import tag_regions
 
-    return Tagger(
-        sentiment=load_classifier("sentiment"),
-        emotion=load_classifier("emotion"),
-        category=load_classifier("category"),
-        regions=tag_regions,
-        keywords=extract_keywords_batch,
+    return settle_tagger(
+        Tagger(
+            sentiment=load_classifier("sentiment"),
+            emotion=load_classifier("emotion"),
+            category=load_classifier("category"),
+            regions=tag_regions,
+            keywords=extract_keywords_batch,
+        )
     )
 
 

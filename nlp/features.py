@@ -190,7 +190,10 @@ class CompactTfidfVectorizer(TfidfVectorizer):
             return None
         cached = self.__dict__.get("_ngram_cache")
         if cached is None or cached[0] is not self.vocabulary_:
-            index = NgramIndex.from_vocabulary(self.vocabulary_, analyzer.char, analyzer.word)
+            try:
+                index = NgramIndex.from_vocabulary(self.vocabulary_, analyzer.char, analyzer.word)
+            except ValueError:  # a term with NUL (only in-memory fits of raw token texts): strings
+                index = None
             cached = self.__dict__["_ngram_cache"] = (self.vocabulary_, index)
         return cached[1]
 

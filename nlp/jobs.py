@@ -9,6 +9,7 @@ tagged twice. On SQLite one worker runs; the upsert makes any re-run harmless.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import time
@@ -34,14 +35,14 @@ _cursors: weakref.WeakKeyDictionary[Engine, BacklogCursor] = weakref.WeakKeyDict
 
 
 def build_tagger(settings: Any) -> Tagger:
-    """Load every configured model (offline) into a :class:`Tagger`."""
+    """Load every configured model (offline) into a :class:`Tagger`, ready (:func:`settle_tagger`)."""
     from nlp.classifiers import load_classifier
     from nlp.keywords import extract_keywords_batch
     from nlp.regions import tag_regions
     from nlp.topics import load_topic_assigner
 
     nlp = settings.nlp
-    return Tagger(
+    tagger = Tagger(
         sentiment=load_classifier("sentiment", nlp.sentiment.backend, nlp.sentiment.path),
         emotion=load_classifier("emotion", nlp.emotion.backend, nlp.emotion.path),
         category=load_classifier("category", nlp.category.backend, nlp.category.path),
@@ -49,6 +50,20 @@ def build_tagger(settings: Any) -> Tagger:
         keywords=extract_keywords_batch,
         topics=load_topic_assigner(settings),
     )
+    return settle_tagger(tagger)
+
+
+def settle_tagger(tagger: Tagger) -> Tagger:
+    """Build the tagger's lazy tables with one tiny batch, then freeze what the process holds.
+
+    The models live as long as the process, so they are moved out of the garbage collector's
+    sight (``gc.freeze``): its full passes over millions of vocabulary and dictionary objects
+    took about 5 % of a worker's time.
+    """
+    tagger.tag([DocInput(0, "加载模型：北京市朝阳区")])  # jieba tables, n-gram indexes
+    tagger.cpu_seconds.clear()
+    gc.freeze()
+    return tagger
 
 
 def _upsert_tags(engine: Engine, conn: Any, rows: Sequence[dict[str, Any]]) -> None:

@@ -4,8 +4,7 @@ The shipped featurizers (:mod:`nlp.features`) turn a text into character 1-3-gra
 1-2-grams prefixed ``w:``, and a fitted vocabulary maps each such string to a column. Building
 those strings and hashing them one by one is most of the tagging worker's time. Here each
 character n-gram becomes one integer (its code points, 21 bits each: three fit in 63 bits) and
-each word pair two word ids, so a whole batch is looked up with ``numpy.searchsorted`` and
-``pandas.Index.get_indexer``. The counts are the same matrix the string analyzer gives (tests
+each word pair two word ids, so a whole batch is looked up in ``pandas.Index`` hash tables. The counts are the same matrix the string analyzer gives (tests
 compare them on real texts), including the rare string that is both a character trigram and a
 word feature (``"w:好"``).
 """
@@ -46,18 +45,18 @@ def _codes(texts: Sequence[str]) -> np.ndarray:
     return np.frombuffer(joined, dtype="<u4").astype(np.int64)
 
 
-def _lookup(keys: np.ndarray, table: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of ``keys`` found in the sorted ``table`` and the ``values`` they map to."""
+def _lookup(keys: np.ndarray, table: pd.Index, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``keys`` found in ``table`` (unique keys) and the ``values`` they map to."""
     if not len(table) or not len(keys):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=values.dtype)
-    pos = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-    found = np.flatnonzero(table[pos] == keys)
+    pos = table.get_indexer(keys)
+    found = np.flatnonzero(pos >= 0)
     return found, values[pos[found]]
 
 
 @dataclass
 class NgramIndex:
-    """A fitted vocabulary's character and word n-grams as sorted integer keys.
+    """A fitted vocabulary's character and word n-grams as integer keys.
 
     Build it with :meth:`from_vocabulary`; :meth:`count` gives the document-term count matrix of
     a batch, each document given as its character string and its word sequence.
@@ -66,20 +65,27 @@ class NgramIndex:
     char: tuple[int, int]
     word: tuple[int, int]
     n_features: int
-    char_keys: np.ndarray
+    char_keys: pd.Index  # unique int64 keys of the character n-gram terms
     char_columns: np.ndarray
     words: pd.Index
     word_columns: np.ndarray  # per word id: the column of "w:<word>", or -1
-    pair_keys: np.ndarray  # id_a * len(words) + id_b, sorted
+    pair_keys: pd.Index  # id_a * len(words) + id_b
     pair_columns: np.ndarray
 
     @classmethod
     def from_vocabulary(
         cls, vocabulary: Mapping[str, int], char: tuple[int, int], word: tuple[int, int]
     ) -> NgramIndex:
-        """Index ``vocabulary`` (feature string -> column) for the given n-gram ranges."""
+        """Index ``vocabulary`` (feature string -> column) for the given n-gram ranges.
+
+        Raises:
+            ValueError: ranges outside :data:`CHAR_RANGE` / :data:`WORD_RANGE`, or a term holding
+                NUL (its key would be a shorter term's; shipped vocabularies never hold one).
+        """
         if not supports(char, word):
             raise ValueError(f"n-gram ranges char={char} word={word} are outside {CHAR_RANGE}/{WORD_RANGE}")
+        if any("\x00" in term for term in vocabulary):
+            raise ValueError("a vocabulary term contains NUL")
         char_items: list[tuple[int, int]] = []
         unigrams: dict[str, int] = {}
         pairs: list[tuple[str, str, int]] = []
@@ -92,21 +98,20 @@ class NgramIndex:
                     unigrams[parts[0]] = column
                 elif len(parts) == 2 and word[1] == 2:
                     pairs.append((parts[0], parts[1], column))
-        char_items.sort()
         names = list(dict.fromkeys([*unigrams, *(a for a, _, _ in pairs), *(b for _, b, _ in pairs)]))
         words = pd.Index(names, dtype=object)
         word_columns = np.array([unigrams.get(w, -1) for w in names], dtype=np.int64)
         ids = {w: i for i, w in enumerate(names)}
-        pair_items = sorted((ids[a] * len(names) + ids[b], column) for a, b, column in pairs)
+        pair_items = [(ids[a] * len(names) + ids[b], column) for a, b, column in pairs]
         return cls(
             char=char,
             word=word,
             n_features=len(vocabulary),
-            char_keys=np.array([k for k, _ in char_items], dtype=np.int64),
+            char_keys=pd.Index(np.array([k for k, _ in char_items], dtype=np.int64)),
             char_columns=np.array([c for _, c in char_items], dtype=np.int64),
             words=words,
             word_columns=word_columns,
-            pair_keys=np.array([k for k, _ in pair_items], dtype=np.int64),
+            pair_keys=pd.Index(np.array([k for k, _ in pair_items], dtype=np.int64)),
             pair_columns=np.array([c for _, c in pair_items], dtype=np.int64),
         )
 
@@ -123,7 +128,8 @@ class NgramIndex:
             keys = codes[:span].copy()
             for k in range(1, n):
                 keys = (keys << _BITS) | codes[k : k + span]
-            inside = np.flatnonzero(doc_of[:span] == doc_of[n - 1 :])
+            # Within one document; a leading NUL would make the key of a shorter n-gram.
+            inside = np.flatnonzero((doc_of[:span] == doc_of[n - 1 :]) & (codes[:span] != 0))
             found, columns = _lookup(keys[inside], self.char_keys, self.char_columns)
             rows.append(doc_of[inside[found]])
             cols.append(columns)

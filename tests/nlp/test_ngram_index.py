@@ -17,6 +17,7 @@ TEXTS = [
     "半个代理对\ud83d在这里",  # a lone surrogate (broken JSON escapes) must not fail
     "",
     "a\u3000b\tc  d",
+    "\x00好\x00\x00w:好",  # NUL never makes the key of a shorter n-gram
     "好",
 ]
 
@@ -28,7 +29,8 @@ def _string_counts(vec: CompactTfidfVectorizer, docs: list[str]) -> np.ndarray:
 
 @pytest.mark.parametrize("analyzer", [PostAnalyzer((1, 3), (1, 2)), TokenAnalyzer((1, 3), (1, 2))])
 def test_counts_equal_string_analyzer(analyzer: PostAnalyzer | TokenAnalyzer) -> None:
-    vec = CompactTfidfVectorizer(analyzer=analyzer, min_df=1, dtype=np.float32).fit(TEXTS * 2)
+    vec = CompactTfidfVectorizer(analyzer=analyzer, min_df=1, dtype=np.float32)
+    vec.fit([t.replace("\x00", "") for t in TEXTS] * 2)  # shipped vocabularies hold no NUL
     assert vec._ngram_index() is not None
     docs = [*TEXTS, "没见过的句子 好 w:好", "今天 天气"]
     _, fast = vec._count_vocab(docs, True)
@@ -59,6 +61,10 @@ def test_unsupported_ranges_fall_back_to_strings() -> None:
     assert np.array_equal(np.asarray(counts.todense()), _string_counts(vec, TEXTS))
     with pytest.raises(ValueError, match="outside"):
         NgramIndex.from_vocabulary({}, (1, 4), (1, 2))
+    with_nul = CompactTfidfVectorizer(analyzer=TokenAnalyzer(), min_df=1).fit(["\x00好 好"])
+    assert with_nul._ngram_index() is None
+    _, counts = with_nul._count_vocab(["\x00好 好"], True)
+    assert np.array_equal(np.asarray(counts.todense()), _string_counts(with_nul, ["\x00好 好"]))
 
 
 def test_index_is_rebuilt_after_refit_and_not_pickled() -> None:

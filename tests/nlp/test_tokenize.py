@@ -216,8 +216,11 @@ def test_cutter_follows_dictionary_changes(tiny_tokenizer: jieba.Tokenizer) -> N
     tiny_tokenizer.add_word("天安门广场", 10_000)
     assert "天安门广场" in tiny_tokenizer.lcut(text)
     assert cutter.cut(text) == tiny_tokenizer.lcut(text)  # memo dropped, tables rebuilt
-    tiny_tokenizer.del_word("北京")
-    assert cutter.cut(text, hmm=False) == tiny_tokenizer.lcut(text, HMM=False)
+    try:
+        tiny_tokenizer.del_word("北京")  # also jieba's global Force_Split_Words: undone below
+        assert cutter.cut(text, hmm=False) == tiny_tokenizer.lcut(text, HMM=False)
+    finally:
+        jieba.finalseg.Force_Split_Words.discard("北京")
 
 
 def test_cutter_memo_is_bounded(tiny_tokenizer: jieba.Tokenizer) -> None:
@@ -247,3 +250,38 @@ def test_hmm_cut_breaks_ties_like_jieba(monkeypatch: pytest.MonkeyPatch) -> None
         for _ in range(10):
             run = "".join(rng.choice(chars + "丁") for _ in range(rng.randint(1, 7)))
             assert hmm_cut(run) == list(jieba.finalseg.cut(run)), (run, start, trans, emit)
+
+
+def test_compiled_cut_agrees_with_jieba_on_real_posts(shared_data: Path) -> None:
+    """jieba-rs cuts most blocks; on real posts its tokens are jieba's, bar rare exact-score ties."""
+    texts: list[str] = []
+    for name in ("usual_train.txt", "virus_train.txt"):
+        rows = json.loads((shared_data / "smp2020_ewect" / name).read_text(encoding="utf-8"))
+        texts += [r["content"] for r in rows[:4000]]
+    tok = get_tokenizer()
+    compiled, python = JiebaCutter(tok), JiebaCutter(tok, compiled=False)
+    assert compiled._engine is not None and python._engine is None
+    for hmm in (True, False):
+        differ = [t for t in texts if compiled.cut(t, hmm=hmm) != python.cut(t, hmm=hmm)]
+        assert len(differ) <= len(texts) // 1000, differ  # 3 of the 40,374 SMP posts
+        for text in differ:  # a tie moves a boundary, never a character
+            assert "".join(compiled.cut(text, hmm=hmm)) == text
+
+
+def test_python_cut_is_used_where_jieba_rs_disagrees() -> None:
+    """Latin runs joined by '-' or '.', and repeated characters, are cut by the Python path."""
+    tok = get_tokenizer()
+    cutter = JiebaCutter(tok)
+    for text in ("浓度10-7mol的溶液", "迪克森（L.E.Dickson）说", "啊啊啊啊啊啊啊卧艹", "一点一点一点头绪"):
+        assert cutter.cut(text) == tok.lcut(text), text
+
+
+def test_deleted_words_turn_the_compiled_cut_off(tiny_tokenizer: jieba.Tokenizer) -> None:
+    cutter = JiebaCutter(tiny_tokenizer)
+    assert cutter._engine is not None
+    try:
+        tiny_tokenizer.del_word("北京")  # jieba must then split "北京" even where its HMM finds it
+        assert cutter.cut("我爱北京") == tiny_tokenizer.lcut("我爱北京")
+        assert cutter._engine is None
+    finally:
+        jieba.finalseg.Force_Split_Words.discard("北京")
