@@ -4,6 +4,12 @@ Each worker is a separate process running the real tagging job (``nlp.jobs.tag_b
 claims batches with ``FOR UPDATE SKIP LOCKED``). Models are loaded before the clock starts; every
 worker records the ids it tagged, and the run fails if any document was tagged twice.
 
+Besides docs/s by wall clock, it prints the CPU each document costs: in the workers (their own
+process CPU time) and in PostgreSQL (the server processes' CPU time, from /proc). On a machine
+with fewer cores than workers + PostgreSQL the wall-clock speed-up is capped by the cores; a CPU
+cost per document that does not grow with the number of workers is what makes it near-linear
+where the cores are there.
+
 Usage: python -m bench.workers [--docs 6000] [--url postgresql+psycopg://postgres@127.0.0.1/test]
 """
 
@@ -14,6 +20,7 @@ import multiprocessing as mp
 import os
 import time
 import uuid
+from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 
@@ -41,11 +48,27 @@ def worker(url: str, start_at: float, out: mp.Queue) -> None:  # type: ignore[ty
     engine = make_engine(url)
     while time.time() < start_at:
         time.sleep(0.01)
+    cpu0 = time.process_time()
     tag_backlog(engine, tagger, batch_size=200)
-    out.put((time.time(), seen))
+    out.put((time.time(), seen, time.process_time() - cpu0))
 
 
-def run(url: str, docs: list[dict], workers: int) -> tuple[float, int]:
+def postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by every process named ``postgres`` (server and backends)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, _, rest = stat.read_text().rpartition(")")
+        except OSError:  # the process ended meanwhile
+            continue
+        if head.endswith("(postgres"):
+            fields = rest.split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run(url: str, docs: list[dict], workers: int) -> tuple[float, int, float, float]:
+    """Tag ``docs`` with ``workers`` processes: docs/s, rows tagged, worker and PostgreSQL CPU seconds."""
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE doc_tags, documents, sources RESTART IDENTITY CASCADE"))
@@ -58,16 +81,18 @@ def run(url: str, docs: list[dict], workers: int) -> tuple[float, int]:
     procs = [mp.Process(target=worker, args=(url, start_at, out)) for _ in range(workers)]
     for p in procs:
         p.start()
+    pg0 = postgres_cpu_seconds()
     results = [out.get() for _ in procs]
+    pg_cpu = postgres_cpu_seconds() - pg0
     for p in procs:
         p.join()
-    ids = [i for _, seen in results for i in seen]
+    ids = [i for _, seen, _ in results for i in seen]
     if len(ids) != len(set(ids)):
         raise SystemExit(f"{len(ids) - len(set(ids))} documents were tagged twice")
     with engine.connect() as conn:
         tagged = conn.execute(select(func.count()).select_from(s.doc_tags)).scalar_one()
-    elapsed = max(t for t, _ in results) - start_at
-    return len(docs) / elapsed, int(tagged)
+    elapsed = max(t for t, _, _ in results) - start_at
+    return len(docs) / elapsed, int(tagged), sum(cpu for _, _, cpu in results), pg_cpu
 
 
 def main() -> None:
@@ -105,9 +130,13 @@ def main() -> None:
         )
         rates = {}
         for n in (1, 2):
-            rate, tagged = run(url, docs, n)
+            rate, tagged, cpu, pg_cpu = run(url, docs, n)
             rates[n] = rate
-            print(f"{n} worker(s): {rate:.0f} docs/s, {tagged} tagged, none twice")
+            print(
+                f"{n} worker(s): {rate:.0f} docs/s, {tagged} tagged, none twice;"
+                f" per document {1e6 * cpu / len(docs):.0f} us worker CPU ({len(docs) / cpu:.0f} docs per"
+                f" worker CPU-second) + {1e6 * pg_cpu / len(docs):.0f} us PostgreSQL CPU"
+            )
         print(f"speed-up with 2 workers: {rates[2] / rates[1]:.2f}x")
         print(f"workers_2_docs_per_s: {rates[2]:.0f} docs/s")
     finally:
