@@ -389,12 +389,6 @@ def drift(url: str, field: str, low_confidence: float, since: datetime | None = 
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def tagged_since(url: str, since: datetime, now: datetime) -> int:
-    """Tagged documents published from ``since`` to the end of ``now``'s hour (rollups: cheap)."""
-    return q.total(engine(), q.QueryFilters(start=since, end=q.hour_floor(now) + q.HOUR))["n"]
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
 def events(
     url: str, topic_id: int | None = None, category: str | None = None, province: str | None = None
 ) -> list[dict[str, Any]]:

@@ -16,8 +16,7 @@ from dashboard.tables import local_time
 DEFAULT_SILENCE_MINUTES = 120
 SHIFT_ALERT = 0.3  # a label-mix change from the week before larger than this is highlighted
 HIGHLIGHT = "background-color: #fde2e1"
-DRIFT_AUTO_MAX = 200_000  # tagged documents in the span up to which drift is computed with the page
-DRIFT_SPANS = {"最近 12 周": 12, "最近 26 周": 26, "全部": None}  # reading every week scans every tag
+DRIFT_SPANS = {"最近 12 周": 12, "最近 26 周": 26, "全部": None}
 
 ctx = page_context()
 st.title("数据源健康")
@@ -90,27 +89,12 @@ if not runs.empty:
     )
 
 st.subheader("模型漂移（按数据源和周）")
-c1, c2, c3 = st.columns([3, 1, 1])
+c1, c2 = st.columns([3, 1])
 field = c1.radio(
     "标签", list(labels.FIELDS), format_func=labels.FIELDS.__getitem__, horizontal=True, key="drift_field"
 )
 span = c2.selectbox("范围", list(DRIFT_SPANS), key="drift_span")
 since = data.drift_since(ctx.now, DRIFT_SPANS[span])
-tagged = (
-    int(health["documents"].sum())
-    if since is None
-    else data.tagged_since(ctx.url, since, data.minute_of(ctx.now))
-)
-shown = c3.toggle(
-    "计算模型漂移",
-    value=tagged <= DRIFT_AUTO_MAX,
-    key="drift_on",
-    help=f"逐周统计所选范围内已打标签的文档；超过 {DRIFT_AUTO_MAX:,} 条时需手动打开"
-    "（可能需要数秒到十几秒，结果缓存 15 分钟）",
-)
-if not shown:
-    st.caption("打开“计算模型漂移”查看各数据源每周的低置信度占比和标签分布变化。")
-    st.stop()
 low = ctx.settings.nlp.low_confidence
 drift = data.drift(ctx.url, field, low, since)
 drift = drift.loc[drift["source"].isin(health["name"])]  # the sidebar's source and channel filters
@@ -145,7 +129,7 @@ percents = [c for c in table.columns if c.endswith("(%)")]
 styled = (
     table.style.apply(lambda r: [HIGHLIGHT if r["状态"] else ""] * len(r), axis=1)
     .format("{:.1f}", subset=percents)
-    .format("{:.3f}", subset=["较上周分布变化"])  # empty in a source's first week
+    .format("{:.3f}", subset=["较上周分布变化"], na_rep="—")  # a source's first week has no week before
 )
 st.dataframe(styled, hide_index=True, width="stretch")
 st.caption(
