@@ -99,3 +99,38 @@ def test_workers_share_backlog_without_double_tagging(engine: Engine) -> None:
         assert sum(done) == 300
     else:
         assert calls >= 300  # one SQLite writer at a time; upsert keeps it idempotent
+
+
+def test_stored_tag_rows_read_back_as_written(engine: Engine) -> None:
+    """The batch upsert (one unnest statement on PostgreSQL) stores every column as given, then updates."""
+    from nlp.jobs import TAG_COLUMNS, _upsert_tags
+    from storage.db import write_tx
+
+    seed(engine, 3)
+    with engine.connect() as conn:
+        ids = sorted(conn.execute(select(s.documents.c.id)).scalars())
+    when = datetime(2026, 11, 2, 17, 30, tzinfo=UTC)
+
+    def row(doc_id: int, n: int) -> dict:
+        out = dict.fromkeys(TAG_COLUMNS)
+        out.update(
+            document_id=doc_id,
+            published_at=when + timedelta(minutes=doc_id),
+            channel="social",
+            sentiment="negative" if n else "neutral",
+            sentiment_score=0.25 * (n + 1),
+            keywords=["停水", "物业", f"“引号”{n}"] if doc_id != ids[1] else None,
+            topic_id=7 if doc_id == ids[0] else None,
+            province="湖南省",
+            pipeline_version=f"p-{n}",
+            model_versions={"sentiment": f"s-{n}", "regions": "regions-2"},
+            tagged_at=when,
+        )
+        return out
+
+    for n in (0, 1):  # insert, then update every column of the same documents
+        with write_tx(engine) as conn:
+            _upsert_tags(engine, conn, [row(i, n) for i in ids])
+        with engine.connect() as conn:
+            stored = {r.document_id: r._asdict() for r in conn.execute(select(s.doc_tags))}
+        assert stored == {i: row(i, n) for i in ids}
