@@ -129,7 +129,7 @@ percents = [c for c in table.columns if c.endswith("(%)")]
 styled = (
     table.style.apply(lambda r: [HIGHLIGHT if r["状态"] else ""] * len(r), axis=1)
     .format("{:.1f}", subset=percents)
-    .format("{:.3f}", subset=["较上周分布变化"], na_rep="—")  # a source's first week has no week before
+    .format("{:.3f}", subset=["较上周分布变化"])  # empty (None) in a source's first week: no week before
 )
 st.dataframe(styled, hide_index=True, width="stretch")
 st.caption(
