@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 
 from nlp.jieba_cut import JiebaCutter
-from nlp.ngram_index import NgramIndex, supports
+from nlp.ngram_index import NgramIndex
 from nlp.tokenize import get_cutter
 
 logger = logging.getLogger(__name__)
@@ -184,15 +184,13 @@ class CompactTfidfVectorizer(TfidfVectorizer):
     def _ngram_index(self) -> NgramIndex | None:
         """The fitted vocabulary as integer keys, when the analyzer's n-grams allow it (built once)."""
         analyzer = self.analyzer
-        if not isinstance(analyzer, PostAnalyzer | TokenAnalyzer) or not supports(
-            analyzer.char, analyzer.word
-        ):
+        if not isinstance(analyzer, PostAnalyzer | TokenAnalyzer):
             return None
         cached = self.__dict__.get("_ngram_cache")
         if cached is None or cached[0] is not self.vocabulary_:
             try:
                 index = NgramIndex.from_vocabulary(self.vocabulary_, analyzer.char, analyzer.word)
-            except ValueError:  # a term with NUL (only in-memory fits of raw token texts): strings
+            except ValueError:  # n-gram ranges it does not cover, or a term with NUL: strings
                 index = None
             cached = self.__dict__["_ngram_cache"] = (self.vocabulary_, index)
         return cached[1]
