@@ -130,7 +130,6 @@ def main() -> None:
 
     items, origin = build_items(args.items)
     tagger = build_tagger()
-    tagger.tag([])  # models loaded before any clock starts
     print(
         f"cores: {os.cpu_count()}; {len(items):,} items to ingest ({origin}), {args.tag:,} to tag per store"
     )

@@ -63,7 +63,6 @@ def main() -> None:
         ]
     texts = [t for t in texts if t.strip()][: args.n]
     tagger = build_tagger(Settings())
-    tagger.tag([DocInput(-1, "预热一下模型。")])
     docs = [DocInput(i, t) for i, t in enumerate(texts)]
     shipped_index = CompactTfidfVectorizer._ngram_index
     baseline_cpu: list[float] = []
