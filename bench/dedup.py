@@ -228,9 +228,8 @@ def run_stream(warm: Sequence[DedupCase], queries: Sequence[DedupCase], **index_
     """Feed everything through ``lookup_or_add``; score the answers to the queries."""
     index = NearDuplicateIndex(**index_kwargs)  # type: ignore[arg-type]
     t0 = time.process_time()
-    for case in warm:
-        index.lookup_or_add(case.doc_id, case.text)
-    answers = [index.lookup_or_add(case.doc_id, case.text) for case in queries]
+    index.lookup_or_add_many([(case.doc_id, case.text) for case in warm])
+    answers = index.lookup_or_add_many([(case.doc_id, case.text) for case in queries])
     elapsed = time.process_time() - t0
     tp = fp = 0
     per_edit: Counter[str] = Counter()
@@ -267,8 +266,7 @@ def measure_speed(texts: Sequence[str], **index_kwargs: object) -> float:
     """Items per second of ``lookup_or_add`` over ``texts`` (one core)."""
     index = NearDuplicateIndex(**index_kwargs)  # type: ignore[arg-type]
     t0 = time.process_time()
-    for i, text in enumerate(texts):
-        index.lookup_or_add(i, text)
+    index.lookup_or_add_many(enumerate(texts))
     return len(texts) / (time.process_time() - t0)
 
 

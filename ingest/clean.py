@@ -50,6 +50,10 @@ _BLOCK_TAGS = frozenset(
 # fmt: on
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head"})
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What normalize_whitespace would change, apart from line edges (checked separately): control
+# characters, CR, the Unicode line/paragraph separators, tabs and the like, and double spaces.
+_WS_ODD_RE = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\r]| {2}")
+_LINE_EDGE_RE = re.compile(r"\s\n|\n\s")
 _SPACES_RE = re.compile(r"[ \t\f\v\r]+")
 _BLANKS_RE = re.compile(r"\n{2,}")
 
@@ -97,24 +101,56 @@ def strip_html(s: str) -> str:
     return "".join(parser.parts)
 
 
+def _char_class(codepoints: Iterable[int]) -> re.Pattern[str]:
+    """A compiled ``[...]`` class of the given code points, as ranges (re matches it in C)."""
+    ranges: list[list[int]] = []
+    for cp in sorted(codepoints):
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    body = "".join(re.escape(chr(a)) + (f"-{re.escape(chr(b))}" if b > a else "") for a, b in ranges)
+    return re.compile(f"[{body}]")
+
+
+_WIDTH_RE = _char_class(_WIDTH_TABLE)
+_ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
+
+
 def normalize_width(s: str) -> str:
     """Fold full-width ASCII letters, digits and symbols to half width; keep Chinese punctuation."""
-    return unicodedata.normalize("NFC", s.translate(_WIDTH_TABLE))
+    if _WIDTH_RE.search(s) is not None:  # str.translate with a dict is slow on non-ASCII text
+        s = s.translate(_WIDTH_TABLE)
+    return unicodedata.normalize("NFC", s)
 
 
 def normalize_whitespace(s: str) -> str:
     """Collapse runs of spaces/tabs, strip every line and keep at most one line break in a row."""
+    if (
+        _WS_ODD_RE.search(s) is None
+        and not s[:1].isspace()
+        and not s[-1:].isspace()
+        and ("\n" not in s or _LINE_EDGE_RE.search(s) is None)
+    ):
+        return s  # already normal (most texts once normalised): skip the line-by-line rebuild
+    return _rebuild_whitespace(s)
+
+
+def _rebuild_whitespace(s: str) -> str:
     s = _CONTROL_RE.sub("", s.replace("\r\n", "\n").replace("\u2028", "\n").replace("\u2029", "\n"))
     lines = (_SPACES_RE.sub(" ", line).strip() for line in s.split("\n"))
     return _BLANKS_RE.sub("\n", "\n".join(lines)).strip("\n")
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_text(s: str | None) -> str:
     """Return the canonical form of a fetched text.
 
     HTML is stripped and unescaped, full-width ASCII forms become half width (Chinese punctuation
     and emoji are kept), zero-width characters are dropped and whitespace is collapsed: the
     ``"\\n\\t\\t\\t\\t"`` padding of scraped bodies disappears, paragraph breaks stay as one ``"\\n"``.
+    Ingest normalises a batch's texts again when it hashes and de-duplicates them, so the last
+    few thousand results are cached.
     """
     if not s:
         return ""
@@ -123,16 +159,16 @@ def normalize_text(s: str | None) -> str:
 
 def fingerprint_text(s: str | None) -> str:
     """The form that :func:`content_hash` hashes: normalised, case-folded, no spaces or punctuation."""
-    text = normalize_text(s).casefold().translate(_bmp_drop_table())
-    if any(ord(ch) > 0xFFFF for ch in text):  # rare: astral punctuation or format characters
+    text = _drop_re().sub("", normalize_text(s).casefold())
+    if _ASTRAL_RE.search(text) is not None:  # rare: astral punctuation or format characters
         text = "".join(ch for ch in text if ord(ch) <= 0xFFFF or unicodedata.category(ch)[0] not in "PZC")
     return text
 
 
 @functools.cache
-def _bmp_drop_table() -> dict[int, None]:
-    """str.translate table deleting punctuation, separators and control/format characters (BMP)."""
-    return {cp: None for cp in range(0x10000) if unicodedata.category(chr(cp))[0] in "PZC"}
+def _drop_re() -> re.Pattern[str]:
+    """The BMP's punctuation, separators and control/format characters, as one character class."""
+    return _char_class(cp for cp in range(0x10000) if unicodedata.category(chr(cp))[0] in "PZC")
 
 
 def content_hash(s: str | None) -> str:

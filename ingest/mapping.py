@@ -75,6 +75,9 @@ class FieldMap(BaseModel):
         return names
 
 
+_ABSENT = object()
+
+
 def _missing(value: Any) -> bool:
     if value is None:
         return True
@@ -85,8 +88,11 @@ def _missing(value: Any) -> bool:
 
 def get_path(record: Mapping[str, Any], path: str) -> Any:
     """The value at ``path``: a key of ``record`` or a dotted path through dicts and list indices."""
-    if path in record:
-        return record[path]
+    value = record.get(path, _ABSENT)
+    if value is not _ABSENT:
+        return value
+    if "." not in path:
+        return None
     node: Any = record
     for part in path.split("."):
         if isinstance(node, Mapping) and part in node:
@@ -102,9 +108,13 @@ def first_value(record: Mapping[str, Any], path: Path | None) -> tuple[str | Non
     """(column, value) of the first non-empty path, or (first column, None)."""
     if not path:
         return None, None
-    paths = [path] if isinstance(path, str) else path
+    paths = (path,) if isinstance(path, str) else path
     for p in paths:
-        value = get_path(record, p)
+        value = record.get(p, _ABSENT)  # get_path's common case, inlined: this runs per field per row
+        if value is _ABSENT:
+            if "." not in p:
+                continue
+            value = get_path(record, p)
         if not _missing(value):
             return p, value
     return paths[0], None

@@ -225,6 +225,20 @@ def _find_plate(text: str) -> Iterable[PiiMatch]:
         yield PiiMatch("plate", m.start("v"), m.end("v"), m.group("v"))
 
 
+# A necessary condition for each kind, tested before its finder (most texts hold no personal data):
+# every number kind has a run of at least four digits, an e-mail an "@", a plate a province
+# character followed by a capital letter.
+_DIGIT_RUN_RE = re.compile(r"\d{4}")
+_PLATE_START_RE = re.compile(rf"[{_PLATE_PROVINCES}][A-HJ-NP-Z]")
+_GATES: dict[str, Callable[[str], object]] = {
+    "id_card": _DIGIT_RUN_RE.search,
+    "bank_card": _DIGIT_RUN_RE.search,
+    "mobile": _DIGIT_RUN_RE.search,
+    "landline": _DIGIT_RUN_RE.search,
+    "email": lambda text: "@" in text,
+    "plate": _PLATE_START_RE.search,
+}
+
 _FINDERS: dict[str, Callable[[str], Iterable[PiiMatch]]] = {
     "id_card": _find_id,
     "bank_card": _find_card,
@@ -249,7 +263,8 @@ def find_pii(text: str, kinds: Iterable[str] | None = None) -> list[PiiMatch]:
     if not text:
         return []
     selected = set(KINDS if kinds is None else kinds)
-    wanted = tuple(k for k in KINDS if k in selected)
+    gates: dict[Callable[[str], object], bool] = {}
+    wanted = [k for k in KINDS if k in selected and gates.setdefault(_GATES[k], bool(_GATES[k](text)))]
     candidates = [match for kind in wanted for match in _FINDERS[kind](text)]
     if not candidates:
         return []

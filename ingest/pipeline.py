@@ -105,16 +105,12 @@ class Ingestor:
         self._warmed = True
         since = self.clock() - timedelta(days=self.warm_days)
         rows = store_ops.recent_first_copies(self.store.engine, since, self.warm_limit)
-        for doc_id, content in rows:
-            if len(content) >= self.min_near_chars:
-                self._index_add(doc_id, content)
+        pairs = [(doc_id, content) for doc_id, content in rows if len(content) >= self.min_near_chars]
+        self.index.add_many(pairs)
+        for doc_id, _ in pairs:
+            self._remember(doc_id)
         log.debug("near-duplicate index warmed with %d documents", len(rows))
         return len(rows)
-
-    def _index_add(self, key: int, text: str) -> None:
-        assert self.index is not None
-        self.index.add(key, text)
-        self._remember(key)
 
     def _remember(self, key: int) -> None:
         self._indexed.append(key)
@@ -124,16 +120,29 @@ class Ingestor:
             self.index.remove(old)
             self._resolved.pop(old, None)
 
-    def _near_first(self, text: str, key: int) -> int | None:
-        """The first copy's key if ``text`` is a near copy; else index it under ``key``, return None.
+    def _near_firsts(self, prepared: Sequence[_Prepared], positions: Sequence[int]) -> dict[int, int]:
+        """Look up (and index, when new) the texts at ``positions``, in order, as one batch.
 
-        A key that is not a positive document id is provisional: a first copy of this run, not
-        stored yet (see ``_resolved``) or not stored at all (then the text counts as new).
+        Each gets a provisional key (a negative number: a first copy of this run, not stored yet,
+        see ``_resolved``). Returns position -> the first copy's key, for the near copies; the
+        other texts are indexed under their keys, which ``prepared[pos].key`` then holds.
         """
-        if self.index is None or len(text) < self.min_near_chars:
-            return None
-        found = self.index.lookup_or_add(key, text)
-        return None if found is None else int(found)  # type: ignore[call-overload]
+        if self.index is None:
+            return {}
+        positions = [pos for pos in positions if len(prepared[pos].row["content"]) >= self.min_near_chars]
+        keys = list(range(self._next_key, self._next_key - len(positions), -1))
+        self._next_key -= len(positions)
+        found = self.index.lookup_or_add_many(
+            (key, prepared[pos].row["content"]) for key, pos in zip(keys, positions, strict=True)
+        )
+        near: dict[int, int] = {}
+        for key, pos, first in zip(keys, positions, found, strict=True):
+            if first is None:
+                prepared[pos].key = key
+                self._remember(key)
+            else:
+                near[pos] = int(first)  # type: ignore[call-overload]
+        return near
 
     # -- one run -----------------------------------------------------------------------
     def run(self, source: Source, *, kind: str | None = None) -> RunReport:
@@ -274,28 +283,24 @@ class Ingestor:
         roots = store_ops.first_copies(self.store.engine, list(by_hash.values()))
         stored = {h: roots.get(i, i) for h, i in by_hash.items()}  # always link to the cluster's first
         first_in_batch: dict[str, int] = {}
-        pending_keys: dict[int, int] = {}  # provisional key -> position in this batch
+        for pos, p in enumerate(prepared):
+            first_in_batch.setdefault(p.row["content_hash"], pos)
+        near_of = self._near_firsts(prepared, [pos for h, pos in first_in_batch.items() if h not in stored])
+        pending_keys = {p.key: pos for pos, p in enumerate(prepared) if p.key is not None}
         for pos, p in enumerate(prepared):
             h = p.row["content_hash"]
             if h in stored:
                 p.row["dup_of"], p.dup_kind = stored[h], "exact"
-            elif h in first_in_batch:
+            elif first_in_batch[h] != pos:
                 first = prepared[first_in_batch[h]]
                 p.dup_kind = "exact"
                 if first.row.get("dup_of"):  # the earlier copy is itself linked: join its cluster
                     p.row["dup_of"] = first.row["dup_of"]
                 else:
                     p.pending_of = first.pending_of if first.pending_of is not None else first_in_batch[h]
-            else:
-                first_in_batch[h] = pos
-                near = self._near_first(p.row["content"], self._next_key)
-                if near is None:
-                    if self.index is not None and len(p.row["content"]) >= self.min_near_chars:
-                        p.key = self._next_key
-                        self._next_key -= 1
-                        pending_keys[p.key] = pos
-                        self._remember(p.key)
-                elif near > 0:
+            elif pos in near_of:
+                near = near_of[pos]
+                if near > 0:
                     p.row["dup_of"], p.dup_kind = near, "near"
                 elif near in self._resolved:
                     p.row["dup_of"], p.dup_kind = self._resolved[near], "near"

@@ -108,3 +108,54 @@ def test_detect_channel(url: str | None, hints: str | list[str] | None, expected
 )
 def test_extract_region_hint(text: str, expected: str | None) -> None:
     assert extract_region_hint(text) == expected
+
+
+def _random_texts(n: int, seed: int) -> list[str]:
+    """Short strings over an alphabet rich in what the fast paths must notice."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = list("ab中文，。！ ") + [
+        "  ",
+        "\n",
+        "\n\n",
+        "\t",
+        "\r",
+        "\r\n",
+        "\x00",
+        "\x0b",
+        "\x1f",
+        "\x7f",
+    ]
+    alphabet += [
+        "\u2028",
+        "\u2029",
+        "\u3000",
+        "\u00a0",
+        "\u2002",
+        "\u200b",
+        "\ufeff",
+        "\u1680",
+        "\x85",
+        "\u205f",
+    ]
+    alphabet += ["Ａ", "１", "＠", "，", "e\u0301", "😀", "\U0001f3fb", "\U000e0001", "\U0001d15e"]
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))) for _ in range(n)]
+
+
+def test_fast_paths_agree_with_the_full_rebuild() -> None:
+    """The shortcuts for already-normal text change nothing: same output as the full work."""
+    import unicodedata
+
+    from ingest.clean import _WIDTH_TABLE, _rebuild_whitespace, normalize_whitespace, normalize_width
+
+    drop = {cp: None for cp in range(0x10000) if unicodedata.category(chr(cp))[0] in "PZC"}
+    fast_taken = 0
+    for text in _random_texts(20_000, seed=1):
+        assert normalize_whitespace(text) == _rebuild_whitespace(text), repr(text)
+        fast_taken += normalize_whitespace(text) is text
+        assert normalize_width(text) == unicodedata.normalize("NFC", text.translate(_WIDTH_TABLE)), repr(text)
+        expected = normalize_text(text).casefold().translate(drop)
+        expected = "".join(c for c in expected if ord(c) <= 0xFFFF or unicodedata.category(c)[0] not in "PZC")
+        assert fingerprint_text(text) == expected, repr(text)
+    assert 1_000 < fast_taken < 19_000  # both paths are exercised

@@ -126,3 +126,80 @@ def test_precision_and_recall_on_edited_weibo_posts() -> None:
     assert score.precision >= 0.97
     assert score.recall >= 0.93
     assert min(score.recall_by_edit.values()) >= 0.85, score.recall_by_edit
+
+
+def test_noise_marker_gates_change_nothing() -> None:
+    """strip_repost_noise runs a pattern only when its marker is present; the output is the same
+    as running every pattern, whatever the case of URLs and "Repost"."""
+    from ingest.clean import normalize_text
+    from ingest.dedup import _NOISE_RES, strip_repost_noise
+
+    samples = [
+        "看 HTTP://Example.com/a?b=1 和 Www.gov.cn/x 还有 hTTps://t.cn/Abc",
+        "REPOST //@Some_one: 内容 [哈哈] ...全文",
+        "回复@张三: 好 @李四 转发微博 t.cn/xyz O网页链接 展开全文c",
+        "没有任何标记的普通文字，数字12345。",
+        "repost: RePoSt 轉發微博 收起全文d",
+    ]
+    for text in samples:
+        expected = normalize_text(text)
+        for _, pattern in _NOISE_RES:
+            expected = pattern.sub(" ", expected)
+        assert strip_repost_noise(text) == expected
+
+
+def test_batches_answer_like_one_at_a_time() -> None:
+    """lookup_or_add_many over a stream equals lookup_or_add item by item, copies within the
+    batch included."""
+    stream = []
+    for i, base in enumerate([ORIGINAL, DISTINCT, SAME_TOPIC]):
+        stream += [
+            (f"{i}a", base),
+            (f"{i}b", f"转发微博//@x:{base}"),
+            (f"{i}c", base.replace("，", "、")[:-3]),
+            (f"{i}d", base[::-1]),
+        ]
+    stream += [("short", "好的"), ("short2", "好的！"), ("empty", "转发微博")]
+    one = NearDuplicateIndex()
+    expected = [one.lookup_or_add(doc_id, text) for doc_id, text in stream]
+    many = NearDuplicateIndex()
+    assert many.lookup_or_add_many(stream) == expected
+    assert expected.count(None) < len(stream) - 4  # the stream does hold copies
+    assert len(many) == len(one)
+
+
+def test_minhash_estimates_jaccard() -> None:
+    """The share of equal MinHash values estimates the Jaccard similarity of the shingle sets,
+    and chunking the batch changes no signature."""
+    import numpy as np
+
+    from ingest import dedup
+
+    rng = np.random.default_rng(5)
+    universe = rng.choice(2**32, 3000, replace=False).astype(np.uint32)
+    docs, shingles = [], []
+    for doc, (lo, hi) in enumerate([(0, 1000), (200, 1200), (500, 1500), (900, 1900)]):
+        docs.append(np.full(hi - lo, doc))
+        shingles.append(np.sort(universe[lo:hi]))
+    doc_arr, sh_arr = np.concatenate(docs), np.concatenate(shingles)
+    sigs = dedup.minhash_signatures(doc_arr, sh_arr, 4, num_perm=1024)
+    for other, jaccard in [(1, 800 / 1200), (2, 500 / 1500), (3, 100 / 1900)]:
+        estimate = float(np.mean(sigs[0] == sigs[other]))
+        assert abs(estimate - jaccard) < 0.06, (other, estimate, jaccard)
+    original = dedup._MINHASH_CELLS
+    try:
+        dedup._MINHASH_CELLS = 1500 * 1024  # one doc per chunk
+        assert (dedup.minhash_signatures(doc_arr, sh_arr, 4, num_perm=1024) == sigs).all()
+    finally:
+        dedup._MINHASH_CELLS = original
+
+
+def test_removing_everything_empties_the_buckets() -> None:
+    index = NearDuplicateIndex()
+    texts = [ORIGINAL, DISTINCT, SAME_TOPIC, ORIGINAL + "！", f"转发微博//@x:{DISTINCT}"]
+    for i, text in enumerate(texts):
+        index.add(i, text)
+    assert index._buckets
+    for i in range(len(texts)):
+        index.remove(i)
+    assert not index._buckets and not index._exact and len(index) == 0

@@ -79,3 +79,34 @@ def test_recall_and_false_positive_rate_on_planted_values(carriers: list[str]) -
     score = score_cases(build_cases(carriers, 900, 900, seed=5))
     assert score.recall >= 0.99, [c.text for c in score.misses[:5]]
     assert score.fp_rate <= 0.01, [c.text for c in score.false_positives[:5]]
+
+
+def test_gates_hold_for_every_finding() -> None:
+    """find_pii skips a kind's finder when its gate fails: every finding must pass its gate."""
+    import random
+
+    from ingest.pii import _FINDERS, _GATES
+
+    texts = [str(c["text"]) for c in CASES]
+    rng = random.Random(4)
+    alphabet = "0123456789 -()+@.转号粤B京AXx元¥abcDE·卡银行"
+    for base in list(texts):  # near misses: the cases with a few characters deleted, replaced or added
+        for _ in range(100):
+            chars = list(base)
+            for _ in range(rng.randrange(1, 4)):
+                i = rng.randrange(len(chars) + 1)
+                op = rng.randrange(3)
+                if op == 0 and i < len(chars):
+                    del chars[i]
+                elif op == 1 and i < len(chars):
+                    chars[i] = rng.choice(alphabet)
+                else:
+                    chars.insert(i, rng.choice(alphabet))
+            texts.append("".join(chars))
+    found = 0
+    for text in texts:
+        for kind in KINDS:
+            matches = list(_FINDERS[kind](text))
+            found += len(matches)
+            assert not matches or _GATES[kind](text), (kind, text)
+    assert found > 500  # the mutated texts do exercise the finders
