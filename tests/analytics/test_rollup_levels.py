@@ -189,3 +189,30 @@ def test_an_incremental_rebuild_keeps_the_levels_in_step(engine: Engine, store: 
     assert lv.ensure_levels(engine, TZ) == 0  # already built for this zone
     assert lv.ensure_levels(engine, "UTC") > 0 and lv.levels_timezone(engine) == "UTC"
     assert q.aggregate(engine, f, ["sentiment"]).equals(from_levels)
+
+
+def test_agenda_activity_ranks_like_hourly_rows(engine: Engine, store: list[str]) -> None:
+    """agenda_activity sums the lookback and the period before its hourly tail; agenda ranking
+    (sums, and active hours in the last week) comes out as from hourly rows over the documents."""
+    from analytics.heat import HeatParams, rank_agenda
+
+    keys = ["category", "province", "channel", "sentiment"]
+    lookback = timedelta(days=14)
+
+    def ranked(frame: pd.DataFrame, f: q.QueryFilters) -> pd.DataFrame:
+        frame = frame.assign(neg=frame["n"].where(frame["sentiment"] == "negative", 0))
+        cols = ["n", "neg", "likes", "reposts", "comments", "reads"]
+        frame = frame.groupby(["bucket", "category", "province", "channel"], as_index=False)[cols].sum()
+        hours = int((f.end - f.start).total_seconds() // 3600)
+        params = HeatParams(window_hours=hours, baseline_days=14, persistence_buckets=min(hours, 168))
+        out = rank_agenda(frame, now=pd.Timestamp(f.end), params=params, region="province")
+        return out.sort_values(["category", "province"]).reset_index(drop=True)
+
+    for f in (period(3), period(10), period(50)):
+        fast = q.agenda_activity(engine, f, lookback)
+        wide = raw(f.with_period(f.start - lookback, f.end), store)
+        hourly = q.aggregate(engine, wide, ["bucket", *keys])
+        assert len(fast) < len(hourly)
+        expected = ranked(hourly, f)
+        assert len(expected) > 3 and expected["persistence"].gt(0).any() and expected["growth"].gt(0).any()
+        pd.testing.assert_frame_equal(ranked(fast, f), expected, check_dtype=False)
