@@ -191,6 +191,24 @@ def test_an_incremental_rebuild_keeps_the_levels_in_step(engine: Engine, store: 
     assert q.aggregate(engine, f, ["sentiment"]).equals(from_levels)
 
 
+def test_levels_built_with_other_grouping_sets_are_rebuilt(engine: Engine, store: list[str]) -> None:
+    """A store whose levels predate the current grouping sets reads the hourly rollups (still
+    right) until the next refresh rebuilds the levels."""
+    from storage.state import set_state
+
+    f = period(60)
+    by = ["topic_id", "province"]
+    expected = sorted_frame(q.aggregate(engine, raw(f, store), by), by)
+    with write_tx(engine) as conn:
+        set_state(conn, engine, lv.LAYOUT_STATE, "0:channel,category,province,topic_id,sentiment,emotion")
+    assert lv.levels_timezone(engine) is None
+    assert sorted_frame(q.aggregate(engine, f, by), by).equals(expected)
+    refresh_rollups(engine)
+    assert lv.levels_timezone(engine) == TZ
+    assert lv.pick_grouping(by) == 5
+    assert sorted_frame(q.aggregate(engine, f, by), by).equals(expected)
+
+
 def test_agenda_activity_ranks_like_hourly_rows(engine: Engine, store: list[str]) -> None:
     """agenda_activity sums the lookback and the period before its hourly tail; agenda ranking
     (sums, and active hours in the last week) comes out as from hourly rows over the documents."""
