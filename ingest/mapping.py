@@ -110,11 +110,7 @@ def first_value(record: Mapping[str, Any], path: Path | None) -> tuple[str | Non
         return None, None
     paths = (path,) if isinstance(path, str) else path
     for p in paths:
-        value = record.get(p, _ABSENT)  # get_path's common case, inlined: this runs per field per row
-        if value is _ABSENT:
-            if "." not in p:
-                continue
-            value = get_path(record, p)
+        value = get_path(record, p)
         if not _missing(value):
             return p, value
     return paths[0], None
