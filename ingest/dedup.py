@@ -22,7 +22,7 @@ import heapq
 import logging
 import re
 from collections import Counter
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -394,11 +394,17 @@ class NearDuplicateIndex:
         """Index ``text`` under ``doc_id`` (re-indexing it if the id is already present)."""
         self.add_many([(doc_id, text)])
 
+    def _signed(self, pairs: Iterable[tuple[Hashable, str]]) -> Iterator[tuple[Hashable, _Signature]]:
+        """``(doc_id, signature)`` of each pair in order, signed :data:`_BATCH` texts at a time."""
+        for chunk in _chunks(pairs, _BATCH):
+            yield from zip(
+                (doc_id for doc_id, _ in chunk), self.signatures([t for _, t in chunk]), strict=True
+            )
+
     def add_many(self, pairs: Iterable[tuple[Hashable, str]]) -> None:
         """:meth:`add` each ``(doc_id, text)`` in order, signing them in batches."""
-        for chunk in _chunks(pairs, _BATCH):
-            for (doc_id, _), sig in zip(chunk, self.signatures([t for _, t in chunk]), strict=True):
-                self._insert(doc_id, sig)
+        for doc_id, sig in self._signed(pairs):
+            self._insert(doc_id, sig)
 
     def query(self, text: str) -> Hashable | None:
         """Return the id of the oldest indexed copy of ``text``, or None."""
@@ -412,12 +418,11 @@ class NearDuplicateIndex:
         """:meth:`lookup_or_add` each ``(doc_id, text)`` in order (a text can be a copy of an
         earlier one of the same call); the signatures are computed in batches."""
         answers: list[Hashable | None] = []
-        for chunk in _chunks(pairs, _BATCH):
-            for (doc_id, _), sig in zip(chunk, self.signatures([t for _, t in chunk]), strict=True):
-                found = self._find(sig)
-                if found is None:
-                    self._insert(doc_id, sig)
-                answers.append(found)
+        for doc_id, sig in self._signed(pairs):
+            found = self._find(sig)
+            if found is None:
+                self._insert(doc_id, sig)
+            answers.append(found)
         return answers
 
     def remove(self, doc_id: Hashable) -> None:
