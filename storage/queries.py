@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -251,17 +251,19 @@ def _activity(
     tail: timedelta = HOURLY_TAIL,
     hourly_lookback: bool = True,
 ) -> pd.DataFrame:
+    def summed(start: datetime, end: datetime, bucket: datetime) -> pd.DataFrame:
+        """``[start, end)`` as one row per key, dated ``bucket``."""
+        frame = aggregate(engine, f.with_period(start, end), keys).assign(bucket=pd.Timestamp(bucket))
+        return frame.loc[:, ["bucket", *keys, *MEASURES]]
+
     cut = max(f.start, f.end - tail)
-    before = f.with_period(f.start - lookback, f.start)
     if hourly_lookback:
-        history = aggregate(engine, before, ["bucket", *keys])
-    else:  # one row per key, in the lookback's last hour
-        history = aggregate(engine, before, keys).assign(bucket=pd.Timestamp(f.start - HOUR))
-        history = history.loc[:, ["bucket", *keys, *MEASURES]]
+        history = aggregate(engine, f.with_period(f.start - lookback, f.start), ["bucket", *keys])
+    else:  # in the lookback's last hour
+        history = summed(f.start - lookback, f.start, f.start - HOUR)
     parts = [history, aggregate(engine, f.with_period(cut, f.end), ["bucket", *keys])]
     if f.start < cut:
-        early = aggregate(engine, f.with_period(f.start, cut), keys)
-        parts.insert(1, early.assign(bucket=pd.Timestamp(f.start)).loc[:, ["bucket", *keys, *MEASURES]])
+        parts.insert(1, summed(f.start, cut, f.start))
     return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
 
 
