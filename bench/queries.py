@@ -243,25 +243,11 @@ def build_cases() -> list[Case]:
     ]  # fmt: skip
 
 
-# Indexes proposed for storage/schema.py (same names), created here until they land there.
-PROPOSED_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS ix_documents_source_id_published_at ON documents (source_id, published_at)",
-    "CREATE INDEX IF NOT EXISTS ix_documents_representative"
-    " ON documents (dup_count DESC, (likes + reposts + comments) DESC, id)",
-    "CREATE INDEX IF NOT EXISTS ix_doc_tags_category_score ON doc_tags (category_score)",
-    "CREATE INDEX IF NOT EXISTS ix_documents_published_at_dup_of ON documents (published_at, dup_of)",
-    "CREATE INDEX IF NOT EXISTS ix_documents_channel_published_at_dup_of ON documents (channel, published_at, dup_of)",
-)
-
-
 def prepare_store(engine: Engine, tz: str = TZ) -> float:
-    """Bring the store to the current schema, add the proposed indexes, build the rollup levels and
+    """Bring the store to the current schema (its indexes included), build the rollup levels and
     the keyword index where missing; returns the seconds it took."""
     started = time.perf_counter()
     upgrade_database(engine)
-    with engine.begin() as conn:
-        for ddl in PROPOSED_INDEXES:
-            conn.exec_driver_sql(ddl)
     lv.ensure_levels(engine, tz)
     search_index.create_index(engine)
     search_index.index_documents(engine, batch=20_000)
