@@ -35,6 +35,7 @@ from storage.migrate import upgrade_database
 
 RANGES = {"24h": 24, "7d": 24 * 7, "30d": 24 * 30, "1y": 24 * 365}
 LOOKBACK = timedelta(days=7)  # dashboard.data.LOOKBACK_DAYS
+TOPIC_TAIL = LOOKBACK + timedelta(hours=24)  # dashboard.data.topic_activity: + RECENT_HOURS
 TARGET_MS = 300.0
 OTHER_MODULES = ("replies", "review", "events")  # pages whose reads live outside storage/queries.py
 TZ = "Asia/Shanghai"  # the app's default time zone (config.yaml app.timezone)
@@ -197,7 +198,7 @@ def build_cases() -> list[Case]:
         Case("overview", "alerts(open)", lambda e, f, c: q.alerts_frame(e, f, include_resolved=False)),
         trend_case("overview", "channel"),
         trend_case("overview", "sentiment"),
-        Case("overview", "topic_activity", lambda e, f, c: q.topic_activity(e, f, LOOKBACK), topic_activity_naive),
+        Case("overview", "topic_activity", lambda e, f, c: q.topic_activity(e, f, LOOKBACK, TOPIC_TAIL), topic_activity_naive),
         Case("overview", "topics_frame", lambda e, f, c: q.topics_frame(e), filtered=False),
         agg_case("categories", ("category", "sentiment")),
         agg_case("categories", ("category",), previous=True),

@@ -28,6 +28,7 @@ from storage.types import iso_week
 log = logging.getLogger(__name__)
 TTL = 60
 LOOKBACK_DAYS = 7  # history before the period that heat growth compares with
+RECENT_HOURS = 24  # emerging topics: the last hours of the period, against the LOOKBACK_DAYS before them
 
 
 @st.cache_resource(show_spinner=False)
@@ -133,8 +134,10 @@ def topics(url: str) -> pd.DataFrame:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def topic_activity(url: str, f: q.QueryFilters) -> pd.DataFrame:
     """Rollup rows of every topic over the period and the :data:`LOOKBACK_DAYS` before it: the input of
-    both heat ranking and emerging-topic detection (read once for the two)."""
-    return q.topic_activity(engine(), f, timedelta(days=LOOKBACK_DAYS))
+    both heat ranking and emerging-topic detection (read once for the two), hourly where either
+    needs it."""
+    hourly_tail = max(q.HEAT_HOURLY_TAIL, timedelta(days=LOOKBACK_DAYS, hours=RECENT_HOURS))
+    return q.topic_activity(engine(), f, timedelta(days=LOOKBACK_DAYS), hourly_tail)
 
 
 def heat_input(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -248,7 +251,7 @@ def emerging_topics(url: str, f: q.QueryFilters) -> pd.DataFrame | None:
     except ImportError:
         return None
     raw = topic_activity(url, f)
-    hours = max(1, min(24, int((f.end - f.start).total_seconds() // 3600)))
+    hours = max(1, min(RECENT_HOURS, int((f.end - f.start).total_seconds() // 3600)))
     params = EmergingParams(recent_hours=hours, history_days=LOOKBACK_DAYS)
     found = find_emerging(raw, now=pd.Timestamp(f.end), params=params, key="topic_id")
     labels = topics(url).set_index("id")["label"].to_dict()

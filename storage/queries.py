@@ -68,7 +68,7 @@ DIMENSIONS = ("bucket", "channel", "category", "province", "topic_id", "sentimen
 # emerging topics and growth baselines look back that far); older whole local days come as days.
 HOURLY_TAIL = timedelta(days=14)
 # Heat persistence counts active hours over at most a week (dashboard and weekly report).
-AGENDA_HOURLY_TAIL = timedelta(days=7)
+HEAT_HOURLY_TAIL = timedelta(days=7)
 
 
 def _piece_select(
@@ -243,39 +243,42 @@ def count_new_topics(engine: Engine, f: QueryFilters) -> int:
 
 
 def _activity(
-    engine: Engine,
-    f: QueryFilters,
-    lookback: timedelta,
-    keys: list[str],
-    *,
-    tail: timedelta = HOURLY_TAIL,
-    hourly_lookback: bool = True,
+    engine: Engine, f: QueryFilters, lookback: timedelta, keys: list[str], hourly_tail: timedelta
 ) -> pd.DataFrame:
-    def summed(start: datetime, end: datetime, bucket: datetime) -> pd.DataFrame:
-        """``[start, end)`` as one row per key, dated ``bucket``."""
-        frame = aggregate(engine, f.with_period(start, end), keys).assign(bucket=pd.Timestamp(bucket))
+    """Rollup rows over ``[f.start - lookback, f.end)`` grouped by ``keys``: hourly over the last
+    ``hourly_tail`` (never before the lookback starts); before that, one row per key for the
+    lookback's part, dated at the lookback's start, and one for the period's part, dated ``f.start``.
+
+    So a window ending at ``f.end`` and no longer than ``hourly_tail`` sums as from hourly rows; so do
+    the period and the lookback, and any window starting at ``f.start - lookback`` or ``f.start``.
+    """
+
+    def summed(start: datetime, end: datetime) -> pd.DataFrame:
+        """``[start, end)`` as one row per key, dated ``start``."""
+        frame = aggregate(engine, f.with_period(start, end), keys).assign(bucket=pd.Timestamp(start))
         return frame.loc[:, ["bucket", *keys, *MEASURES]]
 
-    cut = max(f.start, f.end - tail)
-    if hourly_lookback:
-        history = aggregate(engine, f.with_period(f.start - lookback, f.start), ["bucket", *keys])
-    else:  # in the lookback's last hour
-        history = summed(f.start - lookback, f.start, f.start - HOUR)
-    parts = [history, aggregate(engine, f.with_period(cut, f.end), ["bucket", *keys])]
-    if f.start < cut:
-        parts.insert(1, summed(f.start, cut, f.start))
-    return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+    begin = f.start - lookback
+    hourly_from = max(begin, f.end - hourly_tail)
+    parts = [summed(begin, min(f.start, hourly_from))] if begin < min(f.start, hourly_from) else []
+    if f.start < hourly_from:
+        parts.append(summed(f.start, hourly_from))
+    parts.append(aggregate(engine, f.with_period(hourly_from, f.end), ["bucket", *keys]))
+    return pd.concat([p for p in parts if not p.empty] or parts[-1:], ignore_index=True)
 
 
-def topic_activity(engine: Engine, f: QueryFilters, lookback: timedelta) -> pd.DataFrame:
-    """Rollup rows of every topic over ``[f.start - lookback, f.end)``: the input of heat ranking.
+def topic_activity(
+    engine: Engine, f: QueryFilters, lookback: timedelta, hourly_tail: timedelta = HEAT_HOURLY_TAIL
+) -> pd.DataFrame:
+    """Rollup rows of every topic over ``[f.start - lookback, f.end)``: the input of heat ranking and
+    emerging-topic detection (``bucket``, ``topic_id``, ``channel``, ``sentiment``, measures).
 
-    Columns ``bucket``, ``topic_id``, ``channel``, ``sentiment`` and the measures. Rows are hourly
-    for the lookback and the last :data:`HOURLY_TAIL` of the period (daily for lookback days older
-    than that); the part of the period before the tail is summed into one row per topic, channel
-    and sentiment with ``bucket = f.start`` (heat ranking and emerging-topic detection only sum it).
+    Heat ranking sums the period and the lookback and counts active hours in the last
+    :data:`HEAT_HOURLY_TAIL`; emerging-topic detection sums its recent window and the history
+    before it, both ending inside the last ``recent + history`` hours, which the caller passes as
+    ``hourly_tail``. Only that tail comes hourly (see :func:`_activity`).
     """
-    frame = _activity(engine, f, lookback, ["topic_id", "channel", "sentiment"])
+    frame = _activity(engine, f, lookback, ["topic_id", "channel", "sentiment"], hourly_tail)
     return frame.loc[frame["topic_id"] >= 0].reset_index(drop=True)
 
 
@@ -284,12 +287,11 @@ def agenda_activity(engine: Engine, f: QueryFilters, lookback: timedelta) -> pd.
     of agenda ranking (``bucket``, ``category``, ``province``, ``channel``, ``sentiment``, measures).
 
     Agenda ranking sums the period and the lookback and counts active hours only in the last
-    :data:`AGENDA_HOURLY_TAIL` (heat persistence), so only those come hourly: the lookback is one row
-    per cell in its last hour, the period before the tail one row per cell at ``f.start``. (A year's
-    read at 1 M documents returns 7 k rows instead of 21 k.)
+    :data:`HEAT_HOURLY_TAIL` (heat persistence), so only those come hourly (see :func:`_activity`).
+    (A year's read at 1 M documents returns 7 k rows instead of 21 k.)
     """
     keys = ["category", "province", "channel", "sentiment"]
-    return _activity(engine, f, lookback, keys, tail=AGENDA_HOURLY_TAIL, hourly_lookback=False)
+    return _activity(engine, f, lookback, keys, HEAT_HOURLY_TAIL)
 
 
 def emotion_mix(engine: Engine, f: QueryFilters, topic_id: int | None = None) -> pd.DataFrame:

@@ -234,3 +234,49 @@ def test_agenda_activity_ranks_like_hourly_rows(engine: Engine, store: list[str]
         expected = ranked(hourly, f)
         assert len(expected) > 3 and expected["persistence"].gt(0).any() and expected["growth"].gt(0).any()
         pd.testing.assert_frame_equal(ranked(fast, f), expected, check_dtype=False)
+
+
+def test_topic_activity_ranks_and_finds_emerging_topics_like_hourly_rows(
+    engine: Engine, store: list[str]
+) -> None:
+    """topic_activity sums all but its hourly tail; heat ranking (sums, active hours in the last week)
+    and emerging topics (the last day against the week before it) come out as from hourly rows."""
+    from analytics.emerging import EmergingParams, find_emerging
+    from analytics.heat import HeatParams, HeatWeights, rank_heat
+
+    keys = ["topic_id", "channel", "sentiment"]
+    lookback, recent = timedelta(days=7), 24
+    tail = lookback + timedelta(hours=recent)  # as dashboard.data.topic_activity passes it
+
+    def ranked(frame: pd.DataFrame, f: q.QueryFilters) -> pd.DataFrame:
+        frame = frame.assign(neg=frame["n"].where(frame["sentiment"] == "negative", 0))
+        cols = ["n", "neg", "likes", "reposts", "comments", "reads"]
+        frame = frame.groupby(["bucket", "topic_id", "channel"], as_index=False)[cols].sum()
+        hours = int((f.end - f.start).total_seconds() // 3600)
+        params = HeatParams(window_hours=hours, baseline_days=7, persistence_buckets=min(hours, 168))
+        out = rank_heat(frame, HeatWeights(), pd.Timestamp(f.end), params, ("topic_id",))
+        return out.sort_values("topic_id").reset_index(drop=True)
+
+    def emerging(frame: pd.DataFrame, f: q.QueryFilters) -> pd.DataFrame:
+        hours = min(recent, int((f.end - f.start).total_seconds() // 3600))
+        params = EmergingParams(
+            recent_hours=hours, history_days=7, min_count=1, min_ratio=1.0, z_threshold=0.0
+        )
+        out = find_emerging(frame, pd.Timestamp(f.end), params, key="topic_id")
+        # first_seen is shown only for new topics (inside the recent window, so hourly)
+        return out.assign(first_seen=out["first_seen"].where(out["reason"] == "new"))
+
+    found_any = 0
+    for f in (period(0.5), period(3), period(8.5), period(10), period(50)):
+        fast = q.topic_activity(engine, f, lookback, tail)
+        wide = raw(f.with_period(f.start - lookback, f.end), store)
+        hourly = q.aggregate(engine, wide, ["bucket", *keys]).query("topic_id >= 0")
+        if f.end - f.start > timedelta(days=2):
+            assert len(fast) < len(hourly)
+        expected = ranked(hourly, f)
+        assert len(expected) == 3 and expected["persistence"].gt(0).any() and expected["growth"].gt(0).any()
+        pd.testing.assert_frame_equal(ranked(fast, f), expected, check_dtype=False)
+        found = emerging(hourly, f)
+        found_any += len(found)
+        pd.testing.assert_frame_equal(emerging(fast, f), found, check_dtype=False)
+    assert found_any > 0
