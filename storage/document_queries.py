@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, String, cast, func, literal_column, select
+from sqlalchemy import Engine, String, cast, func, select
 
 from storage import schema as s
 from storage.corrections import corrected_tag as corrected
@@ -24,6 +24,8 @@ from storage.filters import (
     document_conditions,
     keyword_condition,
     to_utc,
+    topic_column,
+    unindexed,
 )
 
 DOCUMENT_COLUMNS = (
@@ -57,7 +59,8 @@ def document_query(
     if text.strip():
         conds.append(keyword_condition(engine, text.strip()))
     if topic_id is not None:  # the tags' copy of the time lets the (topic_id, published_at) index serve
-        conds += [t.c.topic_id == int(topic_id), t.c.published_at >= f.start, t.c.published_at < f.end]
+        topic = topic_column(engine, f.keyword, text)
+        conds += [topic == int(topic_id), t.c.published_at >= f.start, t.c.published_at < f.end]
     if collapse_duplicates:
         conds.append(d.c.dup_of.is_(None))
     joined = d.outerjoin(t, t.c.document_id == d.c.id).join(src, src.c.id == d.c.source_id)
@@ -189,9 +192,7 @@ def _representative_ids(engine: Engine, f: QueryFilters, topic_id: int, limit: i
     if walk:
         # Unary + keeps SQLite from using the time, duplicate and channel indexes: it walks the
         # representative one in order (SQLAlchemy renders no SQLite table hints).
-        plus = {
-            c: literal_column(f"+documents.{c}", d.c[c].type) for c in ("published_at", "dup_of", "channel")
-        }
+        plus = {c: unindexed(d.c[c]) for c in ("published_at", "dup_of", "channel")}
         conds = [plus["published_at"] >= f.start, plus["published_at"] < f.end, plus["dup_of"].is_(None)]
         conds += [plus["channel"].in_(list(f.channels))] if f.channels else []
         q = select(d.c.id).where(*conds, select(t.c.document_id).where(*tagged).exists())

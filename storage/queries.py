@@ -58,6 +58,7 @@ from storage.filters import (
     like_pattern,
     tag_dims,
     to_utc,
+    topic_column,
 )
 
 log = logging.getLogger(__name__)
@@ -304,7 +305,7 @@ def emotion_mix(engine: Engine, f: QueryFilters, topic_id: int | None = None) ->
         conds = [t.c.published_at >= f.start, t.c.published_at < f.end, *dim_conditions(dims, f)]
         conds += document_conditions(engine, f)
         if topics is not None:
-            conds.append(t.c.topic_id.in_(topics))
+            conds.append(topic_column(engine, f.keyword).in_(topics))
         q = select(emotion, func.count().label("n")).select_from(t.join(d, d.c.id == t.c.document_id))
         q = q.where(*conds).group_by(emotion)
     else:
