@@ -42,7 +42,7 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 
 typecheck: install-dev
-	$(BIN)/mypy sensing storage ingest nlp analytics alerts reports
+	$(BIN)/mypy sensing storage ingest nlp analytics alerts reports dashboard bench
 
 pytest: install-dev system-deps
 	$(BIN)/pytest -q

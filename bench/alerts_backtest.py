@@ -81,6 +81,7 @@ import time
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -458,7 +459,7 @@ def main() -> None:
     per_topic, per_entry_hour = board_dwell()
     print(f"weibo board dwell: median {per_topic:g} h per topic, {per_entry_hour:g} h per entry-hour")
     board = read_board()
-    hourly = {"length": 6, "gap": 24 * 5, "period": 24, "per_week": 168}
+    hourly: dict[str, Any] = {"length": 6, "gap": 24 * 5, "period": 24, "per_week": 168}
     flow = Stream("weibo first sightings (n_unique), hourly", load_weibo_first(board), **hourly)
     wenzheng = Stream(
         "问政 messages, daily", load_wenzheng(), length=3, gap=21, period=7, per_week=7, rounds=6

@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from analytics.rollups import refresh_rollups
+from bench import machine
 from bench.corpus import load_pool
 from ingest.clean import content_hash
 from nlp.pipeline import DocInput, Tagger
@@ -161,7 +162,7 @@ def main() -> None:
         os.remove(args.db)
     engine = make_engine(url)
     upgrade_database(engine)
-    print(f"cores: {os.cpu_count()}")
+    print(machine.describe())
     figures = generate(engine, args.n, args.pool)
     print(f"pool tagging: {figures['tag_docs_per_s']:.0f} docs/s (one process)")
     print(f"rollups built in {figures['rollup_s']:.1f} s")

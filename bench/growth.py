@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
 
+from bench import machine
 from bench.ingest import build_items
 from bench.queries import OTHER_MODULES, RANGES, build_cases, make_context, naive_group, prepare_store, timed
 from storage import queries as q
@@ -130,9 +131,7 @@ def main() -> None:
 
     items, origin = build_items(args.items)
     tagger = build_tagger()
-    print(
-        f"cores: {os.cpu_count()}; {len(items):,} items to ingest ({origin}), {args.tag:,} to tag per store"
-    )
+    print(f"{machine.describe()}; {len(items):,} items to ingest ({origin}), {args.tag:,} to tag per store")
     small = run_store(args.small, items, args.tag, tagger)
     large = run_store(args.large, items, args.tag, tagger)
     rows = [

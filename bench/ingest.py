@@ -35,6 +35,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import machine  # noqa: E402
 from ingest.file_import import FileImportSource  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
 from storage.db import make_engine  # noqa: E402
@@ -169,6 +170,7 @@ def main() -> None:
         )
         ingestor = Ingestor(store, author_key="bench-key")
         chars = sum(len(str(i["content"])) for i in items)
+        print(machine.describe())
         print(f"input: {len(items)} items from {origin}, mean {chars / len(items):.0f} characters")
         started, cpu_started = time.perf_counter(), time.process_time()
         report = ingestor.run(source, kind="file_import")

@@ -23,6 +23,7 @@ import resource  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
+from bench import machine  # noqa: E402
 from bench.corpus import SHARED  # noqa: E402
 from nlp import classifiers, features  # noqa: E402
 from nlp.features import CompactTfidfVectorizer  # noqa: E402
@@ -80,7 +81,7 @@ def main() -> None:
     cpu, wall, stages = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
     base = statistics.median(baseline_cpu)
     print(
-        f"cores: {os.cpu_count()}; documents: {len(docs)}, mean {sum(map(len, texts)) / len(texts):.0f} chars;"
+        f"{machine.describe()}; documents: {len(docs)}, mean {sum(map(len, texts)) / len(texts):.0f} chars;"
         f" median of {args.rounds} cold runs"
     )
     print(f"stages: {', '.join(f'{k}={v}' for k, v in tagger.model_versions.items())}")

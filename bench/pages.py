@@ -47,6 +47,7 @@ import yaml
 from sqlalchemy import Engine, event, func, select
 from streamlit.testing.v1 import AppTest
 
+from bench import machine
 from dashboard import auth
 from dashboard.filters import DEFAULT_PRESET, PRESETS, STATE_KEY
 from storage import schema as s
@@ -323,7 +324,7 @@ def main() -> None:
     engine = make_engine(url)
     count, now, options = store_facts(engine)
     engine.dispose()
-    print(f"cores: {os.cpu_count()}")
+    print(machine.describe())
     print(f"documents: {count:,} (newest {now:%Y-%m-%d %H:%M} UTC, the pinned clock); period: {args.period}")
     sc = Scenario(now, options, args.period, args.timeout)
     quiet_streamlit()

@@ -27,6 +27,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select, text
 
 from analytics import rollup_levels as lv
+from bench import machine
 from storage import corrections, events, reply_queries, search_index
 from storage import queries as q
 from storage import schema as s
@@ -364,7 +365,7 @@ def main() -> None:
     ctx = make_context(engine)
     spread = filter_spread(engine, ctx, args.keyword)
     cases = [c for c in build_cases() if args.only in c.name]
-    print(f"cores: {os.cpu_count()}; documents: {n_docs:,}; now: {ctx.now:%Y-%m-%d %H:%M} UTC")
+    print(f"{machine.describe()}; documents: {n_docs:,}; now: {ctx.now:%Y-%m-%d %H:%M} UTC")
     levels = lv.levels_timezone(engine)
     print(
         f"rollup levels: {f'built for {levels}' if levels else 'not in the schema: hourly rollups only'}"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 
+from bench import machine
 from bench.corpus import load_pool
 from storage import schema as s
 from storage.db import make_engine
@@ -126,7 +127,7 @@ def main() -> None:
             for i, c in enumerate(social["content"])
         ]
         print(
-            f"cores: {os.cpu_count()}; documents: {len(docs)} (Weibo posts, mean {social['content'].str.len().mean():.0f} chars)"
+            f"{machine.describe()}; documents: {len(docs)} (Weibo posts, mean {social['content'].str.len().mean():.0f} chars)"
         )
         rates = {}
         for n in (1, 2):
