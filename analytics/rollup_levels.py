@@ -38,16 +38,20 @@ WATERMARK = "rollups.levels_watermark"  # equals HOURLY when the levels match th
 HOURLY = "rollups.watermark"
 ALL = "*"
 ALL_TOPICS = -2
-LEVEL_DIMS = ("channel", "category", "province", "city", "district", "topic_id", "sentiment", "emotion")
+LEVEL_DIMS = (
+    "channel", "source_id", "category", "province", "city", "district", "topic_id", "sentiment", "emotion"
+)  # fmt: skip
 MEASURES = ("n", "n_unique", "likes", "reposts", "comments", "reads")
 # Grouping set id -> the dimensions it keeps. Preference order (smallest first) is PREFERENCE.
+# Every set keeps the source next to the channel: sources nest in channels, so it adds rows only
+# where a channel has several sources, and a source filter reads the levels like any other.
 GROUPINGS: dict[int, tuple[str, ...]] = {
-    0: ("channel", "category", "province", "topic_id", "sentiment", "emotion"),
-    1: ("channel", "category", "province", "sentiment"),
-    2: ("channel", "category", "topic_id", "sentiment"),
-    3: ("channel", "category", "province", "sentiment", "emotion"),
-    4: ("channel", "category", "province", "city", "district", "sentiment"),
-    5: ("channel", "province", "topic_id", "sentiment"),  # topic x region reads (0 is 1.7x the rows)
+    0: ("channel", "source_id", "category", "province", "topic_id", "sentiment", "emotion"),
+    1: ("channel", "source_id", "category", "province", "sentiment"),
+    2: ("channel", "source_id", "category", "topic_id", "sentiment"),
+    3: ("channel", "source_id", "category", "province", "sentiment", "emotion"),
+    4: ("channel", "source_id", "category", "province", "city", "district", "sentiment"),
+    5: ("channel", "source_id", "province", "topic_id", "sentiment"),  # topic x region (0 is 1.7x the rows)
 }
 PREFERENCE = (1, 3, 4, 2, 5, 0)
 # The grouping sets the stored levels were built with: a store built with other sets is rebuilt
@@ -154,9 +158,10 @@ def mark_current(conn: Any, engine: Engine, hourly_watermark: Any) -> None:
 
 
 def _tag_dims() -> dict[str, Any]:
-    t = s.doc_tags
+    t, d = s.doc_tags, s.documents
     return {
         "channel": t.c.channel,
+        "source_id": d.c.source_id,
         "category": cast(corrected_tag("category", func.coalesce(t.c.category, "")), SqlString),
         "province": func.coalesce(t.c.province, ""),
         "city": func.coalesce(t.c.city, ""),
@@ -179,7 +184,9 @@ def _rebuild_day(conn: Any, daily: Table, day: date, tz: str) -> None:
     ]
     for grouping, kept in GROUPINGS.items():
         cols = [
-            dims[k].label(k) if k in kept else literal(ALL_TOPICS if k == "topic_id" else ALL).label(k)
+            dims[k].label(k)
+            if k in kept
+            else literal(ALL_TOPICS if k in ("topic_id", "source_id") else ALL).label(k)
             for k in LEVEL_DIMS
         ]
         q = (

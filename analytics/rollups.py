@@ -1,4 +1,5 @@
-"""Hourly rollups by channel x category x province x topic x sentiment, kept up to date incrementally.
+"""Hourly rollups by channel x source x category x province x topic x sentiment, kept up to date
+incrementally.
 
 The refresh finds the hour buckets touched by documents tagged since the last watermark
 (``app_state['rollups.watermark']``), groups them into contiguous ranges and rebuilds those
@@ -65,6 +66,7 @@ def rebuild_range(engine: Engine, start: datetime, end: datetime, conn: Any) -> 
         select(
             bucket.label("bucket"),
             t.c.channel,
+            d.c.source_id,
             cast(category, String).label("category"),
             province.label("province"),
             topic.label("topic_id"),
@@ -78,10 +80,20 @@ def rebuild_range(engine: Engine, start: datetime, end: datetime, conn: Any) -> 
         )
         .select_from(t.join(d, d.c.id == t.c.document_id))
         .where(t.c.published_at >= start, t.c.published_at < end)
-        .group_by(bucket, t.c.channel, category, province, topic, sentiment)
+        .group_by(bucket, t.c.channel, d.c.source_id, category, province, topic, sentiment)
     )
     conn.execute(delete(r).where(r.c.bucket >= start, r.c.bucket < end))
-    cols = ["bucket", "channel", "category", "province", "topic_id", "sentiment", "n", "n_unique"]
+    cols = [
+        "bucket",
+        "channel",
+        "source_id",
+        "category",
+        "province",
+        "topic_id",
+        "sentiment",
+        "n",
+        "n_unique",
+    ]
     cols += ["likes", "reposts", "comments", "reads"]
     result = conn.execute(insert(r).from_select(cols, q))
     return max(int(result.rowcount or 0), 0)  # some drivers report -1 for INSERT ... SELECT

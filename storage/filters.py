@@ -34,11 +34,12 @@ class QueryFilters:
     provinces: tuple[str, ...] = ()
     sentiments: tuple[str, ...] = ()
     keyword: str = ""
+    from_documents: bool = False  # count the documents themselves, not the rollups (checks, audits)
 
     @property
     def needs_documents(self) -> bool:
-        """True when a filter is not a rollup dimension (source, keyword)."""
-        return bool(self.sources or self.keyword.strip())
+        """True when a read must go to the documents: a keyword (not a rollup dimension), or asked to."""
+        return bool(self.from_documents or self.keyword.strip())
 
     def previous(self) -> QueryFilters:
         """The same filters over the period of equal length just before this one."""
@@ -52,7 +53,9 @@ class QueryFilters:
         """JSON-safe description (for the audit log and exports)."""
         out = asdict(self)
         out["start"], out["end"] = self.start.isoformat(), self.end.isoformat()
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items() if v not in ((), "")}
+        return {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items() if v not in ((), "", False)
+        }
 
 
 def hour_floor(dt: datetime) -> datetime:
@@ -146,15 +149,21 @@ def dim_conditions(dims: dict[str, Any], f: QueryFilters) -> list[Any]:
     ):
         if values:
             conds.append(dims[name].in_(list(values)))
+    if f.sources and "source_id" in dims:  # reads of the documents apply it in document_conditions
+        conds.append(dims["source_id"].in_(source_ids(f.sources)))
     return conds
+
+
+def source_ids(names: tuple[str, ...]) -> Any:
+    """A select of the ids of the sources named ``names``."""
+    return select(s.sources.c.id).where(s.sources.c.name.in_(list(names)))
 
 
 def document_conditions(engine: Engine, f: QueryFilters) -> list[Any]:
     d = s.documents
     conds: list[Any] = []
     if f.sources:
-        ids = select(s.sources.c.id).where(s.sources.c.name.in_(list(f.sources)))
-        conds.append(d.c.source_id.in_(ids))
+        conds.append(d.c.source_id.in_(source_ids(f.sources)))
     if f.keyword.strip():
         kw = f.keyword.strip()
         conds.append(keyword_condition(engine, kw))
@@ -166,15 +175,20 @@ def to_utc(series: pd.Series) -> pd.Series:
 
 
 def filter_dims(f: QueryFilters) -> set[str]:
-    named = (("channel", f.channels), ("category", f.categories), ("province", f.provinces))
-    return {name for name, values in (*named, ("sentiment", f.sentiments)) if values}
+    named = (("channel", f.channels), ("source_id", f.sources), ("category", f.categories))
+    return {
+        name for name, values in (*named, ("province", f.provinces), ("sentiment", f.sentiments)) if values
+    }
 
 
 def tag_dims(engine: Engine) -> dict[str, Any]:
-    """:func:`doc_dims` plus the tag columns that only the daily and monthly levels keep."""
-    t = s.doc_tags
+    """:func:`doc_dims` plus the tag columns that only the daily and monthly levels keep, and the
+    document's source (for reads of the tags alone)."""
+    t, d = s.doc_tags, s.documents.alias("tagged_document")
+    source_id = select(d.c.source_id).where(d.c.id == t.c.document_id).correlate(t).scalar_subquery()
     return {
         **doc_dims(engine),
+        "source_id": source_id,
         "emotion": cast(corrected("emotion", func.coalesce(t.c.emotion, "")), String),
         "city": func.coalesce(t.c.city, ""),
         "district": func.coalesce(t.c.district, ""),

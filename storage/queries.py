@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 
 MEASURES = ("n", "n_unique", "likes", "reposts", "comments", "reads")
 DIMENSIONS = ("bucket", "channel", "category", "province", "topic_id", "sentiment")
+ROLLUP_KEYS = (*DIMENSIONS, "source_id")  # the hourly rollups' key (a source is filtered on, not grouped by)
 # Reads grouped by bucket keep hourly buckets for the last two weeks of the period (heat persistence,
 # emerging topics and growth baselines look back that far); older whole local days come as days.
 HOURLY_TAIL = timedelta(days=14)
@@ -83,9 +84,9 @@ def _piece_select(
 ) -> Any:
     """One part of a period: hourly rollups, a daily/monthly level, or (dimensions the hourly rollups
     lack) the tags themselves; columns ``by`` + ``measures``."""
-    if piece.level == "hour" and set(by) | filter_dims(f) <= set(DIMENSIONS):
+    if piece.level == "hour" and set(by) | filter_dims(f) <= set(ROLLUP_KEYS):
         table: Any = s.rollups
-        dims = {name: table.c[name] for name in DIMENSIONS}
+        dims = {name: table.c[name] for name in ROLLUP_KEYS}
         sums = [func.sum(table.c[m]).label(m) for m in measures]
         conds = [table.c.bucket >= piece.start, table.c.bucket < piece.end]
     elif piece.level == "hour":

@@ -165,6 +165,7 @@ rollups = Table(
     metadata,
     Column("bucket", UTCDateTime, primary_key=True),  # hour, UTC
     Column("channel", String(16), primary_key=True),
+    Column("source_id", Integer, primary_key=True),
     Column("category", String(32), primary_key=True),  # '' when unknown
     Column("province", String(32), primary_key=True),  # '' when unknown
     Column("topic_id", Integer, primary_key=True),  # -1 when none
@@ -205,6 +206,7 @@ def _rollup_level(name: str) -> Table:
             "bucket", UTCDateTime, primary_key=True
         ),  # local midnight (of the day / 1st of the month), UTC
         Column("channel", String(16), primary_key=True),
+        Column("source_id", Integer, primary_key=True),
         Column("category", String(32), primary_key=True),  # '' unknown; '*' rolled up
         Column("province", String(32), primary_key=True),
         Column("city", String(32), primary_key=True),

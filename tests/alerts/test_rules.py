@@ -134,7 +134,7 @@ def seed_rollups(engine: Engine, series: dict[tuple[str, str], list[float]]) -> 
         for i, n in enumerate(counts):
             if n:
                 rows.append(
-                    {"bucket": start + i * HOUR, "channel": "social", "category": category, "province": "湖南省",
+                    {"bucket": start + i * HOUR, "channel": "social", "source_id": 1, "category": category, "province": "湖南省",
                      "topic_id": -1, "sentiment": sentiment, "n": int(n) + 1, "n_unique": int(n), "likes": 0,
                      "reposts": 0, "comments": 0, "reads": 0}
                 )  # fmt: skip

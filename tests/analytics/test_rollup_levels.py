@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from analytics import rollup_levels as lv
 from analytics.rollups import refresh_rollups
@@ -83,8 +83,8 @@ def store(engine: Engine) -> list[str]:
 
 
 def raw(f: q.QueryFilters, sources: list[str]) -> q.QueryFilters:
-    """The same filters read from the documents (every source selected: not a rollup dimension)."""
-    return q.QueryFilters(**{**f.__dict__, "sources": tuple(sources)})
+    """The same filters read from the documents (every source selected unless ``f`` names some)."""
+    return q.QueryFilters(**{**f.__dict__, "sources": f.sources or tuple(sources), "from_documents": True})
 
 
 def period(days: float, end: datetime = NOW) -> q.QueryFilters:
@@ -130,12 +130,15 @@ def test_plan_period_covers_the_period_with_aligned_pieces() -> None:
         (("sentiment",), {"categories": ("城乡建设", "")}),
         (("topic_id", "province"), {"sentiments": ("negative",)}),
         (("channel", "category", "sentiment"), {"provinces": ("广东省",)}),
+        (("category", "sentiment"), {"sources": ("weibo",)}),
+        (("topic_id", "province"), {"sources": ("news",), "sentiments": ("negative",)}),
     ],
 )
 def test_levels_equal_the_documents(
     engine: Engine, store: list[str], days: float, by: tuple[str, ...], filters: dict[str, tuple[str, ...]]
 ) -> None:
     f = q.QueryFilters(**{**period(days).__dict__, **filters})
+    assert not f.needs_documents  # a source is a rollup dimension too
     from_levels = sorted_frame(q.aggregate(engine, f, list(by)), list(by))
     from_docs = sorted_frame(q.aggregate(engine, raw(f, store), list(by)), list(by))
     assert from_levels.equals(from_docs)
@@ -157,7 +160,13 @@ def test_bucketed_reads_are_hourly_at_the_end_and_local_days_before(engine: Engi
 
 
 def test_emotions_regions_counts_and_activity_equal_the_documents(engine: Engine, store: list[str]) -> None:
-    for f in (period(3), period(50), q.QueryFilters(**{**period(70).__dict__, "categories": ("环境保护",)})):
+    sourced = q.QueryFilters(**{**period(40).__dict__, "sources": ("news",)})
+    for f in (
+        period(3),
+        period(50),
+        q.QueryFilters(**{**period(70).__dict__, "categories": ("环境保护",)}),
+        sourced,
+    ):
         assert q.emotion_mix(engine, f).equals(q.emotion_mix(engine, raw(f, store)))
         assert q.emotion_mix(engine, f, 2).equals(q.emotion_mix(engine, raw(f, store), 2))
         assert q.region_table(engine, f).equals(q.region_table(engine, raw(f, store)))
@@ -280,3 +289,32 @@ def test_topic_activity_ranks_and_finds_emerging_topics_like_hourly_rows(
         found_any += len(found)
         pd.testing.assert_frame_equal(emerging(fast, f), found, check_dtype=False)
     assert found_any > 0
+
+
+def test_the_source_migration_empties_the_rollups_and_the_next_refresh_rebuilds_them(
+    engine: Engine, store: list[str]
+) -> None:
+    """Revision c4a8e2d9f153 recreates the rollup tables with ``source_id``; the next refresh rebuilds
+    the hourly rollups and the levels from the tags, to the same sums."""
+    from alembic import command
+
+    from storage.migrate import alembic_config
+
+    f = period(60)
+    by = ["channel", "category", "sentiment"]
+    before = sorted_frame(q.aggregate(engine, f, by), by)
+    cfg = alembic_config(engine)
+    for target in ("9d3f6b2c1e07", "c4a8e2d9f153"):  # back to before it, then up again
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if target == "9d3f6b2c1e07" else command.upgrade)(cfg, target)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(s.rollups)).scalar_one() == 0
+    assert lv.levels_timezone(engine) is None
+    refresh_rollups(engine, tz=TZ)
+    assert lv.levels_timezone(engine) == TZ
+    assert sorted_frame(q.aggregate(engine, f, by), by).equals(before)
+    sourced = q.QueryFilters(**{**f.__dict__, "sources": ("weibo",)})
+    assert sorted_frame(q.aggregate(engine, sourced, by), by).equals(
+        sorted_frame(q.aggregate(engine, raw(sourced, store), by), by)
+    )

@@ -48,7 +48,7 @@ def test_kpis_match_the_seed(engine: Engine, facts: SeedFacts) -> None:
 @pytest.mark.parametrize("dims", [("channel",), ("category", "province"), ("topic_id", "sentiment")])
 def test_rollup_and_document_paths_agree(engine: Engine, facts: SeedFacts, dims: tuple[str, ...]) -> None:
     f = filters(facts, categories=("城乡建设", "环境保护", ""))
-    every_source = filters(facts, categories=f.categories, sources=tuple(facts.sources))
+    every_source = filters(facts, categories=f.categories, sources=tuple(facts.sources), from_documents=True)
     assert every_source.needs_documents and not f.needs_documents
     from_rollups = q.aggregate(engine, f, list(dims)).sort_values(list(dims)).reset_index(drop=True)
     from_docs = q.aggregate(engine, every_source, list(dims)).sort_values(list(dims)).reset_index(drop=True)

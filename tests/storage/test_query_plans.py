@@ -87,9 +87,9 @@ def test_a_keyword_leads_a_topic_read(tmp_path: Path) -> None:
         "document_count": lambda f: q.document_count(engine, f, topic_id=7),
         "search_documents": lambda f: q.search_documents(engine, f, topic_id=7),
     }
-    for name, read in reads.items():  # (a source filter: both read the documents)
+    for name, read in reads.items():  # (both read the documents)
         for keyword, leads in (("小区", True), ("", False)):
-            g = replace(f, keyword=keyword, sources=("weibo",))
+            g = replace(f, keyword=keyword, sources=("weibo",), from_documents=True)
             plans = [p for p in executed_plans(engine, partial(read, g)) if p]
             topic_index = any("ix_doc_tags_topic_published_at" in step for p in plans for step in p)
             assert topic_index is not leads, (name, keyword, plans)
