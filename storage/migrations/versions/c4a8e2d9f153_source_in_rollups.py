@@ -7,8 +7,9 @@ Create Date: 2026-11-26 02:45:00
 The hourly rollups and the daily and monthly levels get ``source_id`` in their key, so a source
 filter reads them instead of the documents (one year of the largest source at 1 M documents:
 1.7-11.7 s before). They hold only sums of the tags, so they are emptied and rebuilt: the
-watermarks are cleared and the next refresh (the ``rollups`` job, or ``sensing rollups``) rebuilds
-every hour, day and month from the tags. Until it has run, charts are empty.
+watermarks are cleared and the next refresh (the scheduler's ``rollups`` job, every 60 s by
+default, or ``sensing process``) rebuilds every hour, day and month from the tags. Until it has
+run, charts are empty.
 """
 
 from __future__ import annotations
