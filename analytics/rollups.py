@@ -111,19 +111,21 @@ def refresh_rollups(
     from analytics import rollup_levels as lv
     from analytics import tag_quality as tq
 
+    t = s.doc_tags
+    with engine.connect() as conn:  # before the levels: whatever is tagged after it, the next refresh sees
+        high = conn.execute(select(func.max(t.c.tagged_at))).scalar()
     tz = tz or get_state(engine, lv.TZ_STATE)
-    if tz:
-        lv.ensure_levels(engine, tz)
+    # Levels just rebuilt from all the tags need no rebuild per range below (after an upgrade that
+    # recreated the rollups, that halves the first refresh).
+    levels_fresh = bool(tz) and lv.ensure_levels(engine, str(tz)) > 0
     threshold = low_confidence if low_confidence is not None else tq.current_threshold(engine)
     threshold = DEFAULT_LOW_CONFIDENCE if threshold is None else threshold
     tq.ensure_built(engine, threshold)
-    t = s.doc_tags
     wm_raw = None if full else get_state(engine, WATERMARK)
     wm = datetime.fromisoformat(wm_raw) if wm_raw else None
+    if high is None:
+        return {"ranges": 0, "rows": 0}
     with engine.connect() as conn:
-        high = conn.execute(select(func.max(t.c.tagged_at))).scalar()
-        if high is None:
-            return {"ranges": 0, "rows": 0}
         bucket = hour_bucket(engine, t.c.published_at)
         q = select(bucket).distinct().where(t.c.tagged_at <= high)
         if wm is not None:
@@ -136,7 +138,7 @@ def refresh_rollups(
         with write_tx(engine) as conn:
             rows += rebuild_range(engine, start, end, conn)
             tq.rebuild_days(conn, engine, start, end, threshold)
-            if tz:
+            if tz and not levels_fresh:
                 lv.rebuild_levels(conn, engine, start, end, tz)
     with write_tx(engine) as conn:
         set_state(conn, engine, WATERMARK, high.isoformat())
