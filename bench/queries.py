@@ -3,7 +3,7 @@
 Each page's reads (the :mod:`storage.queries` calls that ``dashboard/data.py`` makes for it, with
 the same arguments) run over a spread of filters: four periods ending at the newest data (24 h,
 7 d, 30 d, 1 y) x no filter, one channel, one category, one region, one sentiment, a keyword and
-the largest source (sources are not a rollup dimension: that filter reads the documents);
+the largest source;
 topic-scoped reads also run for a second topic. For each query the script prints p50 and p95
 over that spread, and the naive query for the same figure, run in the same process on the
 1-year unfiltered case: ``documents JOIN doc_tags`` with the same filters, ``GROUP BY`` the same
@@ -266,7 +266,7 @@ def most_common(engine: Engine, column: Any) -> str:
 
 
 def largest_source(engine: Engine) -> str:
-    """The source with the most documents (not a rollup dimension: a source filter reads documents)."""
+    """The source with the most documents."""
     d, src = s.documents, s.sources
     qy = select(src.c.name).join(d, d.c.source_id == src.c.id).group_by(src.c.name)
     with engine.connect() as conn:
