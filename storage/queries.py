@@ -328,7 +328,8 @@ def region_table(engine: Engine, f: QueryFilters) -> pd.DataFrame:
         t, d = s.doc_tags, s.documents
         dims = tag_dims(engine)
         cols = [dims[c].label(c) for c in (*places, "sentiment")]
-        conds = [t.c.published_at >= f.start, t.c.published_at < f.end, *dim_conditions(dims, f)]
+        # doc_dims: the source is a documents condition here, not tag_dims' per-row subquery
+        conds = [t.c.published_at >= f.start, t.c.published_at < f.end, *dim_conditions(doc_dims(engine), f)]
         conds += document_conditions(engine, f)
         q = select(*cols, func.count().label("n")).select_from(t.join(d, d.c.id == t.c.document_id))
         sub = q.where(*conds).group_by(*[dims[c] for c in (*places, "sentiment")]).subquery()
