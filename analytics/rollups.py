@@ -83,18 +83,8 @@ def rebuild_range(engine: Engine, start: datetime, end: datetime, conn: Any) -> 
         .group_by(bucket, t.c.channel, d.c.source_id, category, province, topic, sentiment)
     )
     conn.execute(delete(r).where(r.c.bucket >= start, r.c.bucket < end))
-    cols = [
-        "bucket",
-        "channel",
-        "source_id",
-        "category",
-        "province",
-        "topic_id",
-        "sentiment",
-        "n",
-        "n_unique",
-    ]
-    cols += ["likes", "reposts", "comments", "reads"]
+    cols = ["bucket", "channel", "source_id", "category", "province", "topic_id", "sentiment"]
+    cols += ["n", "n_unique", "likes", "reposts", "comments", "reads"]
     result = conn.execute(insert(r).from_select(cols, q))
     return max(int(result.rowcount or 0), 0)  # some drivers report -1 for INSERT ... SELECT
 

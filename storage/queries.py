@@ -262,7 +262,8 @@ def _activity(
 
     begin = f.start - lookback
     hourly_from = max(begin, f.end - hourly_tail)
-    parts = [summed(begin, min(f.start, hourly_from))] if begin < min(f.start, hourly_from) else []
+    lookback_end = min(f.start, hourly_from)
+    parts = [summed(begin, lookback_end)] if begin < lookback_end else []
     if f.start < hourly_from:
         parts.append(summed(f.start, hourly_from))
     parts.append(aggregate(engine, f.with_period(hourly_from, f.end), ["bucket", *keys]))
