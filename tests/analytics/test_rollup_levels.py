@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -218,21 +219,32 @@ def test_levels_built_with_other_grouping_sets_are_rebuilt(engine: Engine, store
     assert sorted_frame(q.aggregate(engine, f, by), by).equals(expected)
 
 
+def heat_input(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rollup rows by sentiment -> the heat frame (``n``, ``neg``, engagement per bucket x keys x channel)."""
+    frame = frame.assign(neg=frame["n"].where(frame["sentiment"] == "negative", 0))
+    cols = ["n", "neg", "likes", "reposts", "comments", "reads"]
+    return frame.groupby(["bucket", *keys, "channel"], as_index=False)[cols].sum()
+
+
+def heat_params(f: q.QueryFilters, baseline_days: int) -> Any:
+    """The dashboard's heat parameters for ``f``: the period is the window, a week at most persists."""
+    from analytics.heat import HeatParams
+
+    hours = int((f.end - f.start).total_seconds() // 3600)
+    return HeatParams(window_hours=hours, baseline_days=baseline_days, persistence_buckets=min(hours, 168))
+
+
 def test_agenda_activity_ranks_like_hourly_rows(engine: Engine, store: list[str]) -> None:
     """agenda_activity sums the lookback and the period before its hourly tail; agenda ranking
     (sums, and active hours in the last week) comes out as from hourly rows over the documents."""
-    from analytics.heat import HeatParams, rank_agenda
+    from analytics.heat import rank_agenda
 
     keys = ["category", "province", "channel", "sentiment"]
     lookback = timedelta(days=14)
 
     def ranked(frame: pd.DataFrame, f: q.QueryFilters) -> pd.DataFrame:
-        frame = frame.assign(neg=frame["n"].where(frame["sentiment"] == "negative", 0))
-        cols = ["n", "neg", "likes", "reposts", "comments", "reads"]
-        frame = frame.groupby(["bucket", "category", "province", "channel"], as_index=False)[cols].sum()
-        hours = int((f.end - f.start).total_seconds() // 3600)
-        params = HeatParams(window_hours=hours, baseline_days=14, persistence_buckets=min(hours, 168))
-        out = rank_agenda(frame, now=pd.Timestamp(f.end), params=params, region="province")
+        cells = heat_input(frame, ["category", "province"])
+        out = rank_agenda(cells, now=pd.Timestamp(f.end), params=heat_params(f, 14), region="province")
         return out.sort_values(["category", "province"]).reset_index(drop=True)
 
     for f in (period(3), period(10), period(50)):
@@ -251,19 +263,15 @@ def test_topic_activity_ranks_and_finds_emerging_topics_like_hourly_rows(
     """topic_activity sums all but its hourly tail; heat ranking (sums, active hours in the last week)
     and emerging topics (the last day against the week before it) come out as from hourly rows."""
     from analytics.emerging import EmergingParams, find_emerging
-    from analytics.heat import HeatParams, HeatWeights, rank_heat
+    from analytics.heat import HeatWeights, rank_heat
 
     keys = ["topic_id", "channel", "sentiment"]
     lookback, recent = timedelta(days=7), 24
     tail = lookback + timedelta(hours=recent)  # as dashboard.data.topic_activity passes it
 
     def ranked(frame: pd.DataFrame, f: q.QueryFilters) -> pd.DataFrame:
-        frame = frame.assign(neg=frame["n"].where(frame["sentiment"] == "negative", 0))
-        cols = ["n", "neg", "likes", "reposts", "comments", "reads"]
-        frame = frame.groupby(["bucket", "topic_id", "channel"], as_index=False)[cols].sum()
-        hours = int((f.end - f.start).total_seconds() // 3600)
-        params = HeatParams(window_hours=hours, baseline_days=7, persistence_buckets=min(hours, 168))
-        out = rank_heat(frame, HeatWeights(), pd.Timestamp(f.end), params, ("topic_id",))
+        topics = heat_input(frame, ["topic_id"])
+        out = rank_heat(topics, HeatWeights(), pd.Timestamp(f.end), heat_params(f, 7), ("topic_id",))
         return out.sort_values("topic_id").reset_index(drop=True)
 
     def emerging(frame: pd.DataFrame, f: q.QueryFilters) -> pd.DataFrame:
