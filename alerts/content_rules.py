@@ -17,7 +17,7 @@ import pandas as pd
 
 from alerts.rules import EMPTY_VALUES, Candidate, DocScope, alert_key, format_local, subject_of
 from analytics.emerging import EmergingParams, find_emerging
-from sensing.settings import AlertRuleSettings
+from kernel.settings import AlertRuleSettings
 
 log = logging.getLogger(__name__)
 

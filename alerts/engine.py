@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +41,8 @@ from alerts.message import build_notification, dashboard_base_url
 from alerts.notifiers import DeliveryError, Notification, Notifier, build_notifier
 from alerts.notifiers.base import HTTP_TIMEOUT
 from alerts.rules import Candidate, evaluate_negative_share, evaluate_source_silence, evaluate_volume
-from sensing.settings import AlertRuleSettings, Settings
+from kernel import plugins
+from kernel.settings import AlertRuleSettings, Settings
 from storage import schema as s
 from storage.db import write_tx
 from storage.types import utcnow
@@ -89,51 +90,45 @@ class EvaluationContext:
         return self._events
 
 
-def _volume(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
+# Rule kinds: the ``minsheng.rules`` entry points name these functions (and any third party's):
+# each takes the evaluation context and one rule's settings and returns its candidates.
+
+
+def volume_spike_rule(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
     return evaluate_volume(
         rule, ctx.frame(rule), ctx.now, data_start=ctx.data_start(), labels=ctx.labels(), tz=ctx.tz
     )
 
 
-def _share(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
+def negative_share_rule(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
     return evaluate_negative_share(
         rule, ctx.frame(rule), ctx.now, data_start=ctx.data_start(), labels=ctx.labels(), tz=ctx.tz
     )
 
 
-def _keyword(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
+def keyword_rule(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
     from analytics.watchlist import compile_expression
 
     docs = load_window_documents(ctx.engine, ctx.now - timedelta(hours=rule.window_hours), ctx.now)
     return evaluate_keyword(rule, docs, ctx.now, compile_expression(rule.expression or ""), tz=ctx.tz)
 
 
-def _emerging(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
+def emerging_topic_rule(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
     return evaluate_emerging(rule, ctx.frame(rule), ctx.now, labels=ctx.labels(), tz=ctx.tz)
 
 
-def _silence(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
+def source_silence_rule(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
     activity = source_activity(ctx.engine, ctx.settings.sources)
     return evaluate_source_silence(rule, activity, ctx.now, tz=ctx.tz)
 
 
-def _drift(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
+def model_drift_rule(ctx: EvaluationContext, rule: AlertRuleSettings) -> list[Candidate]:
     from alerts.rules import evaluate_model_drift
     from storage.corrections import drift_by_source_week, label_shift
 
     since = ctx.now - timedelta(days=21)  # this week and the two before: enough for the newest shift
     drift = drift_by_source_week(ctx.engine, "sentiment", ctx.settings.nlp.low_confidence, since=since)
     return evaluate_model_drift(rule, drift, label_shift(drift), ctx.now)
-
-
-RULE_KINDS: dict[str, Callable[[EvaluationContext, AlertRuleSettings], list[Candidate]]] = {
-    "volume_spike": _volume,
-    "negative_share": _share,
-    "keyword": _keyword,
-    "emerging_topic": _emerging,
-    "source_silence": _silence,
-    "model_drift": _drift,
-}
 
 
 def with_documents(engine: Any, candidate: Candidate, now: datetime) -> Candidate:
@@ -211,7 +206,9 @@ def evaluate_rules(app: Any, *, now: datetime | None = None) -> dict[str, Any]:
     }
     for rule in rules:
         try:
-            found[rule.name] = [with_documents(ctx.engine, c, now) for c in RULE_KINDS[rule.kind](ctx, rule)]
+            found[rule.name] = [
+                with_documents(ctx.engine, c, now) for c in plugins.load(plugins.RULES, rule.kind)(ctx, rule)
+            ]
         except Exception as exc:  # one broken rule must not stop the others
             counts["errors"] += 1
             log.exception("alert rule failed", extra={"rule": rule.name, "error": str(exc)})

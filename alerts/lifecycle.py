@@ -31,7 +31,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.engine import Connection
 
 from alerts.rules import Candidate
-from sensing.settings import AlertRuleSettings
+from kernel.settings import AlertRuleSettings
 from storage import schema as s
 from storage.db import write_tx
 from storage.types import utcnow

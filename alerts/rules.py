@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from analytics.detect import SpikeParams, detect_share_spike, evaluate_latest
-from sensing.settings import AlertRuleSettings
+from kernel.settings import AlertRuleSettings
 
 log = logging.getLogger(__name__)
 

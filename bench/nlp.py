@@ -25,12 +25,12 @@ import time  # noqa: E402
 
 from bench import machine  # noqa: E402
 from bench.corpus import SHARED  # noqa: E402
+from kernel.settings import Settings  # noqa: E402
 from nlp import classifiers, features  # noqa: E402
 from nlp.features import CompactTfidfVectorizer  # noqa: E402
 from nlp.jobs import build_tagger  # noqa: E402
 from nlp.pipeline import DocInput, Tagger  # noqa: E402
 from nlp.tokenize import get_cutter  # noqa: E402
-from sensing.settings import Settings  # noqa: E402
 
 BATCH = 500
 

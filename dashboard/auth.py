@@ -26,7 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, select, update
 
-from sensing.settings import UserSettings, resolve_secret
+from kernel.settings import UserSettings, resolve_secret
 from storage import schema as s
 from storage.db import write_tx
 from storage.store import Store

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import auth, data, filters
 from dashboard.auth import User
-from sensing.settings import Settings
+from kernel.settings import Settings
 from storage.queries import QueryFilters
 
 

@@ -16,6 +16,7 @@ import streamlit as st
 from analytics.rollups import refresh_rollups
 from dashboard import data, labels
 from dashboard.context import PageContext
+from dashboard.markdown import escape_md
 from nlp.base import TASK_LABELS
 from storage.corrections import CorrectionError, add_correction
 
@@ -48,7 +49,7 @@ def show_flash() -> None:
     if flash:
         kind, text = flash
         show = {"ok": st.success, "warning": st.warning}.get(kind, st.error)
-        show(labels.escape_md(text))  # may quote a stored label
+        show(escape_md(text))  # may quote a stored label
 
 
 def correction_form(ctx: PageContext, docs: pd.DataFrame, key: str, doc_id: int | None = None) -> None:
@@ -92,4 +93,4 @@ def correction_form(ctx: PageContext, docs: pd.DataFrame, key: str, doc_id: int 
         disabled=value == current,
     )
     note = f"当前{labels.FIELDS[field]}：{labels.tag(field, current)}。更正记入审计日志，并用于模型再训练。"
-    st.caption(labels.escape_md(note))  # the current category is stored text
+    st.caption(escape_md(note))  # the current category is stored text

@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from sensing.settings import Settings, load_settings
+from kernel.settings import Settings, load_settings
 from storage import alert_queries, corrections
 from storage import events as ev
 from storage import queries as q

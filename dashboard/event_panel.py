@@ -19,8 +19,9 @@ import pandas as pd
 import streamlit as st
 
 from analytics.effect import EVENT_KINDS, EffectEstimate, estimate_effect
-from dashboard import charts, data, labels
+from dashboard import charts, data
 from dashboard.context import PageContext
+from dashboard.markdown import escape_md
 from dashboard.tables import local_time
 from storage.events import add_event
 
@@ -148,7 +149,7 @@ def render_events(ctx: PageContext, issue: Issue, key: str) -> None:
     """The issue's events with their effect, and the form to mark a new one."""
     flash = st.session_state.pop(FLASH, None)
     if flash:
-        (st.success if flash[0] == "ok" else st.error)(labels.escape_md(flash[1]))
+        (st.success if flash[0] == "ok" else st.error)(escape_md(flash[1]))
     event_form(ctx, issue, key)
     found = data.events(ctx.url, issue.topic_id, issue.category, issue.province)
     if not found:
@@ -175,7 +176,7 @@ def render_events(ctx: PageContext, issue: Issue, key: str) -> None:
     )
     for i, event in enumerate(found[:MAX_EVENTS]):
         when = local_time(pd.Series([event["at"]]), ctx.tz).iloc[0]
-        with st.expander(labels.escape_md(f"#{event['id']} {event['kind']}（{when}）"), expanded=i == 0):
+        with st.expander(escape_md(f"#{event['id']} {event['kind']}（{when}）"), expanded=i == 0):
             if event["note"]:
                 st.text(f"说明：{event['note']}")
             show_effect(ctx, event, WINDOWS[choice], key)

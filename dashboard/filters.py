@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from dashboard import labels
+from kernel import labels
 from storage.queries import QueryFilters, last_hours
 from storage.types import utcnow
 

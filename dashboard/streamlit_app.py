@@ -18,7 +18,7 @@ import streamlit as st  # noqa: E402
 from streamlit.navigation.page import StreamlitPage  # noqa: E402
 
 from dashboard import auth, data, filters, labels  # noqa: E402
-from sensing.settings import ConfigError  # noqa: E402
+from kernel.settings import ConfigError  # noqa: E402
 
 PAGES = Path(__file__).with_name("app_pages")
 ASSETS = Path(__file__).with_name("assets")  # local files only: a :material: page icon is fetched from a CDN

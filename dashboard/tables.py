@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from dashboard import labels
+from kernel import labels
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_MAX_ROWS = 10_000

@@ -1,35 +1,22 @@
-"""Source kinds, keyed by ``kind``: an explicit table, imported lazily (no import-time magic)."""
+"""Source kinds: the ``minsheng.sources`` entry points (:mod:`kernel.plugins`), imported when used.
+
+:func:`build_source` is the one way a source is constructed, in production and in tests alike.
+"""
 
 from __future__ import annotations
 
-import importlib
+from pathlib import Path
 from typing import Any
 
 from ingest.base import Source, SourceOptions
-
-SOURCE_KINDS: dict[str, str] = {
-    "rss": "ingest.sources.rss:RssSource",
-    "json_api": "ingest.sources.json_api:JsonApiSource",
-    "hotline_files": "ingest.sources.hotline_files:HotlineFilesSource",
-    "webhook": "ingest.sources.webhook:WebhookSource",
-    "demo": "ingest.sources.demo:DemoSource",
-}
-
-
-class UnknownSourceKindError(KeyError):
-    """No source implements this kind."""
+from ingest.clean import detect_channel
+from kernel import plugins
+from kernel.plugins import UnknownPluginError as UnknownSourceKindError
 
 
 def source_class(kind: str) -> type[Source]:
-    """Return the class implementing ``kind``."""
-    try:
-        target = SOURCE_KINDS[kind]
-    except KeyError:
-        raise UnknownSourceKindError(
-            f"unknown source kind {kind!r}; expected one of {sorted(SOURCE_KINDS)}"
-        ) from None
-    module, _, attr = target.partition(":")
-    cls: type[Source] = getattr(importlib.import_module(module), attr)
+    """Return the class implementing ``kind`` (raises :class:`UnknownSourceKindError`)."""
+    cls: type[Source] = plugins.load(plugins.SOURCES, kind)
     return cls
 
 
@@ -39,8 +26,28 @@ def options_model_for(kind: str) -> type[SourceOptions]:
 
 
 def build_source(
-    name: str, kind: str, options: dict[str, Any], *, channel: str | None, timezone: str
+    name: str,
+    kind: str,
+    options: dict[str, Any],
+    *,
+    channel: str | None,
+    timezone: str,
+    data_dir: str | Path = "var",
 ) -> Source:
-    """Instantiate a configured source, validating its options."""
+    """Instantiate a configured source, validating its options.
+
+    Options a kind derives from the application (``app_defaults``: spool and drop folders under
+    ``data_dir``) fill in what the configuration leaves out; with no configured channel, the channel
+    is guessed from the URL and the source name.
+    """
     cls = source_class(kind)
-    return cls(name, cls.options_model.model_validate(options), channel=channel, timezone=timezone)
+    merged: dict[str, Any] = dict(options)
+    app_defaults = getattr(cls, "app_defaults", None)
+    if app_defaults is not None:
+        for key, value in app_defaults(name, str(data_dir)).items():
+            merged.setdefault(key, value)
+    channel = channel or detect_channel(merged.get("url"), hints=[name])
+    return cls(name, cls.options_model.model_validate(merged), channel=channel, timezone=timezone)
+
+
+__all__ = ["UnknownSourceKindError", "build_source", "options_model_for", "source_class"]

@@ -16,10 +16,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ingest.base import Source
-from ingest.clean import detect_channel
 from ingest.pipeline import Ingestor, RunReport
-from ingest.registry import source_class
-from sensing.settings import Settings, SourceSettings, resolve_secret
+from ingest.registry import build_source
+from kernel.settings import Settings, SourceSettings, resolve_secret
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -42,15 +41,15 @@ def author_key(settings: Settings) -> str:
 
 
 def configured_source(settings: Settings, src: SourceSettings) -> Source:
-    """Instantiate a configured source; options that depend on the app (spool folders) are filled in."""
-    cls = source_class(src.kind)
-    options: dict[str, Any] = dict(src.options)
-    app_defaults = getattr(cls, "app_defaults", None)
-    if app_defaults is not None:
-        for key, value in app_defaults(src.name, settings.app.data_dir).items():
-            options.setdefault(key, value)
-    channel = src.channel or detect_channel(options.get("url"), hints=[src.name])
-    return cls(src.name, cls.options_model.model_validate(options), channel=channel, timezone=src.timezone)
+    """Build one configured source through :func:`ingest.registry.build_source`."""
+    return build_source(
+        src.name,
+        src.kind,
+        src.options,
+        channel=src.channel,
+        timezone=src.timezone,
+        data_dir=settings.app.data_dir,
+    )
 
 
 def make_ingestor(settings: Settings, store: Store) -> Ingestor:

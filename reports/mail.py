@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
-from sensing.settings import NotifierSettings, Settings, resolve_secret
+from kernel.settings import NotifierSettings, Settings, resolve_secret
 
 log = logging.getLogger(__name__)
 SMTP_TIMEOUT_S = 30.0

@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, update
 
+from kernel.settings import Settings
 from reports import data, effects, examples, followup_data, issues, methods, ranking, replies, tables
 from reports.model import REPLY_QUERY, WeeklyReport
 from reports.narrative import narrate
-from sensing.settings import Settings
 from storage import schema as s
 from storage.db import write_tx
 from storage.types import iso_week, utcnow

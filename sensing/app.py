@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import Engine
 
-from sensing.settings import ConfigError, Settings, load_settings
+from kernel.settings import ConfigError, Settings
+from sensing.config import load_config
 from storage.db import engine_from_settings
 from storage.store import Store
 
@@ -45,7 +46,7 @@ class App:
 
 def load_app(config_path: str | None = None) -> App:
     """Validate the configuration and build the context (raises ConfigError)."""
-    return App(settings=load_settings(config_path), config_path=config_path)
+    return App(settings=load_config(config_path), config_path=config_path)
 
 
 def _store_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
@@ -79,7 +80,7 @@ def pass_app(fn: F) -> F:
                 for problem in exc.problems:
                     click.echo(f"config error: {problem}", err=True)
                 ctx.exit(2)
-            from sensing.logs import configure_logging
+            from kernel.logs import configure_logging
 
             configure_logging(app.settings.logging.level, app.settings.logging.json_logs)
             ctx.meta["sensing.app"] = app

@@ -1,53 +1,31 @@
 """The ``sensing`` command line.
 
-Core commands live here; each package contributes its own commands (``ingest``, ``process``,
-``alerts`` ...) through the explicit table :data:`COMMANDS`, imported only when used so that
-``sensing status`` does not load the NLP models.
+Commands are the ``minsheng.commands`` entry points (:mod:`kernel.plugins`), built-in and
+third-party alike, imported only when used so that ``sensing status`` does not load the NLP models.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Any
 
 import click
 
+from kernel import plugins
 from sensing.app import App, pass_app
-
-COMMANDS: dict[str, str] = {
-    "init": "sensing.commands:init_cmd",
-    "status": "sensing.commands:status_cmd",
-    "run": "sensing.supervisor:run_cmd",
-    "demo": "sensing.supervisor:demo_cmd",
-    "dashboard": "sensing.supervisor:dashboard_cmd",
-    "scheduler": "sensing.schedule:scheduler_cmd",
-    "worker": "nlp.jobs:worker_cmd",
-    "process": "nlp.jobs:process_cmd",
-    "eval": "nlp.cli:eval_cmd",
-    "train": "nlp.cli:train_cmd",
-    "ingest": "ingest.cli:ingest_cmd",
-    "import": "ingest.cli:import_cmd",
-    "alerts": "alerts.cli:alerts_cmd",
-    "report": "reports.cli:report_cmd",
-    "users": "dashboard.cli:users_cmd",
-    "events": "analytics.cli:events_cmd",
-}
 
 
 class LazyGroup(click.Group):
     """A group whose sub-commands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return plugins.names(plugins.COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
+        if cmd_name not in plugins.names(plugins.COMMANDS):
             return None
-        module, _, attr = target.partition(":")
         try:
-            cmd: click.Command = getattr(importlib.import_module(module), attr)
+            cmd: click.Command = plugins.load(plugins.COMMANDS, cmd_name)
         except (ImportError, AttributeError) as exc:  # a missing optional part: say so plainly
             reason = f"{cmd_name} is unavailable: {exc}"
             return click.Command(cmd_name, help=reason, callback=lambda: sys.exit(reason))

@@ -18,9 +18,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from kernel.settings import ScheduleSettings, Settings
 from sensing.app import App, pass_app
 from sensing.jobs import set_app
-from sensing.settings import ScheduleSettings, Settings
 
 log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 300

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from sensing.settings import NotifierSettings
+from kernel.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
 

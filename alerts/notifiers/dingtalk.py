@@ -17,7 +17,7 @@ import time
 from urllib.parse import quote_plus
 
 from alerts.notifiers.base import Notification, Notifier, NotifierConfigError
-from sensing.settings import resolve_secret
+from kernel.settings import resolve_secret
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from alerts.notifiers.base import Notification, Notifier, NotifierConfigError
 from alerts.notifiers.wecom import truncate_utf8
-from sensing.settings import resolve_secret
+from kernel.settings import resolve_secret
 
 log = logging.getLogger(__name__)
 

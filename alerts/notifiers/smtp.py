@@ -16,7 +16,7 @@ from email.message import EmailMessage
 import httpx
 
 from alerts.notifiers.base import DeliveryError, Notification, Notifier, NotifierConfigError
-from sensing.settings import NotifierSettings, resolve_secret
+from kernel.settings import NotifierSettings, resolve_secret
 
 log = logging.getLogger(__name__)
 

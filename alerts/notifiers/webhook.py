@@ -18,7 +18,7 @@ import logging
 import time
 
 from alerts.notifiers.base import Notification, Notifier, NotifierConfigError
-from sensing.settings import resolve_secret
+from kernel.settings import resolve_secret
 
 log = logging.getLogger(__name__)
 

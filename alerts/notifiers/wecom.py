@@ -12,7 +12,7 @@ import logging
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from alerts.notifiers.base import Notification, Notifier, NotifierConfigError
-from sensing.settings import resolve_secret
+from kernel.settings import resolve_secret
 
 log = logging.getLogger(__name__)
 

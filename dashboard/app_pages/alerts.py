@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard import data, filters, labels
 from dashboard.context import page_context, page_header
+from dashboard.markdown import escape_md
 from dashboard.tables import alert_table, document_table, local_time
 
 SILENCE_CHOICES = {"1 小时": 1, "2 小时": 2, "8 小时": 8, "24 小时": 24, "3 天": 72}
@@ -34,7 +35,7 @@ ctx = page_context()
 page_header("预警中心", ctx)
 flash = st.session_state.pop(FLASH, None)
 if flash:
-    (st.success if flash[0] == "ok" else st.error)(labels.escape_md(flash[1]))  # may quote stored text
+    (st.success if flash[0] == "ok" else st.error)(escape_md(flash[1]))  # may quote stored text
 
 
 @st.fragment(run_every=ctx.settings.dashboard.auto_refresh_seconds)

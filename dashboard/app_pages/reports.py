@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard import data, labels
 from dashboard.context import page_context
+from dashboard.markdown import escape_md
 from dashboard.tables import local_time
 from storage.store import Store
 from storage.types import iso_week
@@ -45,7 +46,7 @@ if weekly is None:
 out_dir = Path(ctx.settings.reports.out_dir)
 flash = st.session_state.pop(FLASH, None)
 if flash:
-    (st.success if flash[0] == "ok" else st.error)(labels.escape_md(flash[1]))  # may quote stored text
+    (st.success if flash[0] == "ok" else st.error)(escape_md(flash[1]))  # may quote stored text
 
 
 def weeks_ago(offset: int) -> str:

@@ -9,6 +9,7 @@ from dashboard import charts, data, labels
 from dashboard.context import page_context, page_header
 from dashboard.correction_panel import correction_form
 from dashboard.event_panel import Issue, render_events
+from dashboard.markdown import escape_md
 from dashboard.tables import document_table, hot_topic_table
 
 ctx = page_context()
@@ -52,7 +53,7 @@ topic_id = st.selectbox(
     "查看话题详情", list(choices), format_func=lambda t: f"{choices[t]}（#{t}）", key="topic_pick"
 )
 row = ranked.loc[ranked["topic_id"] == topic_id].iloc[0]
-st.subheader(labels.escape_md(choices[topic_id]))
+st.subheader(escape_md(choices[topic_id]))
 info = data.topics(ctx.url)
 meta = info.loc[info["id"] == topic_id]
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import auth, data, labels
 from dashboard.context import page_context
+from dashboard.markdown import escape_md
 from dashboard.tables import local_time
 from storage.queries import audit_frame
 from storage.store import Store
@@ -21,7 +22,7 @@ if not auth.require(ctx.user, "users", "用户管理"):
     st.stop()
 flash = st.session_state.pop(FLASH, None)
 if flash:
-    (st.success if flash[0] == "ok" else st.error)(labels.escape_md(flash[1]))  # may quote stored text
+    (st.success if flash[0] == "ok" else st.error)(escape_md(flash[1]))  # may quote stored text
 
 
 def run(action: str, fn: Any, *args: Any) -> None:

@@ -134,7 +134,7 @@ def resolve_ref(value: str) -> str:
     """``$env:NAME`` / ``$file:PATH`` -> its value (FatalSourceError when unset); literals unchanged."""
     if not value.startswith(("$env:", "$file:")):
         return value
-    from sensing.settings import resolve_secret
+    from kernel.settings import resolve_secret
 
     resolved = resolve_secret(value)
     if resolved is None:

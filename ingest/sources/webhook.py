@@ -186,7 +186,7 @@ class WebhookSource(Source):
         return Spool(Path(folder))
 
     def token(self) -> str:
-        from sensing.settings import resolve_secret
+        from kernel.settings import resolve_secret
 
         value = resolve_secret(self.options.token)
         if not value:

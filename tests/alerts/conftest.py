@@ -16,8 +16,8 @@ import pytest
 import yaml
 from sqlalchemy import Engine
 
+from kernel.settings import Settings
 from sensing.app import App
-from sensing.settings import Settings
 
 NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)  # 14:30 Beijing time
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alerts.message import alert_link, build_notification, dashboard_base_url, neutralise_markdown
-from sensing.settings import Settings
+from kernel.settings import Settings
 from tests.alerts.conftest import NOW
 
 

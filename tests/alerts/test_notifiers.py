@@ -18,7 +18,7 @@ import pytest
 
 from alerts.notifiers import DeliveryError, Notification, build_notifier
 from alerts.notifiers.smtp import SmtpNotifier
-from sensing.settings import NotifierSettings
+from kernel.settings import NotifierSettings
 from tests.alerts.conftest import HttpReceiver
 
 NOTE = Notification(

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from alerts.engine import evaluate_rules
 from alerts.rules import SourceActivity, evaluate_negative_share, evaluate_source_silence, evaluate_volume
-from sensing.settings import AlertRuleSettings
+from kernel.settings import AlertRuleSettings
 from storage import schema as s
 from storage.db import write_tx
 from storage.store import Store
@@ -268,8 +268,8 @@ def test_keyword_watchlist_counts_events_not_reposts() -> None:
 def test_shipped_config_rules_evaluate_cleanly(engine: Engine) -> None:
     from pathlib import Path
 
+    from kernel.settings import load_settings
     from sensing.app import App
-    from sensing.settings import load_settings
 
     repo = Path(__file__).resolve().parents[2]
     settings = load_settings(repo / "config.yaml", environ={"SENSING_DATABASE__URL": "sqlite://"})

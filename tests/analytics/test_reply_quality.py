@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from analytics.jobs import score_replies
 from analytics.reply_quality import delay_score, reply_checks, score_reply
-from sensing.settings import Settings
+from kernel.settings import Settings
 from storage import schema as s
 from storage.store import Store
 

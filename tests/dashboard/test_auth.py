@@ -12,8 +12,8 @@ from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
 from dashboard import auth
+from kernel.settings import UserSettings
 from sensing.cli import cli
-from sensing.settings import UserSettings
 from storage import schema as s
 from tests.dashboard.conftest import APP, NOW, PASSWORDS
 from tests.dashboard.helpers import metrics

@@ -11,6 +11,7 @@ import openpyxl
 import pandas as pd
 
 from dashboard import charts, labels, tables
+from dashboard.markdown import escape_md
 
 GEOJSON = Path(__file__).resolve().parents[2] / "dashboard" / "assets" / "china_provinces.geojson"
 
@@ -59,11 +60,11 @@ def test_empty_frames_give_a_message_not_empty_axes() -> None:
 
 def test_markdown_escaping_shows_text_literally() -> None:
     hostile = "**粗** <b>x</b> [链接](http://a) :red[警告] $x$ # 标题"
-    escaped = labels.escape_md(hostile)
+    escaped = escape_md(hostile)
     unescaped = re.sub(r"\\.", "", escaped)  # what is left once every escaped character is removed
     assert not set(unescaped) & set("*<>[]():$#")
     assert escaped.replace("\\", "") == hostile
-    assert labels.escape_md("第一行\n## 第二行") == "第一行 \\#\\# 第二行"
+    assert escape_md("第一行\n## 第二行") == "第一行 \\#\\# 第二行"
 
 
 def test_exports_never_turn_text_into_formulas() -> None:

@@ -27,10 +27,11 @@ from sqlalchemy import Engine
 
 from ingest.base import FetchBatch, Health, RawItem, Source, SourceOptions
 from ingest.pipeline import Ingestor
-from ingest.registry import SOURCE_KINDS, build_source, source_class
+from ingest.registry import build_source, source_class
 from ingest.sources.demo import HOUR, DemoSource
 from ingest.sources.webhook_server import WebhookServer
-from sensing.settings import SourceSettings
+from kernel import plugins
+from kernel.settings import SourceSettings
 from storage.store import Store
 from tests.ingest.conftest import FAST_HTTP, Reply, Request, ScriptedServer, count_documents
 
@@ -186,7 +187,7 @@ HARNESSES = {
 
 
 def test_every_registered_kind_has_a_harness() -> None:
-    assert set(HARNESSES) == set(SOURCE_KINDS)
+    assert set(HARNESSES) == set(plugins.names(plugins.SOURCES))
 
 
 @pytest.fixture(params=sorted(HARNESSES))

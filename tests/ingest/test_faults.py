@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from ingest.pipeline import Ingestor
 from ingest.registry import build_source
 from ingest.runner import ingest_sources
-from sensing.settings import Settings
+from kernel.settings import Settings
 from storage import schema as s
 from storage.db import make_engine
 from storage.migrate import upgrade_database

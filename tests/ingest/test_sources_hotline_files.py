@@ -125,7 +125,7 @@ def test_fresh_and_partial_files_are_left_alone(tmp_path: Path) -> None:
 
 
 def test_the_configured_wenzheng_source_validates() -> None:
-    from sensing.settings import load_settings
+    from kernel.settings import load_settings
 
     settings = load_settings(Path(__file__).resolve().parents[2] / "config.yaml", environ={})
     wenzheng = settings.source("wenzheng")

@@ -125,7 +125,7 @@ def test_check_needs_the_token(webhook: tuple[WebhookSource, str], monkeypatch: 
 
 def test_supervisor_helpers_receive_and_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ingest.runner import ingest_sources, start_webhook_servers
-    from sensing.settings import Settings
+    from kernel.settings import Settings
     from storage.db import make_engine
     from storage.migrate import upgrade_database
     from storage.store import Store

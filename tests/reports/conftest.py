@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
-from sensing.settings import Settings
+from kernel.settings import Settings
 from tests.seed import SeedDoc, SeedFacts, seed_database
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # Sunday 20:00 in Beijing: week 2026-W47 is complete

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 from sqlalchemy import Engine, select
 
+from kernel.settings import Settings
 from reports.mail import ReportMailError
 from reports.weekly import run_scheduled_report
 from sensing.app import App
 from sensing.cli import cli
-from sensing.settings import Settings
 from storage import schema as s
 from tests.reports.conftest import NOW, WEEK
 from tests.seed import seed_database

@@ -20,11 +20,11 @@ from pypdf import PdfReader
 from sqlalchemy import Engine
 
 from analytics.effect import EffectEstimate, estimate_effect
+from kernel.settings import Settings
 from reports.model import WeeklyReport
 from reports.replies import MIN_UNIT_REPLIES, UNKNOWN_UNIT, reply_weights
 from reports.tables import UNKNOWN_CATEGORY, UNKNOWN_REGION
 from reports.weekly import add_followup, generate_weekly_report
-from sensing.settings import Settings
 from tests.reports.conftest import END, MOBILE, PREV, START, WEEK, by_first, parse_ranges, sheet_rows
 from tests.reports.followup_seed import CORRECTED_CATEGORY, RARE_UNIT, FollowupFacts, SeedReply, seed_followup
 from tests.seed import SeedDoc, SeedFacts

@@ -16,12 +16,12 @@ from pypdf import PdfReader
 from sqlalchemy import Engine, select
 
 from alerts.rules import CHANNEL_LABELS
+from kernel.settings import Settings
 from reports.charts import CHARTS
 from reports.data import load_documents
 from reports.render_xlsx import render_xlsx
 from reports.tables import sentiment_table
 from reports.weekly import build_weekly_report, generate_weekly_report
-from sensing.settings import Settings
 from storage import schema as s
 from tests.reports.conftest import (
     END,

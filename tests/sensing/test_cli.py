@@ -9,7 +9,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sensing.cli import COMMANDS, cli
+from kernel import plugins
+from sensing.cli import cli
 
 
 def config_for(tmp_path: Path, db_url: str, **extra: object) -> Path:
@@ -26,7 +27,7 @@ def test_help_lists_every_command() -> None:
         assert name in result.output
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
+@pytest.mark.parametrize("name", plugins.names(plugins.COMMANDS))
 def test_every_command_explains_itself(name: str) -> None:
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0, result.output

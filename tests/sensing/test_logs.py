@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_json_lines_when_not_a_terminal() -> None:
     code = (
-        "import logging; from sensing.logs import configure_logging; configure_logging('INFO');"
+        "import logging; from kernel.logs import configure_logging; configure_logging('INFO');"
         "logging.getLogger('ingest.source.rss1').error('fetch failed', extra={'source': 'rss1', 'document_id': 7})"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)

@@ -8,8 +8,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from kernel.settings import ConfigError, load_settings, resolve_secret
 from sensing.cli import cli
-from sensing.settings import ConfigError, load_settings, resolve_secret
+from sensing.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,7 +23,7 @@ def write(tmp_path: Path, data: dict) -> Path:
 
 def problems(tmp_path: Path, data: dict, environ: dict[str, str] | None = None) -> list[str]:
     with pytest.raises(ConfigError) as info:
-        load_settings(write(tmp_path, data), environ or {})
+        load_config(write(tmp_path, data), environ or {})
     return info.value.problems
 
 

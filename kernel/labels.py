@@ -1,8 +1,6 @@
-"""Chinese display labels for stored codes, and escaping of untrusted text for Markdown elements."""
+"""The one vocabulary: Chinese display labels for stored codes, used by the dashboard, reports and alerts."""
 
 from __future__ import annotations
-
-import re
 
 UNKNOWN = "未知"
 CHANNELS = {"social": "社交媒体", "news": "新闻", "hotline": "热线", "gov": "政务平台"}
@@ -76,16 +74,3 @@ def tag(field: str, value: object) -> str:
 def place(value: object) -> str:
     """A category or region value for display (``''`` means unknown)."""
     return UNKNOWN if value in (None, "") else str(value)
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")
-
-
-def escape_md(text: object) -> str:
-    """Escape untrusted text for elements that interpret Markdown (headers, captions, metric labels).
-
-    Every Markdown, directive (``:red[...]``), LaTeX (``$``) and HTML character is backslash-escaped,
-    and line breaks collapse to spaces, so the text shows literally.
-    """
-    flat = " ".join(str(text).split())
-    return _MD_SPECIAL.sub(r"\\\1", flat)
