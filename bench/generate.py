@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from analytics.rollups import refresh_rollups
 from bench import machine
 from bench.corpus import load_pool
 from ingest.clean import content_hash
@@ -29,6 +28,7 @@ from nlp.pipeline import DocInput, Tagger
 from storage import schema as s
 from storage.db import make_engine, write_tx
 from storage.migrate import upgrade_database
+from storage.rollups.refresh import refresh_rollups
 from storage.store import Store
 
 PROVINCES = [

@@ -27,13 +27,13 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, select, text
 
-from analytics import rollup_levels as lv
 from bench import machine
 from storage import corrections, events, reply_queries, search_index
 from storage import queries as q
 from storage import schema as s
 from storage.db import make_engine
 from storage.migrate import upgrade_database
+from storage.rollups import levels as lv
 
 RANGES = {"24h": 24, "7d": 24 * 7, "30d": 24 * 30, "1y": 24 * 365}
 LOOKBACK = timedelta(days=7)  # dashboard.data.LOOKBACK_DAYS

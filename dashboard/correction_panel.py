@@ -13,12 +13,12 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from analytics.rollups import refresh_rollups
 from dashboard import data, labels
 from dashboard.context import PageContext
 from dashboard.markdown import escape_md
 from nlp.base import TASK_LABELS
 from storage.corrections import CorrectionError, add_correction
+from storage.rollups.refresh import refresh_rollups
 
 log = logging.getLogger(__name__)
 FLASH = "correction_flash"

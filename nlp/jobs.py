@@ -176,8 +176,8 @@ def process_cmd(app: App, limit: int | None) -> None:
     """Tag every untagged (or outdated) document once, then refresh the rollups."""
     from rich.progress import Progress
 
-    from analytics.rollups import refresh_rollups
     from storage.backlog import count_backlog
+    from storage.rollups.refresh import refresh_rollups
 
     tagger = build_tagger(app.settings)
     total = count_backlog(app.engine, tagger.version)

@@ -21,10 +21,11 @@ import pandas as pd
 from sqlalchemy import Engine, Select, func, select
 
 from analytics.effect import EffectEstimate, estimate_effect
-from analytics.rollups import WATERMARK, get_state
 from reports.data import load_documents
 from storage import schema as s
 from storage.events import issue_series, list_events
+from storage.rollups.hourly import WATERMARK
+from storage.state import get_state
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ def job_ingest(app: App, source: str) -> dict[str, Any]:
 
 
 def job_rollups(app: App) -> dict[str, Any]:
-    from analytics.rollups import refresh_rollups
+    from storage.rollups.refresh import refresh_rollups
 
     return refresh_rollups(
         app.engine, tz=app.settings.app.timezone, low_confidence=app.settings.nlp.low_confidence

@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, case, func, select
 
-from analytics import rollup_levels as lv
 from storage import schema as s
 from storage.filters import to_utc
+from storage.rollups import levels as lv
 
 
 def filter_options(engine: Engine) -> dict[str, list[str]]:

@@ -20,7 +20,6 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, case, func, select, union_all
 
-from analytics import rollup_levels as lv
 from storage import schema as s
 from storage.admin_queries import (
     audit_frame,
@@ -60,6 +59,7 @@ from storage.filters import (
     to_utc,
     topic_column,
 )
+from storage.rollups import levels as lv
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def rollup_sums(
     dimensions (not its source or keyword).
 
     Whole local months and days come from the daily and monthly levels (see
-    :mod:`analytics.rollup_levels`) when they are built; the rest from the hourly rollups (or, for
+    :mod:`storage.rollups.levels`) when they are built; the rest from the hourly rollups (or, for
     emotion, city and district, which those lack, from the tags). Grouped by ``bucket``, rows are
     hourly for the last :data:`HOURLY_TAIL` of the period and the partial days at its start, and one
     per local day (bucket = local midnight, in UTC) before; months are then never used.

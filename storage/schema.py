@@ -181,7 +181,7 @@ Index("ix_rollups_category_bucket", rollups.c.category, rollups.c.bucket)
 Index("ix_rollups_province_bucket", rollups.c.province, rollups.c.bucket)
 Index("ix_rollups_topic_bucket", rollups.c.topic_id, rollups.c.bucket)
 
-#: Model-tag quality per source and UTC day (analytics.tag_quality): documents per label and how
+#: Model-tag quality per source and UTC day (storage.rollups.tag_quality): documents per label and how
 #: many scored below the configured low-confidence threshold. Model tags, not corrections: it
 #: watches the models. Kept in step with the hourly rollups.
 tag_quality_daily = Table(
@@ -197,11 +197,11 @@ tag_quality_daily = Table(
 
 
 def _rollup_level(name: str) -> Table:
-    """A coarser rollup level (see analytics.rollup_levels): one row per grouping set x bucket x kept dims."""
+    """A coarser rollup level (see storage.rollups.levels): one row per grouping set x bucket x kept dims."""
     return Table(
         name,
         metadata,
-        Column("grouping", Integer, primary_key=True),  # grouping set id, analytics.rollup_levels.GROUPINGS
+        Column("grouping", Integer, primary_key=True),  # grouping set id, storage.rollups.levels.GROUPINGS
         Column(
             "bucket", UTCDateTime, primary_key=True
         ),  # local midnight (of the day / 1st of the month), UTC

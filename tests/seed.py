@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, update
 
-from analytics.rollups import refresh_rollups
 from storage import schema as s
 from storage.db import write_tx
+from storage.rollups.refresh import refresh_rollups
 
 SEED = 20261120
 DAYS = 14

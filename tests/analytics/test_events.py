@@ -8,10 +8,10 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from analytics.rollups import refresh_rollups
 from nlp.jobs import tag_backlog
 from sensing.cli import cli
 from storage.events import list_events
+from storage.rollups.refresh import refresh_rollups
 from storage.store import Store
 from tests.nlp.test_jobs import tagger
 from tests.sensing.test_cli import config_for

@@ -10,9 +10,9 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 
 from analytics.retention import archive_old_text
-from analytics.rollups import refresh_rollups
 from nlp.jobs import tag_backlog
 from storage import schema as s
+from storage.rollups.refresh import refresh_rollups
 from tests.nlp.test_jobs import T0, seed, tagger
 
 

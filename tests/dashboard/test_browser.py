@@ -27,12 +27,12 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select, update
 
-from analytics.rollups import refresh_rollups
 from dashboard import auth
 from storage import schema as s
 from storage.db import make_engine, write_tx
 from storage.events import add_event
 from storage.migrate import upgrade_database
+from storage.rollups.refresh import refresh_rollups
 from storage.types import utcnow
 from tests.dashboard.followup_seed import seed_replies
 from tests.seed import SeedFacts, seed_database

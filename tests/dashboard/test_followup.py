@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Engine, insert, select, update
 
 from analytics.effect import estimate_effect
-from analytics.rollups import refresh_rollups
 from storage import schema as s
 from storage.db import write_tx
+from storage.rollups.refresh import refresh_rollups
 from storage.types import utcnow
 from tests.dashboard.conftest import NOW, OpenPage
 from tests.dashboard.followup_seed import COMPONENTS, HTML_REPLY, SeededReply

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
-from analytics.rollups import refresh_rollups
 from nlp.jobs import tag_backlog
 from storage import schema as s
 from storage.corrections import (
@@ -17,6 +16,7 @@ from storage.corrections import (
     label_shift,
     review_queue,
 )
+from storage.rollups.refresh import refresh_rollups
 from tests.nlp.test_jobs import seed, tagger
 
 

@@ -31,11 +31,11 @@ from sqlalchemy import String as SqlString
 from storage import schema as s
 from storage.corrections import corrected_tag
 from storage.db import write_tx
+from storage.rollups.hourly import WATERMARK as HOURLY
 
 log = logging.getLogger(__name__)
 TZ_STATE = "rollups.levels_tz"
 WATERMARK = "rollups.levels_watermark"  # equals HOURLY when the levels match the hourly rollups
-HOURLY = "rollups.watermark"
 ALL = "*"
 ALL_TOPICS = -2
 LEVEL_DIMS = (

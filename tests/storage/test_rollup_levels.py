@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
-from analytics import rollup_levels as lv
-from analytics.rollups import refresh_rollups
 from storage import queries as q
 from storage import schema as s
 from storage.corrections import add_correction
 from storage.db import write_tx
+from storage.rollups import levels as lv
+from storage.rollups.refresh import refresh_rollups
 
 pytestmark = pytest.mark.skipif(lv.level_tables() is None, reason="the schema has no rollup levels yet")
 

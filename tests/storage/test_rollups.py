@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
-from analytics.rollups import refresh_rollups, touched_ranges
 from nlp.jobs import tag_backlog
 from storage import schema as s
 from storage.db import write_tx
+from storage.rollups.hourly import touched_ranges
+from storage.rollups.refresh import refresh_rollups
 from storage.store import Store
 from tests.nlp.test_jobs import T0, seed, tagger
 
