@@ -24,13 +24,12 @@ from rich.console import Console
 from rich.table import Table
 
 from alerts import lifecycle
-from alerts.rules import SEVERITY_LABELS
+from kernel import labels
 from sensing.app import App, pass_app
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-STATUS_LABELS = {"open": "未处理", "acknowledged": "已确认", "resolved": "已解除"}
 _DURATION = re.compile(r"(\d+)\s*([dhms])", re.IGNORECASE)
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
@@ -95,8 +94,8 @@ def list_cmd(app: App, status: str, limit: int, as_json: bool) -> None:
         who = r["resolved_by"] if r["status"] == "resolved" else r["acked_by"]
         table.add_row(
             str(r["id"]),
-            STATUS_LABELS.get(r["status"], r["status"]),
-            SEVERITY_LABELS.get(r["severity"], r["severity"]),
+            labels.ALERT_STATUS.get(r["status"], r["status"]),
+            labels.SEVERITY.get(r["severity"], r["severity"]),
             r["rule"],
             r["key"],
             r["title"],

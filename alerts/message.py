@@ -19,7 +19,8 @@ from typing import Any
 from urllib.parse import quote
 
 from alerts.notifiers.base import Notification
-from alerts.rules import CHANNEL_LABELS, SEVERITY_LABELS, format_local
+from alerts.rules import format_local
+from kernel import labels
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def excerpt(doc: Mapping[str, Any], chars: int = EXCERPT_CHARS) -> str:
 
 
 def _doc_line(doc: Mapping[str, Any], tz: str) -> str:
-    where = CHANNEL_LABELS.get(str(doc.get("channel") or ""), str(doc.get("channel") or ""))
+    where = labels.CHANNELS.get(str(doc.get("channel") or ""), str(doc.get("channel") or ""))
     when = doc.get("published_at")
     if isinstance(when, str):
         when = datetime.fromisoformat(when)
@@ -166,7 +167,7 @@ def build_notification(
             last seven days on an alert's topic, category or region are mentioned in it.
     """
     severity = top_severity(alerts)
-    level = SEVERITY_LABELS.get(severity, severity)
+    level = labels.SEVERITY.get(severity, severity)
     prefix = f"【{level}】" + ("【仍在持续，尚未处理】" if reminder else "")
     first = alerts[0]
     title = prefix + str(first["title"]) + (f" 等 {len(alerts)} 条预警" if len(alerts) > 1 else "")

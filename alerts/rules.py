@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from analytics.detect import SpikeParams, detect_share_spike, evaluate_latest
+from kernel.labels import CHANNELS
 from kernel.settings import AlertRuleSettings
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,6 @@ DIMENSION_LABELS = {
     "region": "地区",
     "topic": "话题",
 }
-CHANNEL_LABELS = {"social": "社交媒体", "news": "新闻", "hotline": "12345热线", "gov": "政务留言"}
-SEVERITY_LABELS = {"info": "提示", "warning": "警告", "critical": "严重"}
 EMPTY_VALUES = {"", "-1", "None"}
 
 
@@ -98,9 +97,7 @@ def subject_of(dimension: str, value: str, labels: Mapping[str, str] | None = No
     """Plain-Chinese name of a dimension value, e.g. ``诉求类别「环境保护」``."""
     if dimension == "total":
         return DIMENSION_LABELS["total"]
-    shown = (labels or {}).get(value) or (
-        CHANNEL_LABELS.get(value, value) if dimension == "channel" else value
-    )
+    shown = (labels or {}).get(value) or (CHANNELS.get(value, value) if dimension == "channel" else value)
     if dimension == "topic" and not (labels or {}).get(value):
         shown = f"#{value}"
     return f"{DIMENSION_LABELS[dimension]}「{shown}」"

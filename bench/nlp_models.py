@@ -27,7 +27,7 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nlp import classifiers, datasets, features, train  # noqa: E402
-from nlp.base import TASK_LABELS  # noqa: E402
+from nlp.base import TASK_CODES  # noqa: E402
 from nlp.evaluate import compute_metrics  # noqa: E402
 
 BATCH = 500
@@ -36,7 +36,7 @@ BATCH = 500
 def dev_scores() -> dict[str, dict[str, float]]:
     """Macro-F1 of each shipped model on its dev sets."""
     out: dict[str, dict[str, float]] = {}
-    for task in TASK_LABELS:
+    for task in TASK_CODES:
         clf = classifiers.load_classifier(task)
         data = train.load_task_data(task)
         out[task] = {}
@@ -61,10 +61,10 @@ def clear_caches() -> None:
 
 def throughput(texts: list[str]) -> float:
     """Docs/s of the three classifiers together (each doc tagged by all three), cold caches."""
-    models = [classifiers.load_classifier(task) for task in TASK_LABELS]
+    models = [classifiers.load_classifier(task) for task in TASK_CODES]
     for m in models:
         m.predict(texts[:10])
-    per_model = dict.fromkeys(TASK_LABELS, 0.0)
+    per_model = dict.fromkeys(TASK_CODES, 0.0)
     total = 0.0
     wall = time.perf_counter()
     for start in range(0, len(texts), BATCH):
@@ -102,7 +102,7 @@ def baselines() -> None:
         ).fit([t for t, _ in rows], [lab for _, lab in rows])
         scores = {
             d: compute_metrics(
-                [lab for _, lab in r], list(model.predict([t for t, _ in r])), TASK_LABELS[task]
+                [lab for _, lab in r], list(model.predict([t for t, _ in r])), TASK_CODES[task]
             )["macro_f1"]
             for d, r in data.dev.items()
         }
@@ -119,7 +119,7 @@ def baselines() -> None:
         rate = len(rows) / (time.perf_counter() - t0)
         # SnowNLP gives P(positive); the usual 3-way reading: > 0.6 positive, < 0.4 negative.
         preds = ["positive" if p > 0.6 else "negative" if p < 0.4 else "neutral" for p in probs]
-        f1 = compute_metrics([lab for _, lab in rows], preds, TASK_LABELS["sentiment"])["macro_f1"]
+        f1 = compute_metrics([lab for _, lab in rows], preds, TASK_CODES["sentiment"])["macro_f1"]
         print(f"baseline SnowNLP sentiment {domain}: macro-F1 {f1:.4f} ({rate:.0f} docs/s)")
 
 

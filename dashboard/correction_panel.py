@@ -13,10 +13,11 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, labels
+from dashboard import data
 from dashboard.context import PageContext
 from dashboard.markdown import escape_md
-from nlp.base import TASK_LABELS
+from kernel import labels
+from kernel.labels import TASK_CODES
 from storage.corrections import CorrectionError, add_correction
 from storage.rollups.refresh import refresh_rollups
 
@@ -77,7 +78,7 @@ def correction_form(ctx: PageContext, docs: pd.DataFrame, key: str, doc_id: int 
     )
     row = docs.loc[docs["id"] == doc_id].iloc[0]
     current = str(row.get(field) or "")
-    options = list(TASK_LABELS[field])
+    options = list(TASK_CODES[field])
     value = c3.selectbox(
         "改为",
         options,

@@ -17,7 +17,8 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts dashboard/ on the path, no
 import streamlit as st  # noqa: E402
 from streamlit.navigation.page import StreamlitPage  # noqa: E402
 
-from dashboard import auth, data, filters, labels  # noqa: E402
+from dashboard import auth, data, filters  # noqa: E402
+from kernel import labels  # noqa: E402
 from kernel.settings import ConfigError  # noqa: E402
 
 PAGES = Path(__file__).with_name("app_pages")

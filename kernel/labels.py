@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+# Stored codes of the model tags (the classifiers' label sets, in their trained order).
+SENTIMENT_CODES: tuple[str, ...] = ("positive", "neutral", "negative")
+EMOTION_CODES: tuple[str, ...] = ("neutral", "happy", "angry", "sad", "fear", "surprise")
+CATEGORY_CODES: tuple[str, ...] = (
+    "城乡建设",
+    "环境保护",
+    "交通运输",
+    "教育文体",
+    "劳动和社会保障",
+    "商贸旅游",
+    "卫生计生",
+)
+TASK_CODES: dict[str, tuple[str, ...]] = {
+    "sentiment": SENTIMENT_CODES,
+    "emotion": EMOTION_CODES,
+    "category": CATEGORY_CODES,
+}
+
 UNKNOWN = "未知"
-CHANNELS = {"social": "社交媒体", "news": "新闻", "hotline": "热线", "gov": "政务平台"}
+CHANNELS = {"social": "社交媒体", "news": "新闻", "hotline": "12345热线", "gov": "政务平台"}
 SENTIMENTS = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 SENTIMENT_ORDER = ("negative", "neutral", "positive")
 SENTIMENT_COLORS = {"负面": "#d62728", "中性": "#9e9e9e", "正面": "#2ca02c", UNKNOWN: "#cccccc"}

@@ -13,23 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SENTIMENT_LABELS: tuple[str, ...] = ("positive", "neutral", "negative")
-EMOTION_LABELS: tuple[str, ...] = ("neutral", "happy", "angry", "sad", "fear", "surprise")
-CATEGORY_LABELS: tuple[str, ...] = (
-    "城乡建设",
-    "环境保护",
-    "交通运输",
-    "教育文体",
-    "劳动和社会保障",
-    "商贸旅游",
-    "卫生计生",
-)
-TASK_LABELS: dict[str, tuple[str, ...]] = {
-    "sentiment": SENTIMENT_LABELS,
-    "emotion": EMOTION_LABELS,
-    "category": CATEGORY_LABELS,
-}
-
 
 class ModelNotFoundError(RuntimeError):
     """A model artifact or directory named in config does not exist locally."""

@@ -25,7 +25,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from nlp.base import TASK_LABELS, MappedProbabilityClassifier, ModelNotFoundError, TextClassifier
+from kernel.labels import TASK_CODES
+from nlp.base import MappedProbabilityClassifier, ModelNotFoundError, TextClassifier
 from nlp.features import (  # noqa: F401  (re-exported: older pickles name them under nlp.classifiers)
     CompactTfidfVectorizer,
     PostAnalyzer,
@@ -168,7 +169,7 @@ class LinearClassifier(MappedProbabilityClassifier):
         meta: dict[str, Any] | None = None,
     ) -> None:
         self.task = task
-        self.labels = TASK_LABELS[task]
+        self.labels = TASK_CODES[task]
         self.version = version
         self.model = model
         self.prepare = prepare
@@ -255,8 +256,8 @@ def load_classifier(task: str, backend: str = "default", path: str | None = None
         ModelNotFoundError: the artifact or directory does not exist.
         ValueError: unknown task or backend, or a model whose labels do not fit the task.
     """
-    if task not in TASK_LABELS:
-        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASK_LABELS)}")
+    if task not in TASK_CODES:
+        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASK_CODES)}")
     if backend == "default":
         return load_linear(task, path)
     if backend == "transformers":

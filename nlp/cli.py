@@ -12,12 +12,13 @@ from typing import Any
 
 import click
 
-from nlp.base import TASK_LABELS, ModelNotFoundError
+from kernel.labels import TASK_CODES
+from nlp.base import ModelNotFoundError
 from sensing.app import App, pass_app
 
 logger = logging.getLogger(__name__)
 
-EVAL_TASKS = (*TASK_LABELS, "topics")
+EVAL_TASKS = (*TASK_CODES, "topics")
 
 
 def _evaluate_topics(path: Path) -> dict[str, Any]:
@@ -80,7 +81,7 @@ def eval_cmd(
 
 
 @click.command("train")
-@click.argument("task", type=click.Choice(tuple(TASK_LABELS)))
+@click.argument("task", type=click.Choice(tuple(TASK_CODES)))
 @click.option(
     "--extra",
     "extra_file",

@@ -19,7 +19,8 @@ from typing import Any
 
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from nlp.base import TASK_LABELS, TextClassifier
+from kernel.labels import TASK_CODES
+from nlp.base import TextClassifier
 from nlp.datasets import EMOTION_TO_SENTIMENT, Example
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def map_labels(task: str, examples: Sequence[Example]) -> list[Example]:
     Raises:
         UnknownLabelError: naming every label that does not belong to the task.
     """
-    allowed = set(TASK_LABELS[task])
+    allowed = set(TASK_CODES[task])
     out: list[Example] = []
     unknown: set[str] = set()
     for text, label in examples:
@@ -91,7 +92,7 @@ def map_labels(task: str, examples: Sequence[Example]) -> list[Example]:
             unknown.add(label)
     if unknown:
         raise UnknownLabelError(
-            f"labels not in the {task} label set {TASK_LABELS[task]}: {', '.join(sorted(unknown))}"
+            f"labels not in the {task} label set {TASK_CODES[task]}: {', '.join(sorted(unknown))}"
         )
     return out
 

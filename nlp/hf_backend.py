@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from nlp.base import TASK_LABELS, MappedProbabilityClassifier, ModelNotFoundError
+from kernel.labels import TASK_CODES
+from nlp.base import MappedProbabilityClassifier, ModelNotFoundError
 from nlp.datasets import EMOTION_TO_SENTIMENT
 
 logger = logging.getLogger(__name__)
@@ -32,13 +33,13 @@ class LabelMappingError(ValueError):
 
 
 def map_id2label(task: str, id2label: dict[int, str]) -> list[int]:
-    """Map each model output id (in id order) to an index in ``TASK_LABELS[task]`` (-1: dropped).
+    """Map each model output id (in id order) to an index in ``TASK_CODES[task]`` (-1: dropped).
 
     Raises:
         LabelMappingError: naming the model labels that fit neither the task nor, for sentiment,
             the SMP emotions.
     """
-    labels = TASK_LABELS[task]
+    labels = TASK_CODES[task]
     targets: list[int] = []
     bad: list[str] = []
     for idx in sorted(id2label):
@@ -91,7 +92,7 @@ class HfClassifier(MappedProbabilityClassifier):
         self, task: str, model: Any, tokenizer: Any, version: str, batch_size: int = 32, max_length: int = 256
     ) -> None:
         self.task = task
-        self.labels = TASK_LABELS[task]
+        self.labels = TASK_CODES[task]
         self.version = version
         self.model = model
         self.tokenizer = tokenizer

@@ -26,8 +26,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from kernel.labels import TASK_CODES
 from nlp import datasets as ds
-from nlp.base import TASK_LABELS
 from nlp.classifiers import MODELS_DIR, CompactLogisticRegression, NbLogisticRegression
 from nlp.features import CompactTfidfVectorizer, PostAnalyzer, TokenAnalyzer, VocabularyFilter
 from nlp.train_data import SEED, TaskData, group_near_duplicates, read_task_data, sentiment_rows_as_emotions
@@ -35,7 +35,7 @@ from nlp.train_eval import current_dev_score, out_of_fold_proba, save_bundle, sc
 
 logger = logging.getLogger(__name__)
 
-TASKS = tuple(TASK_LABELS)
+TASKS = tuple(TASK_CODES)
 __all__ = [
     "SEED",
     "SPECS",
@@ -229,9 +229,9 @@ def train_task(
     start = time.perf_counter()
     out_dir = out_dir or MODELS_DIR / task
     data = load_task_data(task)
-    bad = sorted({lab for _, lab in extra} - set(TASK_LABELS[task]))
+    bad = sorted({lab for _, lab in extra} - set(TASK_CODES[task]))
     if bad:
-        raise ValueError(f"extra rows have labels outside {TASK_LABELS[task]}: {bad}")
+        raise ValueError(f"extra rows have labels outside {TASK_CODES[task]}: {bad}")
     if task == "sentiment" and SPECS[task].get("source") == "emotion":
         extra = sentiment_rows_as_emotions(extra)
     if data.prepare is not None:  # category: extra rows are raw messages, training rows are tokens

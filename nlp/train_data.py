@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernel.labels import TASK_CODES
 from nlp import datasets as ds
-from nlp.base import TASK_LABELS
 from nlp.classifiers import MODEL_FILE, MODELS_DIR
 from nlp.features import VocabularyFilter, filter_tokens
 
@@ -99,7 +99,7 @@ def read_task_data(task: str, sentiment_from_emotions: bool = True) -> TaskData:
         raw_like = [(text.replace(" ", ""), lab) for text, lab in dev_rows]
         notes = {"train_rows": len(train), "dev_rows": len(dev_rows), "vocabulary": len(vocabulary)}
         return TaskData(train, {"tokens": dev_rows, "raw": raw_like}, prepare, notes)
-    raise ValueError(f"unknown task {task!r}; expected one of {tuple(TASK_LABELS)}")
+    raise ValueError(f"unknown task {task!r}; expected one of {tuple(TASK_CODES)}")
 
 
 def sentiment_rows_as_emotions(rows: Sequence[ds.Example]) -> list[ds.Example]:

@@ -20,8 +20,8 @@ import numpy as np
 import sklearn
 from sklearn.model_selection import StratifiedKFold
 
+from kernel.labels import TASK_CODES
 from nlp import datasets as ds
-from nlp.base import TASK_LABELS
 from nlp.classifiers import META_FILE, MODEL_FILE, LinearClassifier
 from nlp.evaluate import compute_metrics
 from nlp.tokenize import userdict_sha
@@ -53,7 +53,7 @@ def score_bundle(
         classifier = bundle_classifier(task, {**bundle, "prepare": None} if name == "tokens" else bundle)
         preds = [p.label for p in classifier.predict([t for t, _ in rows])]
         scores[name] = round(
-            compute_metrics([lab for _, lab in rows], preds, TASK_LABELS[task])["macro_f1"], 4
+            compute_metrics([lab for _, lab in rows], preds, TASK_CODES[task])["macro_f1"], 4
         )
     if primary:
         scores["primary"] = round(float(np.mean([scores[n] for n in PRIMARY_DEV[task]])), 4)
@@ -97,7 +97,7 @@ def tune_class_weights(
         classes: the model's classes.
         collapse: map from the model's classes to the task's labels, or None.
     """
-    labels = TASK_LABELS[task]
+    labels = TASK_CODES[task]
     truth = [collapse[lab] or "" for _, lab in rows] if collapse else [lab for _, lab in rows]
     keep = np.array([bool(lab) for lab in truth])  # surprise rows have no sentiment
     truth = [lab for lab in truth if lab]
@@ -142,7 +142,7 @@ def save_bundle(task: str, bundle: dict[str, Any], meta: dict[str, Any], out_dir
     meta = {
         **meta,
         "task": task,
-        "labels": list(TASK_LABELS[task]),
+        "labels": list(TASK_CODES[task]),
         "version": f"{task}-{bundle['spec']['family']}-2026.11-{digest}",
         "sha256_prefix": digest,
         "features_sha": features_sha,

@@ -13,19 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-from alerts.rules import CHANNEL_LABELS, SEVERITY_LABELS  # the names duty staff already see in alerts
+from kernel import labels
 from reports.model import Column, Evidence, ReportTable
 
-SENTIMENT_LABELS = {"positive": "正面", "neutral": "中性", "negative": "负面"}
-EMOTION_LABELS = {
-    "happy": "喜悦",
-    "angry": "愤怒",
-    "sad": "悲伤",
-    "fear": "恐惧",
-    "surprise": "惊奇",
-    "neutral": "平静",
-}
-STATUS_LABELS = {"open": "未处理", "acknowledged": "已确认", "resolved": "已解决"}
+# The report's column orders, labelled from the one vocabulary the dashboard and alerts use too.
+SENTIMENT_LABELS = {k: labels.SENTIMENTS[k] for k in ("positive", "neutral", "negative")}
+EMOTION_LABELS = {k: labels.EMOTIONS[k] for k in ("happy", "angry", "sad", "fear", "surprise", "neutral")}
+CHANNEL_LABELS = labels.CHANNELS
 UNKNOWN_REGION = "未识别地域"
 UNKNOWN_CATEGORY = "未分类"
 OTHER_REGIONS = "其他地区"
@@ -283,9 +277,9 @@ def alerts_table(alerts: pd.DataFrame, doc_ids: dict[int, tuple[int, ...]], tz: 
             [
                 int(a["id"]),
                 str(a["title"]),
-                SEVERITY_LABELS.get(a["severity"], a["severity"]),
+                labels.SEVERITY.get(a["severity"], a["severity"]),
                 local_time(a["first_seen"], tz),
-                STATUS_LABELS.get(a["status"], a["status"]),
+                labels.ALERT_STATUS.get(a["status"], a["status"]),
                 a["acked_by"] if isinstance(a["acked_by"], str) else None,
                 None if pd.isna(h) else round(float(h), 2),
                 a["resolved_by"] if isinstance(a["resolved_by"], str) else None,

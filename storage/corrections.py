@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, and_, case, func, literal_column, select, update
 
-from nlp.base import TASK_LABELS
+from kernel.labels import TASK_CODES
 from storage import schema as s
 from storage.db import is_sqlite, truncate_time, write_tx
 from storage.state import get_state
@@ -42,10 +42,10 @@ class CorrectionError(ValueError):
 
 def add_correction(engine: Engine, document_id: int, field: str, value: str, user: str) -> int:
     """Store a correction and make every chart pick it up; returns the correction id."""
-    if field not in TASK_LABELS:
-        raise CorrectionError(f"field {field!r}: expected one of {sorted(TASK_LABELS)}")
-    if value not in TASK_LABELS[field]:
-        raise CorrectionError(f"{field} label {value!r}: expected one of {list(TASK_LABELS[field])}")
+    if field not in TASK_CODES:
+        raise CorrectionError(f"field {field!r}: expected one of {sorted(TASK_CODES)}")
+    if value not in TASK_CODES[field]:
+        raise CorrectionError(f"{field} label {value!r}: expected one of {list(TASK_CODES[field])}")
     now = utcnow()
     with write_tx(engine) as conn:
         exists = conn.execute(select(s.documents.c.id).where(s.documents.c.id == document_id)).first()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nlp.base import CATEGORY_LABELS, EMOTION_LABELS, SENTIMENT_LABELS, Prediction, TextClassifier
+from kernel.labels import CATEGORY_CODES, EMOTION_CODES, SENTIMENT_CODES
+from nlp.base import Prediction, TextClassifier
 
 
 class KeywordClassifier(TextClassifier):
@@ -13,7 +14,7 @@ class KeywordClassifier(TextClassifier):
     def __init__(self, task: str, version: str = "fake-1") -> None:
         self.task = task
         self.version = version
-        self.labels = {"sentiment": SENTIMENT_LABELS, "emotion": EMOTION_LABELS, "category": CATEGORY_LABELS}[
+        self.labels = {"sentiment": SENTIMENT_CODES, "emotion": EMOTION_CODES, "category": CATEGORY_CODES}[
             task
         ]
         self.calls = 0

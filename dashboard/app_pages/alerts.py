@@ -11,10 +11,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, filters, labels
+from dashboard import data, filters
 from dashboard.context import page_context, page_header
 from dashboard.markdown import escape_md
 from dashboard.tables import alert_table, document_table, local_time
+from kernel import labels
 
 SILENCE_CHOICES = {"1 小时": 1, "2 小时": 2, "8 小时": 8, "24 小时": 24, "3 天": 72}
 FLASH = "alerts_flash"

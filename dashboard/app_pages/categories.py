@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, labels
+from dashboard import charts, data
 from dashboard.context import page_context, page_header
 from dashboard.event_panel import Issue, render_events
+from kernel import labels
 
 AGENDA_PARTS = {
     "c_growth": "增长",

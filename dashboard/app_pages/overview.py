@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data, filters, labels
+from dashboard import charts, data, filters
 from dashboard.context import page_context, page_header
 from dashboard.tables import alert_table, hot_topic_table
+from kernel import labels
 
 ctx = page_context()
 page_header("总览", ctx)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, labels
+from dashboard import charts, data
 from dashboard.context import page_context, page_header
+from kernel import labels
 
 ctx = page_context()
 page_header("地域分布", ctx)

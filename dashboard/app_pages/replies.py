@@ -10,9 +10,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, labels
+from dashboard import charts, data
 from dashboard.context import page_context, page_header
 from dashboard.tables import local_time
+from kernel import labels
 from storage.reply_queries import COMPONENTS, SLOW_DAYS, summarise_replies
 
 WORST = 20

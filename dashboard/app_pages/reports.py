@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, labels
+from dashboard import data
 from dashboard.context import page_context
 from dashboard.markdown import escape_md
 from dashboard.tables import local_time
+from kernel import labels
 from storage.store import Store
 from storage.types import iso_week
 

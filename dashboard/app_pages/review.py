@@ -11,11 +11,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, data, labels
+from dashboard import auth, data
 from dashboard.context import page_context
 from dashboard.correction_panel import save_correction, show_flash
 from dashboard.tables import local_time
-from nlp.base import TASK_LABELS
+from kernel import labels
+from kernel.labels import TASK_CODES
 
 SIZES = (10, 20, 50)
 
@@ -56,7 +57,7 @@ st.dataframe(
 
 st.subheader("逐条复核")
 st.caption("点击正确的标签即保存为人工更正（高亮的是模型给出的标签，点击即确认）。")
-options = TASK_LABELS[field]
+options = TASK_CODES[field]
 for row in queue.itertuples():
     with st.container(border=True):
         st.text(

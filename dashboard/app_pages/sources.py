@@ -9,9 +9,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, labels
+from dashboard import charts, data
 from dashboard.context import page_context
 from dashboard.tables import local_time
+from kernel import labels
 
 DEFAULT_SILENCE_MINUTES = 120
 SHIFT_ALERT = 0.3  # a label-mix change from the week before larger than this is highlighted

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, labels
+from dashboard import charts, data
 from dashboard.context import page_context, page_header
 from dashboard.correction_panel import correction_form
 from dashboard.event_panel import Issue, render_events
 from dashboard.markdown import escape_md
 from dashboard.tables import document_table, hot_topic_table
+from kernel import labels
 
 ctx = page_context()
 page_header("热点话题", ctx)

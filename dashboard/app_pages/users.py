@@ -7,10 +7,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, data, labels
+from dashboard import auth, data
 from dashboard.context import page_context
 from dashboard.markdown import escape_md
 from dashboard.tables import local_time
+from kernel import labels
 from storage.queries import audit_frame
 from storage.store import Store
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kernel.labels import CATEGORY_CODES
+
 # (province, city, districts): real names, plus the masked style of the TIPDM 问政 corpus.
 REGIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("湖南省", "长沙市", ("岳麓区", "芙蓉区", "雨花区", "开福区")),
@@ -49,15 +51,7 @@ ROADS = ("人民路", "解放大道", "中山路", "建设路", "滨河路", "�
 SCHOOLS = ("实验小学", "第一中学", "外国语学校", "育英幼儿园", "第三中学")
 COMPANIES = ("某建筑公司", "某物业公司", "某餐饮店", "某培训机构", "某快递网点", "某化工厂", "某物流园")
 
-CATEGORIES: tuple[str, ...] = (
-    "城乡建设",
-    "环境保护",
-    "交通运输",
-    "教育文体",
-    "劳动和社会保障",
-    "商贸旅游",
-    "卫生计生",
-)
+CATEGORIES: tuple[str, ...] = CATEGORY_CODES  # the categories the shipped classifier knows
 
 # Short topic phrases per category, for social hashtags, news and notices.
 TOPICS: dict[str, tuple[str, ...]] = {

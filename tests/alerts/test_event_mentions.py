@@ -14,8 +14,9 @@ from sqlalchemy import Engine
 from alerts.engine import deliver_outbox, evaluate_rules
 from alerts.message import build_notification, related_events
 from storage.events import add_event
-from tests.alerts.conftest import NOW, HttpReceiver, make_app
+from tests.alerts.conftest import NOW, make_app
 from tests.alerts.test_rules import daily_pattern, seed_documents, seed_rollups
+from tests.conftest import HttpReceiver
 
 DAY = timedelta(days=1)
 

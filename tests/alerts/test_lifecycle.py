@@ -18,7 +18,8 @@ from sensing.app import App
 from storage import schema as s
 from storage.db import write_tx
 from storage.store import Store
-from tests.alerts.conftest import NOW, HttpReceiver, make_app
+from tests.alerts.conftest import NOW, make_app
+from tests.conftest import HttpReceiver
 
 MIN = timedelta(minutes=1)
 

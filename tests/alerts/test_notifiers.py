@@ -19,7 +19,7 @@ import pytest
 from alerts.notifiers import DeliveryError, Notification, build_notifier
 from alerts.notifiers.smtp import SmtpNotifier
 from kernel.settings import NotifierSettings
-from tests.alerts.conftest import HttpReceiver
+from tests.conftest import HttpReceiver
 
 NOTE = Notification(
     idempotency_key="hook-0123abcd",

@@ -18,8 +18,9 @@ from sensing.app import load_app
 from storage import schema as s
 from storage.db import make_engine
 from storage.types import utcnow
-from tests.alerts.conftest import NOW, HttpReceiver, write_config
+from tests.alerts.conftest import NOW, write_config
 from tests.alerts.test_lifecycle import delivered, events, silence_app
+from tests.conftest import HttpReceiver
 
 REPO = Path(__file__).resolve().parents[2]
 SEC = timedelta(seconds=1)

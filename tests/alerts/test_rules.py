@@ -16,7 +16,8 @@ from kernel.settings import AlertRuleSettings
 from storage import schema as s
 from storage.db import write_tx
 from storage.store import Store
-from tests.alerts.conftest import NOW, HttpReceiver, make_app
+from tests.alerts.conftest import NOW, make_app
+from tests.conftest import HttpReceiver
 
 HOUR = timedelta(hours=1)
 CURRENT = NOW.replace(minute=0)  # the (partial) hour being evaluated

@@ -10,8 +10,9 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 
-from dashboard import charts, labels, tables
+from dashboard import charts, tables
 from dashboard.markdown import escape_md
+from kernel import labels
 
 GEOJSON = Path(__file__).resolve().parents[2] / "dashboard" / "assets" / "china_provinces.geojson"
 
@@ -82,7 +83,7 @@ def test_exports_never_turn_text_into_formulas() -> None:
 
 
 def test_labels() -> None:
-    assert labels.label("channel", "hotline") == "热线"
+    assert labels.label("channel", "hotline") == "12345热线"
     assert labels.label("sentiment", "") == "未知" and labels.place("") == "未知"
     assert labels.label("channel", "wechat") == "wechat"
 

@@ -19,7 +19,7 @@ from tests.dashboard.conftest import OpenPage
 from tests.dashboard.helpers import chart_titled, charts, decode, metrics, page_text, table_with, total_of
 from tests.seed import SeedFacts
 
-CHANNEL = {"social": "社交媒体", "news": "新闻", "hotline": "热线", "gov": "政务平台"}
+CHANNEL = {"social": "社交媒体", "news": "新闻", "hotline": "12345热线", "gov": "政务平台"}
 
 
 def place(value: str) -> str:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kernel.labels import TASK_CODES
 from nlp import classifiers, features, train
-from nlp.base import TASK_LABELS, ModelNotFoundError, Prediction, TextClassifier
+from nlp.base import ModelNotFoundError, Prediction, TextClassifier
 from nlp.classifiers import (
     MODELS_DIR,
     LinearClassifier,
@@ -61,7 +62,7 @@ def test_sentiment_on_clear_sentences(sentiment) -> None:
 def test_proba_is_a_distribution_matching_predict(sentiment) -> None:
     texts = [*POSITIVE, "明天下午三点在会议室开会", ""]
     for pred, proba in zip(sentiment.predict(texts), sentiment.predict_proba(texts), strict=True):
-        assert list(proba) == list(TASK_LABELS["sentiment"])
+        assert list(proba) == list(TASK_CODES["sentiment"])
         assert sum(proba.values()) == pytest.approx(1.0)
         assert proba[pred.label] == pytest.approx(pred.score)
     assert sentiment.predict([]) == []
@@ -84,7 +85,7 @@ def test_category_on_raw_messages() -> None:
         "关于A市社保卡养老保险缴费年限的咨询\n\t\t\t我在单位工作十年，养老保险断缴两年，退休时怎么补缴？",
     ]
     assert [p.label for p in category.predict(texts)] == ["教育文体", "环境保护", "劳动和社会保障"]
-    assert all(set(p) == set(TASK_LABELS["category"]) for p in category.predict_proba(texts))
+    assert all(set(p) == set(TASK_CODES["category"]) for p in category.predict_proba(texts))
 
 
 def test_message_cutting_drops_masked_places_and_numbers() -> None:
@@ -96,13 +97,13 @@ def test_message_cutting_drops_masked_places_and_numbers() -> None:
     assert {"开", "开心", "w:开心"} <= set(feats)
 
 
-@pytest.mark.parametrize("task", sorted(TASK_LABELS))
+@pytest.mark.parametrize("task", sorted(TASK_CODES))
 def test_shipped_artifact_meta(task: str) -> None:
     meta = json.loads((MODELS_DIR / task / "meta.json").read_text(encoding="utf-8"))
     clf = shipped(task)
     assert clf.version == meta["version"] and clf.version.startswith(f"{task}-")
     assert meta["sha256_prefix"] in clf.version
-    assert tuple(meta["labels"]) == TASK_LABELS[task] == clf.labels
+    assert tuple(meta["labels"]) == TASK_CODES[task] == clf.labels
 
 
 def test_missing_artifact_names_path(tmp_path: Path) -> None:

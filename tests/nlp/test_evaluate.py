@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from nlp.base import SENTIMENT_LABELS, Prediction, TextClassifier
+from kernel.labels import SENTIMENT_CODES
+from nlp.base import Prediction, TextClassifier
 from nlp.cli import eval_cmd
 from nlp.evaluate import (
     EvalFileError,
@@ -36,7 +37,7 @@ class KeywordClassifier(TextClassifier):
     """A deterministic stand-in model: positive if 开心, negative if 气/失望, else neutral."""
 
     task = "sentiment"
-    labels = SENTIMENT_LABELS
+    labels = SENTIMENT_CODES
     version = "sentiment-test-1"
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
@@ -108,17 +109,15 @@ def test_smp_emotions_map_to_sentiment() -> None:
 def test_metrics_equal_sklearn() -> None:
     y_true = ["positive", "negative", "neutral", "negative", "positive", "neutral", "negative"]
     y_pred = ["positive", "neutral", "neutral", "negative", "negative", "neutral", "negative"]
-    m = compute_metrics(y_true, y_pred, SENTIMENT_LABELS)
+    m = compute_metrics(y_true, y_pred, SENTIMENT_CODES)
     assert m["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
     assert m["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(SENTIMENT_LABELS))
-    for i, label in enumerate(SENTIMENT_LABELS):
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(SENTIMENT_CODES))
+    for i, label in enumerate(SENTIMENT_CODES):
         assert m["per_class"][label] == pytest.approx(
             {"precision": p[i], "recall": r[i], "f1": f[i], "support": s[i]}
         )
-    assert (
-        m["confusion"]["matrix"] == confusion_matrix(y_true, y_pred, labels=list(SENTIMENT_LABELS)).tolist()
-    )
+    assert m["confusion"]["matrix"] == confusion_matrix(y_true, y_pred, labels=list(SENTIMENT_CODES)).tolist()
     assert m["n"] == 7
 
 

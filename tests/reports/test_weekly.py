@@ -15,7 +15,7 @@ from PIL import Image, ImageStat
 from pypdf import PdfReader
 from sqlalchemy import Engine, select
 
-from alerts.rules import CHANNEL_LABELS
+from kernel.labels import CHANNELS as CHANNEL_LABELS
 from kernel.settings import Settings
 from reports.charts import CHARTS
 from reports.data import load_documents
