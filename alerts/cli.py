@@ -195,7 +195,7 @@ def evaluate_cmd(app: App) -> None:
     """Evaluate every rule once now (what the scheduler does every minute)."""
     from alerts.engine import evaluate_rules
 
-    click.echo(json.dumps(evaluate_rules(app), ensure_ascii=False))
+    click.echo(json.dumps(evaluate_rules(app.engine, app.settings), ensure_ascii=False))
 
 
 @alerts_cmd.command("deliver")
@@ -204,4 +204,4 @@ def deliver_cmd(app: App) -> None:
     """Send due notifications once now."""
     from alerts.engine import deliver_outbox
 
-    click.echo(json.dumps(deliver_outbox(app), ensure_ascii=False))
+    click.echo(json.dumps(deliver_outbox(app.engine, app.settings.alerts.notifiers), ensure_ascii=False))

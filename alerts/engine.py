@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from alerts import lifecycle, outbox
 from alerts.content_rules import evaluate_emerging, evaluate_keyword
@@ -42,7 +42,7 @@ from alerts.notifiers import DeliveryError, Notification, Notifier, build_notifi
 from alerts.notifiers.base import HTTP_TIMEOUT
 from alerts.rules import Candidate, evaluate_negative_share, evaluate_source_silence, evaluate_volume
 from kernel import plugins
-from kernel.settings import AlertRuleSettings, Settings
+from kernel.settings import AlertRuleSettings, NotifierSettings, Settings
 from storage import schema as s
 from storage.db import write_tx
 from storage.types import utcnow
@@ -186,15 +186,15 @@ def queue_notifications(conn: Any, ctx: EvaluationContext, rule: AlertRuleSettin
     return added
 
 
-def evaluate_rules(app: Any, *, now: datetime | None = None) -> dict[str, Any]:
+def evaluate_rules(engine: Engine, settings: Settings, *, now: datetime | None = None) -> dict[str, Any]:
     """Evaluate every enabled rule once and commit the resulting alerts and notifications.
 
     Returns:
         Counts for the job log: rules, errors, fired, updated, resolved, queued.
     """
     now = now or utcnow()
-    ctx = EvaluationContext(app.engine, app.settings, now)
-    rules = [r for r in app.settings.alerts.rules if r.enabled]
+    ctx = EvaluationContext(engine, settings, now)
+    rules = [r for r in settings.alerts.rules if r.enabled]
     found: dict[str, list[Candidate]] = {}
     counts: dict[str, Any] = {
         "rules": len(rules),
@@ -241,7 +241,8 @@ def _record_delivery(engine: Any, row: outbox.OutboxRow, event: str, note: str, 
 
 
 def deliver_outbox(
-    app: Any,
+    engine: Engine,
+    notifiers: Sequence[NotifierSettings],
     *,
     now: datetime | None = None,
     lease: timedelta = outbox.DEFAULT_LEASE,
@@ -259,8 +260,7 @@ def deliver_outbox(
         return fixed if fixed is not None else utcnow()
 
     now = clock()
-    engine = app.engine
-    configs = {n.name: n for n in app.settings.alerts.notifiers}
+    configs = {n.name: n for n in notifiers}
     counts = {"claimed": 0, "sent": 0, "failed": 0, "expired": 0}
     for row in outbox.expire_overdue(engine, now):
         counts["expired"] += 1
@@ -271,7 +271,7 @@ def deliver_outbox(
         return counts
     own_client = client is None
     http = client or httpx.Client(timeout=HTTP_TIMEOUT)
-    notifiers: dict[str, Notifier] = {}
+    built: dict[str, Notifier] = {}
     try:
         for row in rows:
             cfg = configs.get(row.notifier)
@@ -280,8 +280,8 @@ def deliver_outbox(
                 counts["expired"] += 1
                 continue
             try:
-                notifier = notifiers.get(row.notifier) or build_notifier(cfg, http)
-                notifiers[row.notifier] = notifier
+                notifier = built.get(row.notifier) or build_notifier(cfg, http)
+                built[row.notifier] = notifier
                 notifier.send(Notification.from_payload(row.payload))
             except Exception as exc:  # DeliveryError, or a bug in a notifier: retry either way
                 error = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -190,3 +191,24 @@ def score_reply(
     weight_sum = sum(weights.values()) or 1.0
     total = 100 * sum(weights[k] * parts[k] for k in parts) / weight_sum
     return ReplyScore(**parts, total=round(total, 2), delay_days=delay, unit=unit)
+
+
+def reply_scorer(
+    weights: dict[str, float], bands: list[float]
+) -> Callable[[str, str, str, datetime | None, datetime | None], ReplyScore]:
+    """:func:`score_reply` with fixed weights and delay bands, as the store's scoring pass calls it."""
+
+    def score(
+        message: str, reply: str, title: str, asked_at: datetime | None, replied_at: datetime | None
+    ) -> ReplyScore:
+        return score_reply(
+            message,
+            reply,
+            title=title,
+            asked_at=asked_at,
+            replied_at=replied_at,
+            weights=weights,
+            bands=bands,
+        )
+
+    return score

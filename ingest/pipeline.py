@@ -312,14 +312,3 @@ class Ingestor:
                     report.exact_copies += 1
                 else:
                     report.near_copies += 1
-
-
-def run_source(app: Any, name: str) -> dict[str, Any]:
-    """Run the configured source ``name`` once (the scheduler's ``ingest`` job); returns its counts.
-
-    ``app`` is a :class:`sensing.app.App`; the process keeps one warm :class:`Ingestor` per engine.
-    """
-    from ingest.runner import ingest_sources
-
-    (report,) = ingest_sources(app.settings, app.store, [name])
-    return report.as_dict()

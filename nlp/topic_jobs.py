@@ -15,8 +15,9 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Engine, bindparam, delete, func, select, update
 
+from kernel.settings import Settings
 from nlp.pipeline import DocInput, doc_text
 from storage import schema as s
 from storage.db import write_tx
@@ -45,7 +46,7 @@ def window_documents(engine: Any, days: float, limit: int) -> list[Any]:
         return list(conn.execute(q))
 
 
-def refit_topics(app: Any) -> dict[str, Any]:
+def refit_topics(engine: Engine, settings: Settings) -> dict[str, Any]:
     """Refit the topic model and store its results; returns counts for the job log."""
     from nlp.topics import (
         TopicModeler,
@@ -55,9 +56,8 @@ def refit_topics(app: Any) -> dict[str, Any]:
         topic_state_root,
     )
 
-    settings = app.settings
     cfg = config_from_settings(settings)
-    rows = window_documents(app.engine, cfg.window_days, cfg.max_docs)
+    rows = window_documents(engine, cfg.window_days, cfg.max_docs)
     if not rows:
         return {"documents": 0, "topics": 0}
     root = topic_state_root(settings)
@@ -83,7 +83,7 @@ def refit_topics(app: Any) -> dict[str, Any]:
         if tid is not None:
             counts[(tid, row.published_at.replace(minute=0, second=0, microsecond=0))] += 1
     start = min(stamps).replace(minute=0, second=0, microsecond=0)
-    with write_tx(app.engine) as conn:
+    with write_tx(engine) as conn:
         existing = {r.id: r.first_seen for r in conn.execute(select(s.topics.c.id, s.topics.c.first_seen))}
         conn.execute(update(s.topics).values(active=False))
         for tid, info in state.topics.items():
@@ -95,7 +95,7 @@ def refit_topics(app: Any) -> dict[str, Any]:
                 "model_version": path.name,
                 "active": True,
             }
-            stmt = dialect_insert(app.engine, s.topics).values(
+            stmt = dialect_insert(engine, s.topics).values(
                 id=tid, first_seen=existing.get(tid, now), **values
             )
             conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))

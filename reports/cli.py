@@ -47,7 +47,9 @@ def weekly_cmd(app: App, week: str | None, formats: str | None, out_dir: str | N
 
     chosen = [f.strip().lower() for f in formats.split(",") if f.strip()] if formats else None
     try:
-        paths = generate_weekly_report(app, week=week, formats=chosen, out_dir=out_dir, requested_by=_user())
+        paths = generate_weekly_report(
+            app.engine, app.settings, week=week, formats=chosen, out_dir=out_dir, requested_by=_user()
+        )
     except ReportError as exc:
         raise click.UsageError(str(exc)) from None
     except CjkFontError as exc:  # the machine, not the request, is at fault

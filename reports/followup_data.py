@@ -2,7 +2,7 @@
 
 * Replies are selected by **when they were answered** (``documents.replied_at`` in the week), not by
   when the message was posted, so the section reports the government's work of the week. Scores
-  come from ``reply_scores`` (filled by ``analytics.jobs.score_replies``); a reply without a score is
+  come from ``reply_scores`` (filled by ``storage.reply_scores.score_pending_replies``); a reply without a score is
   still listed (the report counts it as waiting), never silently dropped.
 * Events are the ``events`` rows marked in the week (``storage.events``); each one's before/after
   series is read with :func:`storage.events.issue_series` (from the rollups, as the CLI does), and

@@ -150,12 +150,6 @@ def add_followup(
     )
 
 
-def _engine_settings(target: Any, settings: Settings | None) -> tuple[Engine, Settings]:
-    if settings is None:  # an App (or anything with .engine and .settings)
-        return target.engine, target.settings
-    return target, settings
-
-
 def _record_run(engine: Engine, week: str, formats: Sequence[str], requested_by: str) -> int:
     with write_tx(engine) as conn:
         return int(
@@ -194,8 +188,8 @@ def _write_atomically(path: Path, render: Any) -> Path:
 
 
 def generate_weekly_report(
-    target: Any,
-    settings: Settings | None = None,
+    engine: Engine,
+    settings: Settings,
     week: str | None = None,
     formats: Sequence[str] | None = None,
     out_dir: str | Path | None = None,
@@ -204,8 +198,8 @@ def generate_weekly_report(
     """Build the report of ``week`` and write it in ``formats``; returns the files written.
 
     Args:
-        target: an engine (then pass ``settings``) or an :class:`~sensing.app.App`.
-        settings: the application settings when ``target`` is an engine.
+        engine: the store.
+        settings: the application settings.
         week: ISO week such as ``2026-W47``; default: the last complete week.
         formats: any of docx, xlsx, pdf; default ``reports.formats``.
         out_dir: folder for the files; default ``reports.out_dir``.
@@ -219,7 +213,6 @@ def generate_weekly_report(
     from reports.render_pdf import render_pdf
     from reports.render_xlsx import render_xlsx
 
-    engine, settings = _engine_settings(target, settings)
     tz = settings.app.timezone
     week = week or last_complete_week(utcnow(), tz)
     parse_week(week)
@@ -251,13 +244,12 @@ def generate_weekly_report(
     return paths
 
 
-def run_scheduled_report(app: Any) -> dict[str, Any]:
+def run_scheduled_report(engine: Engine, settings: Settings) -> dict[str, Any]:
     """The scheduler's job: report the previous ISO week and e-mail it to ``reports.recipients``."""
     from reports.mail import report_notifier, send_report_email
 
-    settings = app.settings
     week = last_complete_week(utcnow(), settings.app.timezone)
-    paths = generate_weekly_report(app.engine, settings, week, requested_by="scheduler")
+    paths = generate_weekly_report(engine, settings, week, requested_by="scheduler")
     recipients = list(settings.reports.recipients)
     if recipients:
         start, end = week_bounds(week, settings.app.timezone)

@@ -12,6 +12,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Engine
+
+from kernel.settings import Settings
 from sensing.app import App, load_app
 
 log = logging.getLogger(__name__)
@@ -32,10 +35,11 @@ def get_app() -> App:
 
 
 def job_ingest(app: App, source: str) -> dict[str, Any]:
-    from ingest.pipeline import run_source
+    """Run the configured source ``source`` once; the process keeps one warm ingestor per engine."""
+    from ingest.runner import ingest_sources
 
-    summary = run_source(app, source)
-    return summary if isinstance(summary, dict) else dict(vars(summary))
+    (report,) = ingest_sources(app.settings, app.store, [source])
+    return report.as_dict()
 
 
 def job_rollups(app: App) -> dict[str, Any]:
@@ -49,31 +53,39 @@ def job_rollups(app: App) -> dict[str, Any]:
 def job_topics(app: App) -> dict[str, Any]:
     from nlp.topic_jobs import refit_topics
 
-    return refit_topics(app)
+    return refit_topics(app.engine, app.settings)
 
 
 def job_alerts_evaluate(app: App) -> dict[str, Any]:
     from alerts.engine import evaluate_rules
 
-    return evaluate_rules(app)
+    return evaluate_rules(app.engine, app.settings)
 
 
 def job_alerts_deliver(app: App) -> dict[str, Any]:
     from alerts.engine import deliver_outbox
 
-    return deliver_outbox(app)
+    return deliver_outbox(app.engine, app.settings.alerts.notifiers)
 
 
 def job_report(app: App) -> dict[str, Any]:
     from reports.weekly import run_scheduled_report
 
-    return run_scheduled_report(app)
+    return run_scheduled_report(app.engine, app.settings)
+
+
+def score_replies(engine: Engine, settings: Settings) -> int:
+    """Score every reply the current scorer has not scored, with the configured weights and bands."""
+    from analytics.reply_quality import SCORER_VERSION, reply_scorer
+    from storage.reply_scores import score_pending_replies
+
+    cfg = settings.reply_quality
+    weights = {k: getattr(cfg, k) for k in ("relevance", "completeness", "policy", "timeliness", "tone")}
+    return score_pending_replies(engine, reply_scorer(weights, list(cfg.delay_bands_days)), SCORER_VERSION)
 
 
 def job_reply_quality(app: App) -> dict[str, Any]:
-    from analytics.jobs import job_reply_quality as run
-
-    return run(app)
+    return {"scored": score_replies(app.engine, app.settings)}
 
 
 def job_search_index(app: App) -> dict[str, Any]:
@@ -84,9 +96,11 @@ def job_search_index(app: App) -> dict[str, Any]:
 
 
 def job_retention(app: App) -> dict[str, Any]:
-    from analytics.retention import apply_retention
+    """Apply ``analytics.retention_days`` (no-op when unset)."""
+    from storage.retention import archive_old_text
 
-    return apply_retention(app)
+    days = app.settings.analytics.retention_days
+    return {"archived": archive_old_text(app.engine, days, app.data_dir / "archive") if days else 0}
 
 
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {

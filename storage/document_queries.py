@@ -27,6 +27,7 @@ from storage.filters import (
     topic_column,
     unindexed,
 )
+from storage.rollups.reads import rollup_sums
 
 DOCUMENT_COLUMNS = (
     "id", "published_at", "channel", "source", "title", "content", "category", "sentiment", "emotion",
@@ -136,7 +137,6 @@ def document_count(
         if "" not in tag_values:  # '' also matches untagged documents, which the rollups lack
             measure = "n_unique" if collapse_duplicates else "n"
             topics = [int(topic_id)] if topic_id is not None else None
-            from storage.queries import rollup_sums  # the rollup reads import this module
 
             with engine.connect() as conn:
                 q = rollup_sums(engine, f, [], [measure], topic_ids=topics)
@@ -174,7 +174,6 @@ def _representative_ids(engine: Engine, f: QueryFilters, topic_id: int, limit: i
     """
     if f.needs_documents or not is_sqlite(engine):
         return None
-    from storage.queries import rollup_sums  # the rollup reads import this module
 
     with engine.connect() as conn:
         found = conn.exec_driver_sql(f"SELECT 1 FROM sqlite_master WHERE name = '{REPRESENTATIVE_INDEX}'")

@@ -3,7 +3,7 @@
 Replies are selected like every other page selects documents: by when the **message** was
 published (``documents.published_at`` in the period), with the channel, source, category, region,
 sentiment and keyword filters (analysts' corrections applied to category and sentiment). Only
-replies with a score in ``reply_scores`` (filled by :func:`analytics.jobs.score_replies`) are read.
+replies with a score in ``reply_scores`` (filled by :func:`storage.reply_scores.score_pending_replies`) are read.
 
 :func:`summarise_replies` is pure: it ranks handling units, categories or regions from the frame
 :func:`load_replies` returns.

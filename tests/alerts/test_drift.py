@@ -40,12 +40,12 @@ RULES = {"rules": [{"name": "drift", "kind": "model_drift", "threshold": 0.3, "m
 def test_large_shift_fires_small_does_not(engine: Engine) -> None:
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)  # a Thursday: both weeks are distinct ISO weeks
     seed_weeks(engine, now, negative_this_week=50)  # 1/3 -> 5/6 negative: shift 0.5
-    evaluate_rules(make_app(engine, RULES), now=now)
+    evaluate_rules(engine, make_app(engine, RULES).settings, now=now)
     assert drift_alerts(engine) == ["source=weibo"]
 
 
 def test_stable_mix_is_quiet(engine: Engine) -> None:
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     seed_weeks(engine, now, negative_this_week=24)  # 1/3 -> 2/5: shift 0.07
-    evaluate_rules(make_app(engine, RULES), now=now)
+    evaluate_rules(engine, make_app(engine, RULES).settings, now=now)
     assert drift_alerts(engine) == []

@@ -99,9 +99,9 @@ def test_delivered_alert_mentions_events_marked_in_the_store(engine: Engine, rec
         "notifiers": [{"name": "hook", "kind": "webhook", "url": receiver.url}],
     }  # fmt: skip
     app = make_app(engine, alerts)
-    counts = evaluate_rules(app, now=NOW)
+    counts = evaluate_rules(app.engine, app.settings, now=NOW)
     assert counts["errors"] == 0 and counts["queued"] == 2
-    deliver_outbox(app, now=NOW)
+    deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW)
     texts = {r.json()["title"]: r.json()["text"] for r in receiver.requests}
     category = next(t for title, t in texts.items() if "环境保护" in title)
     region = next(t for title, t in texts.items() if "湖南省" in title)

@@ -80,18 +80,18 @@ def silent_ab(engine: Engine) -> Engine:
 
 def test_dedupes_groups_and_records_every_change(silent_ab: Engine, receiver: HttpReceiver) -> None:
     app = silence_app(silent_ab, receiver)
-    first = evaluate_rules(app, now=NOW)
+    first = evaluate_rules(app.engine, app.settings, now=NOW)
     assert (first["fired"], first["queued"], first["errors"]) == (
         2,
         1,
         0,
     )  # two alerts, one grouped notification
-    again = evaluate_rules(app, now=NOW + MIN)
+    again = evaluate_rules(app.engine, app.settings, now=NOW + MIN)
     assert (again["fired"], again["updated"], again["queued"]) == (2 - 2, 2, 0)
     by_key = alerts_by_key(silent_ab)
     assert sorted(by_key) == ["source=a", "source=b"] and all(len(v) == 1 for v in by_key.values())
     assert "已 121 分钟没有新数据" in by_key["source=a"][0].message
-    assert deliver_outbox(app, now=NOW + MIN)["sent"] == 1
+    assert deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW + MIN)["sent"] == 1
     (req,) = receiver.requests
     body = req.json()
     assert {a["key"] for a in body["alerts"]} == {"source=a", "source=b"}
@@ -105,9 +105,9 @@ def test_dedupes_groups_and_records_every_change(silent_ab: Engine, receiver: Ht
 
 def test_auto_resolves_when_the_condition_clears(silent_ab: Engine, receiver: HttpReceiver) -> None:
     app = silence_app(silent_ab, receiver)
-    evaluate_rules(app, now=NOW)
+    evaluate_rules(app.engine, app.settings, now=NOW)
     delivered(silent_ab, "a", NOW + 5 * MIN)
-    assert evaluate_rules(app, now=NOW + 6 * MIN)["resolved"] == 1
+    assert evaluate_rules(app.engine, app.settings, now=NOW + 6 * MIN)["resolved"] == 1
     by_key = alerts_by_key(silent_ab)
     a, b = by_key["source=a"][0], by_key["source=b"][0]
     assert (a.status, a.resolved_by, b.status) == ("resolved", "system", "open")
@@ -117,30 +117,31 @@ def test_auto_resolves_when_the_condition_clears(silent_ab: Engine, receiver: Ht
 def test_cooldown_holds_back_a_flapping_condition(silent_ab: Engine, receiver: HttpReceiver) -> None:
     app = silence_app(silent_ab, receiver, silence_minutes=5)
     delivered(silent_ab, "b", NOW + 30 * MIN)  # keep b quiet in this test
-    assert evaluate_rules(app, now=NOW)["queued"] == 1
+    assert evaluate_rules(app.engine, app.settings, now=NOW)["queued"] == 1
     delivered(silent_ab, "a", NOW + MIN)
-    assert evaluate_rules(app, now=NOW + 2 * MIN)["resolved"] == 1
-    flap = evaluate_rules(
-        app, now=NOW + 7 * MIN
-    )  # a silent again: a new alert, but within the 30 min cooldown
+    assert evaluate_rules(app.engine, app.settings, now=NOW + 2 * MIN)["resolved"] == 1
+    # a silent again: a new alert, but within the 30 min cooldown
+    flap = evaluate_rules(app.engine, app.settings, now=NOW + 7 * MIN)
     assert (flap["fired"], flap["queued"]) == (1, 0)
-    assert evaluate_rules(app, now=NOW + 29 * MIN)["queued"] == 0
-    assert evaluate_rules(app, now=NOW + 31 * MIN)["queued"] == 1  # cooldown over, still open: notified
+    assert evaluate_rules(app.engine, app.settings, now=NOW + 29 * MIN)["queued"] == 0
+    assert (
+        evaluate_rules(app.engine, app.settings, now=NOW + 31 * MIN)["queued"] == 1
+    )  # cooldown over, still open: notified
     first, second = alerts_by_key(silent_ab)["source=a"]
     assert first.status == "resolved" and second.status == "open" and second.last_notified == NOW + 31 * MIN
 
 
 def test_renotifies_until_acknowledged(silent_ab: Engine, receiver: HttpReceiver) -> None:
     app = silence_app(silent_ab, receiver, renotify_minutes=120)
-    evaluate_rules(app, now=NOW)
-    assert evaluate_rules(app, now=NOW + 119 * MIN)["queued"] == 0
-    assert evaluate_rules(app, now=NOW + 120 * MIN)["queued"] == 1
-    deliver_outbox(app, now=NOW + 120 * MIN)
+    evaluate_rules(app.engine, app.settings, now=NOW)
+    assert evaluate_rules(app.engine, app.settings, now=NOW + 119 * MIN)["queued"] == 0
+    assert evaluate_rules(app.engine, app.settings, now=NOW + 120 * MIN)["queued"] == 1
+    deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW + 120 * MIN)
     reminder = receiver.requests[-1].json()
     assert "仍在持续" in reminder["title"]
     alert_a = alerts_by_key(silent_ab)["source=a"][0]
     lifecycle.acknowledge_alert(silent_ab, alert_a.id, "zhang.san", "已联系数据源负责人", now=NOW + 121 * MIN)
-    evaluate_rules(app, now=NOW + 240 * MIN)
+    evaluate_rules(app.engine, app.settings, now=NOW + 240 * MIN)
     with silent_ab.connect() as conn:
         payload = conn.execute(select(s.outbox.c.payload).order_by(s.outbox.c.id.desc())).scalars().first()
     assert [a["key"] for a in payload["alerts"]] == ["source=b"]  # a acknowledged: no more reminders
@@ -154,23 +155,25 @@ def test_silence_suppresses_until_it_expires(silent_ab: Engine, receiver: HttpRe
     lifecycle.create_silence(
         silent_ab, "src_silent", NOW + 60 * MIN, "li.si", key="source=a", note="维护窗口", now=NOW - MIN
     )
-    evaluate_rules(app, now=NOW)
+    evaluate_rules(app.engine, app.settings, now=NOW)
     with silent_ab.connect() as conn:
         payload = conn.execute(select(s.outbox.c.payload)).scalar_one()
     assert [a["key"] for a in payload["alerts"]] == ["source=b"]  # a is recorded but not sent
-    assert evaluate_rules(app, now=NOW + 59 * MIN)["queued"] == 0
-    assert evaluate_rules(app, now=NOW + 61 * MIN)["queued"] == 1  # silence expired
+    assert evaluate_rules(app.engine, app.settings, now=NOW + 59 * MIN)["queued"] == 0
+    assert evaluate_rules(app.engine, app.settings, now=NOW + 61 * MIN)["queued"] == 1  # silence expired
     assert [r["id"] for r in lifecycle.list_silences(silent_ab, now=NOW + 61 * MIN)] == []
     all_keys = lifecycle.create_silence(silent_ab, "src_silent", NOW + 999 * MIN, "li.si", now=NOW + 62 * MIN)
     assert ("silenced", "li.si") in events(silent_ab, alerts_by_key(silent_ab)["source=b"][0].id)
-    assert evaluate_rules(app, now=NOW + 300 * MIN)["queued"] == 0  # every key silenced: no reminders
+    assert (
+        evaluate_rules(app.engine, app.settings, now=NOW + 300 * MIN)["queued"] == 0
+    )  # every key silenced: no reminders
     lifecycle.end_silence(silent_ab, all_keys, "li.si", now=NOW + 301 * MIN)
-    assert evaluate_rules(app, now=NOW + 302 * MIN)["queued"] == 1
+    assert evaluate_rules(app.engine, app.settings, now=NOW + 302 * MIN)["queued"] == 1
 
 
 def test_manual_resolve_ack_and_state_errors(silent_ab: Engine, receiver: HttpReceiver) -> None:
     app = silence_app(silent_ab, receiver)
-    evaluate_rules(app, now=NOW)
+    evaluate_rules(app.engine, app.settings, now=NOW)
     alert_a = alerts_by_key(silent_ab)["source=a"][0]
     lifecycle.resolve_alert(silent_ab, alert_a.id, "wang.wu", "数据源已修复", now=NOW + MIN)
     with pytest.raises(lifecycle.AlertStateError):
@@ -184,17 +187,19 @@ def test_manual_resolve_ack_and_state_errors(silent_ab: Engine, receiver: HttpRe
         audit = conn.execute(select(s.audit_log.c.user, s.audit_log.c.action)).all()
     assert [tuple(r) for r in audit] == [("wang.wu", "alert.resolve")]
     # Still silent: the next evaluation opens a fresh alert (the resolved one stays resolved).
-    assert evaluate_rules(app, now=NOW + 2 * MIN)["fired"] == 1
+    assert evaluate_rules(app.engine, app.settings, now=NOW + 2 * MIN)["fired"] == 1
     assert [r.status for r in alerts_by_key(silent_ab)["source=a"]] == ["resolved", "open"]
 
 
 def test_alerts_of_removed_rules_are_resolved(silent_ab: Engine, receiver: HttpReceiver) -> None:
-    evaluate_rules(silence_app(silent_ab, receiver), now=NOW)
-    assert evaluate_rules(silence_app(silent_ab, receiver, rules=[]), now=NOW + MIN)["resolved"] == 2
+    app = silence_app(silent_ab, receiver)
+    evaluate_rules(app.engine, app.settings, now=NOW)
+    without = silence_app(silent_ab, receiver, rules=[])
+    assert evaluate_rules(without.engine, without.settings, now=NOW + MIN)["resolved"] == 2
     assert all(r.status == "resolved" for rows in alerts_by_key(silent_ab).values() for r in rows)
 
 
 def test_rule_without_notifiers_records_alerts_only(silent_ab: Engine, receiver: HttpReceiver) -> None:
     app = silence_app(silent_ab, receiver, notify=[])
-    assert evaluate_rules(app, now=NOW)["fired"] == 2
+    assert evaluate_rules(app.engine, app.settings, now=NOW)["fired"] == 2
     assert outbox_count(silent_ab) == 0

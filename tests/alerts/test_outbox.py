@@ -39,7 +39,8 @@ def one_alert(engine: Engine, receiver: HttpReceiver) -> Engine:
     """Source ``a`` silent for two hours, evaluated at NOW: one alert, one queued notification."""
     delivered(engine, "a", NOW - timedelta(hours=2))
     delivered(engine, "b", NOW)
-    assert evaluate_rules(silence_app(engine, receiver), now=NOW)["queued"] == 1
+    app = silence_app(engine, receiver)
+    assert evaluate_rules(app.engine, app.settings, now=NOW)["queued"] == 1
     return engine
 
 
@@ -51,12 +52,16 @@ def test_backoff_doubles_and_is_capped() -> None:
 def test_failed_delivery_retries_with_backoff_until_sent(one_alert: Engine, receiver: HttpReceiver) -> None:
     app = silence_app(one_alert, receiver)
     receiver.replies += [(500, {}), (502, {})]
-    assert deliver_outbox(app, now=NOW)["failed"] == 1
-    assert deliver_outbox(app, now=NOW + 29 * SEC)["claimed"] == 0  # backing off 30 s
-    assert deliver_outbox(app, now=NOW + 30 * SEC)["failed"] == 1
-    assert deliver_outbox(app, now=NOW + 89 * SEC)["claimed"] == 0  # then 60 s
-    assert deliver_outbox(app, now=NOW + 90 * SEC)["sent"] == 1
-    assert deliver_outbox(app, now=NOW + 900 * SEC)["claimed"] == 0
+    assert deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW)["failed"] == 1
+    assert (
+        deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW + 29 * SEC)["claimed"] == 0
+    )  # backing off 30 s
+    assert deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW + 30 * SEC)["failed"] == 1
+    assert (
+        deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW + 89 * SEC)["claimed"] == 0
+    )  # then 60 s
+    assert deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW + 90 * SEC)["sent"] == 1
+    assert deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW + 900 * SEC)["claimed"] == 0
     assert outbox_rows(one_alert) == [("sent", 3)]
     assert len(set(receiver.idempotency_keys())) == 1 and len(receiver.requests) == 3
 
@@ -64,8 +69,10 @@ def test_failed_delivery_retries_with_backoff_until_sent(one_alert: Engine, rece
 def test_undeliverable_notification_expires(one_alert: Engine, receiver: HttpReceiver) -> None:
     app = silence_app(one_alert, receiver)
     receiver.default = (500, {})
-    deliver_outbox(app, now=NOW)
-    counts = deliver_outbox(app, now=NOW + timedelta(hours=24, seconds=1))  # delivery_expiry_hours = 24
+    deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW)
+    counts = deliver_outbox(
+        app.engine, app.settings.alerts.notifiers, now=NOW + timedelta(hours=24, seconds=1)
+    )  # delivery_expiry_hours = 24
     assert (counts["expired"], counts["claimed"]) == (1, 0)
     assert outbox_rows(one_alert) == [("expired", 1)]
     with one_alert.connect() as conn:
@@ -76,7 +83,10 @@ def test_undeliverable_notification_expires(one_alert: Engine, receiver: HttpRec
 def test_row_for_a_removed_notifier_expires(one_alert: Engine, receiver: HttpReceiver) -> None:
     app = silence_app(one_alert, receiver, notify=[])
     app.settings.alerts.notifiers = []
-    assert deliver_outbox(app, now=NOW)["expired"] == 1 and receiver.requests == []
+    assert (
+        deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW)["expired"] == 1
+        and receiver.requests == []
+    )
 
 
 def test_claims_are_leased(one_alert: Engine) -> None:
@@ -96,9 +106,11 @@ def test_crash_after_send_before_recording_resends_same_key(
 
     monkeypatch.setattr(outbox, "mark_sent", crash)
     with pytest.raises(KeyboardInterrupt):
-        deliver_outbox(app, now=NOW)
+        deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW)
     monkeypatch.undo()
-    assert deliver_outbox(app, now=NOW + outbox.DEFAULT_LEASE)["sent"] == 1
+    assert (
+        deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW + outbox.DEFAULT_LEASE)["sent"] == 1
+    )
     keys = receiver.idempotency_keys()
     assert len(keys) == 2 and len(set(keys)) == 1  # a receiver de-duplicating by key sees it once
 
@@ -111,7 +123,7 @@ from sensing.app import load_app
 from storage.types import utcnow
 
 app = load_app(sys.argv[1])
-counts = evaluate_rules(app)           # commits the alert and its outbox row
+counts = evaluate_rules(app.engine, app.settings)           # commits the alert and its outbox row
 if sys.argv[2] == "claimed":
     outbox.claim_due(app.engine, utcnow())  # commits status 'sending' with a lease
 print("committed", counts["queued"], flush=True)
@@ -159,11 +171,23 @@ def test_killed_between_commit_and_send_delivers_exactly_once_on_restart(
         app = load_app(str(config))  # the restarted deliverer
         app._engine = engine
         if stage == "claimed":
-            assert deliver_outbox(app)["claimed"] == 0  # the dead process's lease still holds
-            assert deliver_outbox(app, now=utcnow() + outbox.DEFAULT_LEASE + SEC)["sent"] == 1
+            assert (
+                deliver_outbox(app.engine, app.settings.alerts.notifiers)["claimed"] == 0
+            )  # the dead process's lease still holds
+            assert (
+                deliver_outbox(
+                    app.engine, app.settings.alerts.notifiers, now=utcnow() + outbox.DEFAULT_LEASE + SEC
+                )["sent"]
+                == 1
+            )
         else:
-            assert deliver_outbox(app)["sent"] == 1
-        assert deliver_outbox(app, now=utcnow() + timedelta(hours=1))["claimed"] == 0
+            assert deliver_outbox(app.engine, app.settings.alerts.notifiers)["sent"] == 1
+        assert (
+            deliver_outbox(app.engine, app.settings.alerts.notifiers, now=utcnow() + timedelta(hours=1))[
+                "claimed"
+            ]
+            == 0
+        )
         assert len(receiver.requests) == 1 and receiver.requests[0].json()["alerts"][0]["key"] == "source=a"
     finally:
         engine.dispose()

@@ -193,7 +193,7 @@ def test_rules_on_seeded_rollups_store_alerts_with_examples(engine: Engine, rece
         "notifiers": [{"name": "hook", "kind": "webhook", "url": receiver.url}],
     }
     app = make_app(engine, alerts, dashboard={"base_url": "https://yq.gov.local/"})
-    counts = evaluate_rules(app, now=NOW)
+    counts = evaluate_rules(app.engine, app.settings, now=NOW)
     assert counts["errors"] == 0
     with engine.connect() as conn:
         stored = {(r.rule, r.key): r for r in conn.execute(select(s.alerts))}
@@ -206,7 +206,7 @@ def test_rules_on_seeded_rollups_store_alerts_with_examples(engine: Engine, rece
     assert alert.evidence["since"] == CURRENT.isoformat() and alert.value == env[-1]
     from alerts.engine import deliver_outbox
 
-    deliver_outbox(app, now=NOW)
+    deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW)
     text = receiver.requests[0].json()["text"]
     assert f"https://yq.gov.local/alerts?alert={alert.id}" in text
     assert "化工厂排污" in text and "开始时间：11月20日 14:00（北京时间）" in text
@@ -290,7 +290,7 @@ def test_shipped_config_rules_evaluate_cleanly(engine: Engine) -> None:
         engine, "环境保护", [("化工厂爆炸，浓烟滚滚", 9), ("爆炸声后起火", 3)], NOW - timedelta(minutes=5)
     )
     app = App(settings=settings, _engine=engine)
-    counts = evaluate_rules(app, now=NOW)
+    counts = evaluate_rules(app.engine, app.settings, now=NOW)
     assert counts["errors"] == 0 and counts["rules"] == len(settings.alerts.rules)
     with engine.connect() as conn:
         fired = {r.rule for r in conn.execute(select(s.alerts.c.rule))}

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
-from analytics.jobs import score_replies
 from analytics.reply_quality import delay_score, reply_checks, score_reply
 from kernel.settings import Settings
+from sensing.jobs import score_replies
 from storage import schema as s
 from storage.store import Store
 

@@ -169,11 +169,11 @@ def test_fujian3_stores_its_4326_messages(shared_data: Path, app_config: tuple[P
     assert count_documents(engine, "wenzheng") == 4326
 
 
-def test_run_source_is_the_scheduler_job(app_config: tuple[Path, Engine], tmp_path: Path) -> None:
-    from ingest.pipeline import run_source
+def test_the_scheduler_job_runs_one_source(app_config: tuple[Path, Engine], tmp_path: Path) -> None:
     from sensing.app import load_app
+    from sensing.jobs import job_ingest
 
     config, engine = app_config
-    counts = run_source(load_app(str(config)), "demo")
+    counts = job_ingest(load_app(str(config)), "demo")
     assert counts["status"] == "ok" and counts["new"] == count_documents(engine, "demo") > 0
     json.dumps(counts)

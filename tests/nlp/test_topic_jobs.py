@@ -39,7 +39,7 @@ def test_refit_stores_topics_and_keeps_ids(engine: Engine, db_url: str, tmp_path
     seed_themes(engine)
     app = load_app(str(config_for(tmp_path, db_url)))
     app._engine = engine
-    first = refit_topics(app)
+    first = refit_topics(app.engine, app.settings)
     assert first["documents"] == 120 and first["topics"] >= 2
     with engine.connect() as conn:
         topics = {r.id: r.label for r in conn.execute(select(s.topics).where(s.topics.c.active))}
@@ -47,7 +47,7 @@ def test_refit_stores_topics_and_keeps_ids(engine: Engine, db_url: str, tmp_path
         counted = conn.execute(select(func.sum(s.topic_counts.c.n))).scalar()
     assert assigned >= 90 and counted == assigned
     assert any("燃气" in label for label in topics.values())
-    second = refit_topics(app)  # same data: every topic keeps its id
+    second = refit_topics(app.engine, app.settings)  # same data: every topic keeps its id
     with engine.connect() as conn:
         again = {r.id: r.label for r in conn.execute(select(s.topics).where(s.topics.c.active))}
     assert second["topics"] == first["topics"] and set(again) == set(topics)

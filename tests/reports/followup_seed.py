@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import Engine, update
 
-from analytics.jobs import score_replies
 from analytics.reply_quality import ReplyScore, score_reply
+from sensing.jobs import score_replies
 from storage import schema as s
 from storage.db import write_tx
 from storage.events import add_event

@@ -99,7 +99,9 @@ def test_scheduled_report_is_emailed_with_its_files(
         recipients=["leader@gov.local", "office@gov.local"],
         notifier="mail",
     )
-    result = run_scheduled_report(app)  # an empty database still gives a complete (empty) report
+    result = run_scheduled_report(
+        app.engine, app.settings
+    )  # an empty database still gives a complete (empty) report
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     year, week, _ = (today - timedelta(days=7)).isocalendar()
     assert result == {"week": f"{year}-W{week:02d}", "files": 3, "emailed": 2}
@@ -120,4 +122,4 @@ def test_scheduled_report_is_emailed_with_its_files(
 def test_recipients_without_an_smtp_notifier_is_an_error(sqlite_engine: Engine, tmp_path: Path) -> None:
     app = _app(sqlite_engine, tmp_path, 25, recipients=["leader@gov.local"], formats=["xlsx"])
     with pytest.raises(ReportMailError, match="reports.notifier"):
-        run_scheduled_report(app)
+        run_scheduled_report(app.engine, app.settings)

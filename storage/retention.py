@@ -59,11 +59,3 @@ def archive_old_text(
             conn.execute(update(d).where(d.c.id.in_(ids)).values(content="", reply=None, archived=True))
         total += len(ids)
         log.info("archived document text", extra={"documents": len(ids), "file": str(path)})
-
-
-def apply_retention(app: Any) -> dict[str, int]:
-    """Scheduler job: apply ``analytics.retention_days`` (no-op when unset)."""
-    days = app.settings.analytics.retention_days
-    if not days:
-        return {"archived": 0}
-    return {"archived": archive_old_text(app.engine, days, app.data_dir / "archive")}

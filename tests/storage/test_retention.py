@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from analytics.retention import archive_old_text
 from nlp.jobs import tag_backlog
 from storage import schema as s
+from storage.retention import archive_old_text
 from storage.rollups.refresh import refresh_rollups
 from tests.nlp.test_jobs import T0, seed, tagger
 

@@ -1,13 +1,18 @@
-"""I/O edge of the analytics that store results: reply-quality scores."""
+"""Storing reply-quality scores: every reply without a score from the current scorer gets one.
+
+The scorer is passed in (the pure :func:`analytics.reply_quality.score_reply`, configured by the
+caller), so this module only reads the replies and writes ``reply_scores``.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, or_, select
 
-from analytics.reply_quality import SCORER_VERSION, score_reply
 from storage import schema as s
 from storage.db import write_tx
 from storage.store import dialect_insert
@@ -16,10 +21,29 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 
-def score_replies(engine: Engine, settings: Any, batch: int = 1000) -> int:
-    """Score every document with a reply that has no score from the current scorer; returns how many."""
-    cfg = settings.reply_quality
-    weights = {k: getattr(cfg, k) for k in ("relevance", "completeness", "policy", "timeliness", "tone")}
+class ScoredReply(Protocol):
+    """What a reply scorer returns (:class:`analytics.reply_quality.ReplyScore`)."""
+
+    @property
+    def total(self) -> float: ...
+
+    @property
+    def delay_days(self) -> float | None: ...
+
+    @property
+    def unit(self) -> str | None: ...
+
+    def components(self) -> dict[str, float]: ...
+
+
+ReplyScorer = Callable[[str, str, str, datetime | None, datetime | None], ScoredReply]
+
+
+def score_pending_replies(engine: Engine, scorer: ReplyScorer, version: str, batch: int = 1000) -> int:
+    """Score every document with a reply and no score from scorer ``version``; returns how many.
+
+    ``scorer(message, reply, title, asked_at, replied_at)`` scores one reply.
+    """
     d, r = s.documents, s.reply_scores
     done = 0
     while True:
@@ -27,7 +51,7 @@ def score_replies(engine: Engine, settings: Any, batch: int = 1000) -> int:
             select(d.c.id, d.c.title, d.c.content, d.c.reply, d.c.published_at, d.c.replied_at)
             .select_from(d.outerjoin(r, r.c.document_id == d.c.id))
             .where(d.c.reply.is_not(None), d.c.reply != "")
-            .where(or_(r.c.document_id.is_(None), r.c.scorer_version != SCORER_VERSION))
+            .where(or_(r.c.document_id.is_(None), r.c.scorer_version != version))
             .order_by(d.c.id)
             .limit(batch)
         )
@@ -38,15 +62,7 @@ def score_replies(engine: Engine, settings: Any, batch: int = 1000) -> int:
         now = utcnow()
         values = []
         for row in rows:
-            sc = score_reply(
-                row.content or "",
-                row.reply or "",
-                title=row.title or "",
-                asked_at=row.published_at,
-                replied_at=row.replied_at,
-                weights=weights,
-                bands=list(cfg.delay_bands_days),
-            )
+            sc = scorer(row.content or "", row.reply or "", row.title or "", row.published_at, row.replied_at)
             values.append(
                 {
                     "document_id": row.id,
@@ -54,7 +70,7 @@ def score_replies(engine: Engine, settings: Any, batch: int = 1000) -> int:
                     "components": sc.components(),
                     "delay_days": sc.delay_days,
                     "unit": sc.unit[:100] if sc.unit else None,
-                    "scorer_version": SCORER_VERSION,
+                    "scorer_version": version,
                     "scored_at": now,
                     "published_at": row.published_at,
                 }
@@ -75,8 +91,3 @@ def score_replies(engine: Engine, settings: Any, batch: int = 1000) -> int:
         with write_tx(engine) as conn:
             conn.execute(stmt.on_conflict_do_update(index_elements=["document_id"], set_=update), values)
         done += len(values)
-
-
-def job_reply_quality(app: Any) -> dict[str, int]:
-    """Scheduler job: score new replies."""
-    return {"scored": score_replies(app.engine, app.settings)}
