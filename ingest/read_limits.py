@@ -124,11 +124,7 @@ class LineReader:
         try:
             text = line.decode(self.encoding)
         except UnicodeDecodeError as exc:
-            name = "UTF-8" if self.encoding.startswith("utf-8") else self.encoding.upper()
-            self.bad[self.line_no] = (
-                f"bytes {line[exc.start : exc.end].hex(' ')} at byte {exc.start + 1} of line "
-                f"{self.line_no} do not decode as {name}"
-            )
+            self.bad[self.line_no] = f"{undecodable(line, exc)} of line {self.line_no}"
             text = line.decode(self.encoding, "replace")  # only for the parser; the row is refused
         if self.encoding == "utf-8-sig":
             self.encoding = "utf-8"  # a BOM is only ever at the start of the file
@@ -190,8 +186,14 @@ def deep_line(data: bytes, max_depth: int) -> int | None:
     return None
 
 
-def bad_bytes_line(data: bytes, exc: UnicodeDecodeError) -> str:
-    """'line N: bytes .. at byte M of the line' for a decode error in a whole document."""
-    line = data.count(b"\n", 0, exc.start) + 1
+def undecodable(data: bytes, exc: UnicodeDecodeError) -> str:
+    """'byte sequence ff fe does not decode as UTF-8 at column 7' (the 1-based byte column)."""
     column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-    return f"line {line}: bytes {data[exc.start : exc.end].hex(' ')} at byte {column} do not decode"
+    name = "UTF-8" if exc.encoding.replace("-", "").startswith("utf8") else exc.encoding.upper()
+    return f"byte sequence {data[exc.start : exc.end].hex(' ')} does not decode as {name} at column {column}"
+
+
+def bad_bytes_line(data: bytes, exc: UnicodeDecodeError) -> str:
+    """'line N: byte sequence .. does not decode ..' for a decode error in a whole document."""
+    line = data.count(b"\n", 0, exc.start) + 1
+    return f"line {line}: {undecodable(data, exc)}"

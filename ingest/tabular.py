@@ -36,6 +36,7 @@ from ingest.read_limits import (
     check_value,
     check_zip,
     deep_line,
+    undecodable,
 )
 from sensing.settings import ImportSettings
 
@@ -208,7 +209,7 @@ def _open_csv(path: Path, gz: bool, delimiter: str, limits: ImportSettings) -> T
                 continue
             bad = [lines.bad[n] for n in range(start, row + 1) if n in lines.bad]
             if bad:
-                yield Record(row, None, "; ".join(bad) + " (the file was read as " + encoding + ")")
+                yield Record(row, None, "; ".join(bad))
                 continue
             if len(values) > width:
                 yield Record(row, None, f"{len(values)} fields where the header has {width}")
@@ -374,7 +375,7 @@ def _parse_line(line: bytes, limits: ImportSettings) -> tuple[dict[str, Any] | N
     try:
         item = _loads(line)
     except UnicodeDecodeError as exc:
-        return None, f"bytes {line[exc.start : exc.end].hex(' ')} at byte {exc.start + 1} are not UTF-8"
+        return None, undecodable(line, exc)
     except JsonDepthError:
         return None, f"nested deeper than {limits.max_json_depth} levels (imports.max_json_depth)"
     except json.JSONDecodeError as exc:
