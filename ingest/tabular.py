@@ -17,6 +17,7 @@ import csv
 import gzip
 import json
 import logging
+import re
 import shutil
 import sys
 import tempfile
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 SUPPORTED = (".csv", ".tsv", ".xlsx", ".xlsm", ".json", ".jsonl", ".ndjson")
 _SNIFF_BYTES = 256 * 1024
 _ITEM_KEYS = ("items", "data", "records", "rows", "results", "list")
+_NON_ASCII = re.compile("[^\x00-\x7f]")
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # rows are bounded by LineReader instead
 
@@ -144,14 +146,28 @@ def _checked_size(path: Path, gz: bool, limits: ImportSettings) -> int:
 
 
 def sniff_encoding(sample: bytes) -> str:
-    """``utf-8-sig`` if the sample decodes as UTF-8, else ``gb18030`` if that decodes, else UTF-8."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(encoding)("strict").decode(sample, final=False)
-            return encoding
-        except UnicodeDecodeError:
-            continue
-    return "utf-8-sig"
+    """``utf-8-sig`` unless the sample reads as GB18030 and shows no real sign of being UTF-8.
+
+    UTF-8 is chosen whenever the sample has at least as many valid multi-byte UTF-8 characters as
+    invalid byte sequences: a file mixing UTF-8 with a few GBK lines is then read as UTF-8 and the
+    GBK lines are refused by name. Read as GB18030 instead, its UTF-8 lines would decode silently
+    into mojibake (two UTF-8 Chinese characters are valid GB18030 bytes about one time in five).
+    """
+    try:
+        codecs.getincrementaldecoder("utf-8-sig")("strict").decode(sample, final=False)
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(sample, final=False)
+    invalid = text.count("\ufffd")
+    valid = len(_NON_ASCII.findall(text)) - invalid
+    if valid >= invalid:
+        return "utf-8-sig"
+    try:
+        codecs.getincrementaldecoder("gb18030")("strict").decode(sample, final=False)
+        return "gb18030"
+    except UnicodeDecodeError:
+        return "utf-8-sig"
 
 
 def _open_csv(path: Path, gz: bool, delimiter: str, limits: ImportSettings) -> Table:

@@ -98,6 +98,28 @@ def test_gbk_text_past_the_sniffed_window_is_named(tmp_path: Path) -> None:
     assert len([r for r in records if r.data]) == 20_000
 
 
+def test_utf8_with_a_gbk_line_is_read_as_utf8_not_as_mojibake(tmp_path: Path) -> None:
+    # The whole file happens to be valid GB18030: read so, row 2 would silently become 鍋滄按灏忓尯.
+    path = tmp_path / "mixed_encodings.csv"
+    data = "id,content\n1,停水小区\n".encode() + "2,这里\n".encode("gbk") + "3,路灯\n".encode()
+    data.decode("gb18030")
+    path.write_bytes(data)
+    records = read_all(path)
+    assert [r.data for r in records if r.data] == [
+        {"id": "1", "content": "停水小区"},
+        {"id": "3", "content": "路灯"},
+    ]
+    assert [r.row for r in records if r.data is None] == [3]
+
+
+def test_a_gbk_file_is_still_read_as_gbk(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("id,content\n1,停水小区\n2,这里路灯不亮\n".encode("gbk"))
+    with open_table(path) as table:
+        assert table.encoding == "gb18030"
+        assert [r.data["content"] for r in table.records if r.data] == ["停水小区", "这里路灯不亮"]
+
+
 def test_an_over_long_field_skips_only_its_row(tmp_path: Path) -> None:
     path = tmp_path / "long_field.csv"
     path.write_text(f"id,content\n1,短\n2,{'长' * 150}\n3,短\n", encoding="utf-8")
