@@ -86,7 +86,10 @@ def import_cmd(
     try:
         _columns, detected, preset_channel = inspect_file(file, preset, app.settings.imports)
     except FatalSourceError as exc:
-        raise click.UsageError(f"{file.name}: {exc}") from None
+        message = str(exc)
+        raise click.UsageError(
+            message if message.startswith(f"{file.name}:") else f"{file.name}: {message}"
+        ) from None
     configured = next((s for s in app.settings.sources if s.name == source_name), None)
     kind = configured.kind if configured else "file_import"
     channel = (configured.channel if configured else None) or preset_channel

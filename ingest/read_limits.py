@@ -113,10 +113,10 @@ class LineReader:
             raise StopIteration
         self.line_no += 1
         self._row_bytes += len(line)
-        limit = f"{self.max_bytes // 1024:,} KB (imports.max_line_kb)"
-        if len(line) > self.max_bytes:
-            raise LimitError(f"line {self.line_no} is longer than {limit}")
         if self._row_bytes > self.max_bytes:
+            limit = f"{self.max_bytes // 1024:,} KB (imports.max_line_kb)"
+            if len(line) > self.max_bytes:
+                raise LimitError(f"line {self.line_no} is longer than {limit}")
             raise LimitError(
                 f"the row starting on line {self.row_start} runs past {limit} by line {self.line_no}: "
                 "a quote opened there is probably never closed"

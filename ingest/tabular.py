@@ -230,10 +230,9 @@ def _open_csv(path: Path, gz: bool, delimiter: str, limits: ImportSettings) -> T
             if len(values) > width:
                 yield Record(row, None, f"{len(values)} fields where the header has {width}")
                 continue
-            longest = max(values, key=len)
-            if len(longest) > max_chars:
-                column = columns[values.index(longest)]
-                yield Record(row, None, _too_long(column, len(longest), max_chars))
+            if max(map(len, values)) > max_chars:
+                at = next(i for i, v in enumerate(values) if len(v) > max_chars)
+                yield Record(row, None, _too_long(columns[at], len(values[at]), max_chars))
                 continue
             yield Record(row, dict(zip(columns, values, strict=False)))
 

@@ -216,7 +216,7 @@ def test_a_gzip_bomb_is_refused_before_anything_is_stored(
     path.write_bytes(data)
     result = run(config, "import", str(path), "--source", "bombed")
     assert result.exit_code == 2
-    assert "bomb.csv.gz: decompresses to more than 2 MB (imports.max_decompressed_mb)" in result.output
+    assert "Error: bomb.csv.gz: decompresses to more than 2 MB (imports.max_decompressed_mb)" in result.output
     assert count_documents(engine) == 0
 
 
