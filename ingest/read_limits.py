@@ -88,7 +88,7 @@ class LineReader:
     and noted in :attr:`bad`: the caller refuses every row that spans such a line.
     """
 
-    def __init__(self, stream: IO[bytes], encoding: str, max_bytes: int) -> None:
+    def __init__(self, stream: IO[bytes] | CrLineStream, encoding: str, max_bytes: int) -> None:
         self.stream = stream
         self.encoding = encoding
         self.max_bytes = max_bytes
@@ -129,6 +129,33 @@ class LineReader:
         if self.encoding == "utf-8-sig":
             self.encoding = "utf-8"  # a BOM is only ever at the start of the file
         return text
+
+
+class CrLineStream:
+    """``readline`` over a stream whose lines end in a bare CR (classic Mac CSV), returned as LF lines.
+
+    Universal newlines for :class:`LineReader`, which splits on LF only; a CR inside a quoted
+    field becomes LF as it would when such a file is opened in text mode.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self._buffer = b""
+
+    def readline(self, limit: int) -> bytes:
+        while True:
+            cr = self._buffer.find(b"\r", 0, limit)
+            if cr >= 0:
+                line, self._buffer = self._buffer[:cr] + b"\n", self._buffer[cr + 1 :]
+                return line
+            if len(self._buffer) >= limit:
+                line, self._buffer = self._buffer[:limit], self._buffer[limit:]
+                return line
+            chunk = self.stream.read(1 << 16)
+            if not chunk:
+                line, self._buffer = self._buffer, b""
+                return line
+            self._buffer += chunk
 
 
 def bounded_lines(stream: IO[bytes], max_bytes: int) -> Iterator[tuple[int, bytes | None]]:

@@ -29,6 +29,7 @@ from typing import IO, Any, cast
 import orjson
 
 from ingest.read_limits import (
+    CrLineStream,
     LimitError,
     LineReader,
     bad_bytes_line,
@@ -180,7 +181,11 @@ def _open_csv(path: Path, gz: bool, delimiter: str, limits: ImportSettings) -> T
     except (OSError, EOFError) as exc:
         raw.close()
         raise TableError(f"{path.name}: cannot read ({exc})") from None
-    lines = LineReader(stream, encoding, limits.max_line_bytes)
+    lines = LineReader(
+        CrLineStream(stream) if b"\r" in sample and b"\n" not in sample else stream,
+        encoding,
+        limits.max_line_bytes,
+    )
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     try:
         header = next(reader, [])

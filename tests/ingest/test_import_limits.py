@@ -120,6 +120,17 @@ def test_a_gbk_file_is_still_read_as_gbk(tmp_path: Path) -> None:
         assert [r.data["content"] for r in table.records if r.data] == ["停水小区", "这里路灯不亮"]
 
 
+def test_classic_mac_line_endings_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes('id,content\r1,第一条\r2,"两\r行"\r3,第三条\r'.encode())
+    records = read_all(path)
+    assert [(r.row, r.data) for r in records] == [
+        (2, {"id": "1", "content": "第一条"}),
+        (4, {"id": "2", "content": "两\n行"}),
+        (5, {"id": "3", "content": "第三条"}),
+    ]
+
+
 def test_an_over_long_field_skips_only_its_row(tmp_path: Path) -> None:
     path = tmp_path / "long_field.csv"
     path.write_text(f"id,content\n1,短\n2,{'长' * 150}\n3,短\n", encoding="utf-8")
