@@ -184,6 +184,7 @@ def check_value(value: Any, max_depth: int, max_chars: int | None = None) -> str
     while stack:
         node, depth, where = stack.pop()
         if depth > max_depth:
+            where = where if len(where) <= 60 else where[:60] + "..."
             return f"nested deeper than {max_depth} levels at {where!r} (imports.max_json_depth)"
         pairs = node.items() if isinstance(node, dict) else enumerate(node)
         for key, child in pairs:

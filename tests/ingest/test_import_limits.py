@@ -171,6 +171,36 @@ def test_a_gzip_bomb_is_refused_before_any_row_in_bounded_memory(tmp_path: Path)
     assert peak < 8 * MB, f"peak {peak / MB:.1f} MB"
 
 
+@pytest.mark.parametrize(
+    ("name", "head", "fatal", "line"),
+    [
+        ("long_line.jsonl.gz", b'{"content": "ok"}\n{"content": "', False, 2),
+        ("open_quote.csv.gz", b'content\nok\n"', True, 3),
+    ],
+)
+def test_a_64_mb_line_is_passed_over_in_bounded_memory(
+    tmp_path: Path, name: str, head: bytes, fatal: bool, line: int
+) -> None:
+    path = tmp_path / name
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with path.open("wb") as out:
+        out.write(compressor.compress(head))
+        for _ in range(64):
+            out.write(compressor.compress(b"x" * MB))
+        out.write(compressor.compress(b'"}\n{"content": "after"}\n') + compressor.flush())
+    tracemalloc.start()
+    try:
+        records = read_all(path, ImportSettings(max_line_kb=512))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert records[0].data is not None and records[1].data is None and records[1].row == line
+    assert records[1].fatal is fatal and "imports.max_line_kb" in (records[1].error or "")
+    if not fatal:  # JSON Lines: only the long line is lost
+        assert records[2].data == {"content": "after"}
+    assert peak < 12 * MB, f"peak {peak / MB:.1f} MB"
+
+
 def test_a_truncated_gzip_is_refused_whole(tmp_path: Path) -> None:
     path = tmp_path / "cut.csv.gz"
     body = "".join(f"{i},第{i}条留言内容\n" for i in range(2000)).encode()
