@@ -381,7 +381,7 @@ def _open_json(path: Path, gz: bool, limits: ImportSettings) -> Table:
         for i, item in enumerate(items, start=1):
             state["i"] = i
             if not isinstance(item, dict):
-                yield Record(i, None, f"item {i} is not a JSON object")
+                yield Record(i, None, "not a JSON object")
             elif (problem := check_value(item, depth, max_chars)) is not None:
                 yield Record(i, None, problem)
             else:
