@@ -78,12 +78,18 @@ def import_cmd(
     A generic file needs a `content` (or `text`) column; `id`, `title`, `published_at`, `url`,
     `author` and engagement columns are used when present. Known shapes (TIPDM 问政, Weibo hot
     search) are recognised from their columns. Re-running a finished import changes nothing; an
-    interrupted one resumes where it stopped.
+    interrupted one resumes where it stopped. Reading is bounded by the `imports` settings: a file
+    over a limit as a whole (a gzip bomb) is refused before anything is stored, a row over one
+    (an over-long field) is skipped and named, and an unclosed CSV quote refuses the file from
+    its line on; every refusal names the file and line and exits non-zero.
     """
     try:
-        _columns, detected, preset_channel = inspect_file(file, preset)
+        _columns, detected, preset_channel = inspect_file(file, preset, app.settings.imports)
     except FatalSourceError as exc:
-        raise click.UsageError(f"{file.name}: {exc}") from None
+        message = str(exc)
+        raise click.UsageError(
+            message if message.startswith(f"{file.name}:") else f"{file.name}: {message}"
+        ) from None
     configured = next((s for s in app.settings.sources if s.name == source_name), None)
     kind = configured.kind if configured else "file_import"
     channel = (configured.channel if configured else None) or preset_channel
@@ -92,6 +98,7 @@ def import_cmd(
         {"path": str(file), "preset": detected, "batch_size": batch_size}
     )
     source = FileImportSource(source_name, options, channel=channel, timezone=timezone)
+    source.limits = app.settings.imports
     ingestor = Ingestor(app.store, author_key=author_key(app.settings))
     click.echo(
         f"importing {file.name} into source {source_name!r} with mapping {detected}"
@@ -115,6 +122,8 @@ def import_cmd(
         click.echo(f"  skipped {problem}", err=True)
     if source.n_problems > len(source.problems):
         click.echo(f"  ... and {source.n_problems - len(source.problems)} more rows skipped", err=True)
+    if source.refused:
+        click.echo(f"  refused {source.refused}", err=True)
     if source.already_done:
         click.echo(f"{file.name} was already imported into {source_name!r}; nothing to do")
         return
@@ -126,5 +135,5 @@ def import_cmd(
         f"{report.duplicates} already stored, {report.n_skipped} skipped, {report.errors} errors "
         f"in {elapsed:.1f} s ({rate:,.0f} records/s)" + (f"; error: {report.error}" if report.error else "")
     )
-    if report.status == "failed":
+    if report.status == "failed" or source.refused:
         raise SystemExit(1)

@@ -4,6 +4,10 @@
 preset or explicit fields and yields batches. Its progress lives in the target source's cursor
 under ``imports`` (keyed by the file's SHA-256, other keys untouched), so an import killed half
 way resumes where its last committed batch ended, and importing a finished file again is a no-op.
+
+A file breaching a limit of ``settings.imports`` as a whole is refused before anything is stored;
+one whose rest is ambiguous from some line on (an unclosed CSV quote) keeps the rows before that
+line and fails the run with the file and line named (:mod:`ingest.read_limits` lists the cases).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from ingest.mapping import FieldMap, map_records
 from ingest.presets import ColumnsError, UnknownPresetError, choose_fields, file_key
 from ingest.sources.hotline_files import sha256_of
 from ingest.tabular import TableError, open_table
+from sensing.settings import ImportSettings
 
 MAX_PROBLEMS = 20
 
@@ -33,12 +38,14 @@ class FileImportOptions(SourceOptions):
     batch_size: int = Field(default=1000, ge=1, le=100_000)
 
 
-def inspect_file(path: str | Path, preset: str | None = None) -> tuple[list[str], str, str | None]:
+def inspect_file(
+    path: str | Path, preset: str | None = None, limits: ImportSettings | None = None
+) -> tuple[list[str], str, str | None]:
     """(columns, preset name, preset channel) of a file; raises FatalSourceError when unusable."""
     from ingest.presets import PRESETS
 
     try:
-        with open_table(path) as table:
+        with open_table(path, limits) as table:
             _fields, name = choose_fields(table.columns, preset)
             return table.columns, name, PRESETS[name].channel if name in PRESETS else None
     except (TableError, ColumnsError, UnknownPresetError) as exc:
@@ -62,6 +69,8 @@ class FileImportSource(Source):
         self.already_done = False
         self.resumed_from = 0
         self.preset_used: str | None = None
+        self.limits = ImportSettings()  # the app's ``imports`` settings, set by the caller
+        self.refused: str | None = None  # why the rest of the file was refused, if it was
 
     def fetch(self, cursor: dict[str, Any]) -> Iterator[FetchBatch]:
         path = Path(self.options.path)
@@ -73,7 +82,7 @@ class FileImportSource(Source):
             return
         self.resumed_from = int(state["done"])
         try:
-            table = open_table(path)
+            table = open_table(path, self.limits)
         except TableError as exc:
             raise FatalSourceError(str(exc)) from None
         with table:
@@ -87,9 +96,14 @@ class FileImportSource(Source):
             skipped: list[tuple[str, str]] = []
             key = file_key(path.name)
             records = map_records(
-                table.records, fields, file_key=key, tz=self.timezone, skip=self.resumed_from
+                table.records, fields, file_key=key, tz=self.timezone, skip=self.resumed_from, unit=table.unit
             )
             for mapped in records:
+                if mapped.fatal:
+                    self.refused = f"{path.name}: {mapped.message}"
+                    imports[sha] = dict(state)  # not complete: importing it again fails the same way
+                    yield FetchBatch(items, merged(cursor, imports=dict(imports)), skipped)
+                    raise FatalSourceError(self.refused)
                 state["done"] = mapped.index + 1
                 if mapped.item is not None:
                     items.append(mapped.item)
@@ -97,7 +111,7 @@ class FileImportSource(Source):
                     skipped.append((f"{path.name}:{mapped.row}", mapped.reason or "bad_row"))
                     self.n_problems += 1
                     if len(self.problems) < MAX_PROBLEMS:
-                        self.problems.append(mapped.message or f"row {mapped.row}")
+                        self.problems.append(f"{path.name}: {mapped.message or f'row {mapped.row}'}")
                 if len(items) + len(skipped) >= self.options.batch_size:
                     imports[sha] = dict(state)
                     yield FetchBatch(items, merged(cursor, imports=dict(imports)), skipped)

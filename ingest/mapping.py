@@ -231,6 +231,7 @@ class MappedRecord:
     item: RawItem | None = None
     reason: str | None = None  # skip reason, e.g. "invalid_date:留言时间"
     message: str | None = None  # human text naming row and column
+    fatal: bool = False  # the file is refused from this record on; no records follow
 
 
 def map_records(
@@ -241,14 +242,23 @@ def map_records(
     tz: str = "Asia/Shanghai",
     now: datetime | None = None,
     skip: int = 0,
+    unit: str = "row",
 ) -> Iterator[MappedRecord]:
-    """Map the records of a :class:`ingest.tabular.Table`; the first ``skip`` are passed over."""
+    """Map the records of a :class:`ingest.tabular.Table`; the first ``skip`` are passed over.
+
+    ``unit`` names what a record's number counts in messages (``Table.unit``: line, row, item).
+    """
     for index, record in enumerate(records):
-        if index < skip:
+        if index < skip and not getattr(record, "fatal", False):
             continue
         if record.data is None:
+            fatal = bool(getattr(record, "fatal", False))
             yield MappedRecord(
-                index, record.row, reason="unreadable_row", message=f"row {record.row}: {record.error}"
+                index,
+                record.row,
+                reason="unreadable_rest" if fatal else "unreadable_row",
+                message=f"{unit} {record.row}: {record.error}",
+                fatal=fatal,
             )
             continue
         try:
@@ -260,7 +270,7 @@ def map_records(
                 index,
                 record.row,
                 reason=f"{exc.kind}:{exc.column}",
-                message=f"row {record.row}, column {exc.column}: {exc.message}",
+                message=f"{unit} {record.row}, column {exc.column}: {exc.message}",
             )
             continue
         yield MappedRecord(index, record.row, item=item)

@@ -293,6 +293,36 @@ class ReportSettings(Section):
     notifier: str | None = Field(None, description="smtp notifier used to send reports")
 
 
+class ImportSettings(Section):
+    """Bounds on reading an imported file (``sensing import``, ``hotline_files``): see ingest/read_limits.py."""
+
+    max_decompressed_mb: int = Field(
+        1024, ge=1, le=65_536, description="a .gz file or an XLSX's zip members may expand to this much"
+    )
+    max_json_document_mb: int = Field(
+        256, ge=1, le=8192, description="a .json document is read whole; larger ones must be JSON Lines"
+    )
+    max_line_kb: int = Field(
+        4096, ge=1, le=1_048_576, description="longest CSV / JSON Lines line (or quoted multi-line CSV row)"
+    )
+    max_field_chars: int = Field(
+        200_000, ge=100, le=100_000_000, description="longest value in one field; a longer one skips its row"
+    )
+    max_json_depth: int = Field(64, ge=2, le=500, description="deepest nesting of JSON objects and arrays")
+
+    @property
+    def max_decompressed_bytes(self) -> int:
+        return self.max_decompressed_mb << 20
+
+    @property
+    def max_json_document_bytes(self) -> int:
+        return self.max_json_document_mb << 20
+
+    @property
+    def max_line_bytes(self) -> int:
+        return self.max_line_kb << 10
+
+
 class UserSettings(Section):
     username: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
     role: Literal["official", "analyst", "duty", "admin"]
@@ -327,6 +357,7 @@ class Settings(Section):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     reply_quality: ReplyQualitySettings = Field(default_factory=ReplyQualitySettings)
+    imports: ImportSettings = Field(default_factory=ImportSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")

@@ -177,3 +177,78 @@ def test_the_scheduler_job_runs_one_source(app_config: tuple[Path, Engine], tmp_
     counts = job_ingest(load_app(str(config)), "demo")
     assert counts["status"] == "ok" and counts["new"] == count_documents(engine, "demo") > 0
     json.dumps(counts)
+
+
+# -- limits and refusals through the CLI (the readers themselves: test_import_limits.py) -------
+
+
+def test_an_unclosed_quote_keeps_the_rows_before_and_fails_naming_the_line(
+    app_config: tuple[Path, Engine], tmp_path: Path
+) -> None:
+    config, engine = app_config
+    path = tmp_path / "posts.csv"
+    path.write_text(
+        'id,content\np1,第一条留言\np2,第二条留言\np3,"引号没有关上\np4,第四条\n', encoding="utf-8"
+    )
+    result = run(config, "import", str(path), "--source", "posts", "--no-progress")
+    assert result.exit_code == 1, result.output
+    assert "refused posts.csv: line 4: a quote opened in the row starting on line 4 is never closed" in (
+        result.output
+    )
+    assert sorted(d["external_id"] for d in documents(engine, "posts")) == ["p1", "p2"]
+    again = run(config, "import", str(path), "--source", "posts", "--no-progress")
+    assert again.exit_code == 1 and "refused posts.csv: line 4" in again.output
+    assert "already imported" not in again.output and count_documents(engine, "posts") == 2
+
+
+def test_a_gzip_bomb_is_refused_before_anything_is_stored(
+    app_config: tuple[Path, Engine], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zlib
+
+    config, engine = app_config
+    monkeypatch.setenv("SENSING_IMPORTS__MAX_DECOMPRESSED_MB", "2")
+    path = tmp_path / "bomb.csv.gz"
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    data = (
+        compressor.compress(b"id,content\n1,ok\n") + compressor.compress(bytes(8 << 20)) + compressor.flush()
+    )
+    path.write_bytes(data)
+    result = run(config, "import", str(path), "--source", "bombed")
+    assert result.exit_code == 2
+    assert "Error: bomb.csv.gz: decompresses to more than 2 MB (imports.max_decompressed_mb)" in result.output
+    assert count_documents(engine) == 0
+
+
+def test_an_over_long_field_skips_its_row_by_name(
+    app_config: tuple[Path, Engine], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, engine = app_config
+    monkeypatch.setenv("SENSING_IMPORTS__MAX_FIELD_CHARS", "100")
+    path = tmp_path / "long.csv"
+    path.write_text(f"id,content\nq1,短留言\nq2,{'长' * 101}\nq3,短留言二\n", encoding="utf-8")
+    result = run(config, "import", str(path), "--source", "posts", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "skipped long.csv: line 3: column 'content': 101 characters, more than 100" in result.output
+    assert sorted(d["external_id"] for d in documents(engine, "posts")) == ["q1", "q3"]
+
+
+def test_the_drop_folder_quarantines_a_file_refused_part_way(
+    app_config: tuple[Path, Engine], tmp_path: Path
+) -> None:
+    config, engine = app_config
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    rows = "".join(f"{n},市民{n},2019-05-0{n} 10:00:00,第{n}条留言\n" for n in range(1, 4))
+    (inbox / "drop.csv").write_bytes(
+        ("留言编号,留言用户,留言时间,留言详情\n" + rows).encode() + b'9,x,2019-05-09 10:00:00,"\xd5\xe2\n'
+    )
+    result = run(config, "ingest", "--source", "wenzheng")
+    assert result.exit_code == 0, result.output
+    assert sorted(d["content"] for d in documents(engine, "wenzheng")) == [
+        "第1条留言",
+        "第2条留言",
+        "第3条留言",
+    ]
+    errors = (inbox / "quarantine" / "drop.csv.errors.txt").read_text(encoding="utf-8")
+    assert "row 5: a quote opened in the row starting on line 5 is never closed" in errors
