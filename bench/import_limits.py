@@ -32,7 +32,7 @@ if _ROOT not in sys.path:  # run as a script: python bench/x.py
 from bench import machine  # noqa: E402
 from ingest.read_limits import check_gzip  # noqa: E402
 from ingest.tabular import TableError, open_table  # noqa: E402
-from sensing.settings import ImportSettings  # noqa: E402
+from kernel.settings import ImportSettings  # noqa: E402
 
 MB = 1 << 20
 

@@ -26,8 +26,8 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kernel.labels import TASK_CODES  # noqa: E402
 from nlp import classifiers, datasets, features, train  # noqa: E402
-from nlp.base import TASK_CODES  # noqa: E402
 from nlp.evaluate import compute_metrics  # noqa: E402
 
 BATCH = 500

@@ -24,7 +24,7 @@ from ingest.mapping import FieldMap, map_records
 from ingest.presets import ColumnsError, UnknownPresetError, choose_fields, file_key
 from ingest.sources.hotline_files import sha256_of
 from ingest.tabular import TableError, open_table
-from sensing.settings import ImportSettings
+from kernel.settings import ImportSettings
 
 MAX_PROBLEMS = 20
 

@@ -1,6 +1,6 @@
 """Bounds on what reading one imported file may cost, and the checks that keep them.
 
-The limits come from the ``imports`` settings (:class:`sensing.settings.ImportSettings`). What a
+The limits come from the ``imports`` settings (:class:`kernel.settings.ImportSettings`). What a
 breach costs depends on whether the rest of the file can still be read unambiguously:
 
 * **whole file refused, nothing read** (:class:`LimitError` at open): a gzip stream that

@@ -40,7 +40,7 @@ from ingest.read_limits import (
     deep_line,
     undecodable,
 )
-from sensing.settings import ImportSettings
+from kernel.settings import ImportSettings
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import openpyxl
 import pytest
 
 from ingest.tabular import Record, TableError, open_table
-from sensing.settings import ConfigError, ImportSettings, load_settings
+from kernel.settings import ConfigError, ImportSettings, load_settings
 
 MB = 1 << 20
 
