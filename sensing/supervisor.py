@@ -114,7 +114,7 @@ def supervise(children: list[Child], *, poll: float = 0.5) -> int:
 
 
 def start_system(app: App, env: dict[str, str], port: int | None = None) -> int:
-    from sensing.commands import initialize
+    from sensing.commands.core import initialize
 
     initialize(app)
     cfg_args = ["--config", app.config_path] if app.config_path else []

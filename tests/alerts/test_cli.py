@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
-from alerts.cli import parse_duration
 from sensing.cli import cli
+from sensing.commands.alerts import parse_duration
 from storage import schema as s
 from storage.types import utcnow
 from tests.alerts.conftest import write_config

@@ -21,7 +21,7 @@ from nlp.classifiers import (
     cut_message,
     load_classifier,
 )
-from nlp.cli import train_cmd
+from sensing.commands.models import train_cmd
 from storage.corrections import add_correction
 from storage.db import make_engine
 from storage.migrate import upgrade_database

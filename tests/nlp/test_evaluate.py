@@ -13,7 +13,6 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from kernel.labels import SENTIMENT_CODES
 from nlp.base import Prediction, TextClassifier
-from nlp.cli import eval_cmd
 from nlp.evaluate import (
     EvalFileError,
     UnknownLabelError,
@@ -23,6 +22,7 @@ from nlp.evaluate import (
     map_labels,
     read_labelled_file,
 )
+from sensing.commands.models import eval_cmd
 from tests.sensing.test_cli import config_for
 
 ROWS = [
