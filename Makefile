@@ -40,9 +40,10 @@ demo: install
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install-dev
-	$(BIN)/mypy sensing storage ingest nlp analytics alerts reports dashboard bench
+	$(BIN)/mypy kernel sensing storage ingest nlp analytics alerts reports dashboard bench
 
 pytest: install-dev system-deps
 	$(BIN)/pytest -q
