@@ -6,8 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYS_PACKAGES := chromium fonts-wqy-microhei poppler-utils
-# The shared corpora (read-only, never committed): next to the clone, or the workplace copy.
-SENSING_SHARED_DATA ?= $(abspath $(firstword $(wildcard ../shared/data /work/shared/data)))
+# The shared corpora (read-only, never committed): ../shared/data next to the clone, or set SENSING_SHARED_DATA.
+SENSING_SHARED_DATA ?= $(abspath ../shared/data)
 export SENSING_SHARED_DATA
 
 .PHONY: demo test install install-dev system-deps lint typecheck pytest

@@ -32,7 +32,7 @@ if _ROOT not in sys.path:  # run as a script: python bench/x.py
 
 from ingest.clean import normalize_text  # noqa: E402
 from ingest.pii import find_pii, id_check_char, luhn_ok  # noqa: E402
-from nlp.datasets import shared_data_dir  # noqa: E402
+from kernel.corpora import shared_data_dir  # noqa: E402
 
 # fmt: off
 REGIONS = [

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nlp.datasets import shared_data_dir  # noqa: E402
+from kernel.corpora import shared_data_dir  # noqa: E402
 from nlp.topics import TopicModelConfig, TopicModeler, evaluate_topics  # noqa: E402
 
 Labelled = tuple[list[str], list[str]]

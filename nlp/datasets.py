@@ -11,10 +11,11 @@ import csv
 import io
 import json
 import logging
-import os
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from kernel.corpora import shared_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +36,6 @@ SMP_DOMAINS = ("usual", "virus")
 
 class DatasetNotFoundError(FileNotFoundError):
     """A shared corpus file is missing."""
-
-
-def shared_data_dir() -> Path:
-    """Return the shared corpora directory (``$SENSING_SHARED_DATA`` or ``<repo>/../shared/data``)."""
-    env = os.environ.get("SENSING_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _path(*parts: str) -> Path:

@@ -313,7 +313,6 @@ def test_user_management_is_admin_only(open_page: OpenPage, engine: Engine) -> N
 def test_reports_page_generates_and_downloads(
     open_page: OpenPage, seeded: SeedFacts, engine: Engine, app_config: Path
 ) -> None:
-    pytest.importorskip("reports.weekly")
     at = open_page("reports", role="analyst", timeout=120)
     week = at.selectbox(key="r_week").value
     at.multiselect(key="r_formats").set_value(["xlsx"])

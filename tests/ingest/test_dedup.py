@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 
 from ingest.dedup import NearDuplicateIndex, dedup_key, shingle_hashes
-from nlp.datasets import shared_data_dir
 
 ORIGINAL = "今天长沙下了很大的雨，岳麓区很多路段全是积水，出行请注意安全，希望有关部门尽快排水。"
 DISTINCT = "小区垃圾站长期无人清理，气味很大，夏天蚊蝇滋生，请城管部门过来看看处理一下吧。"
@@ -114,12 +114,10 @@ def test_bad_threshold() -> None:
         NearDuplicateIndex(threshold=0)
 
 
-def test_precision_and_recall_on_edited_weibo_posts() -> None:
+def test_precision_and_recall_on_edited_weibo_posts(shared_data: Path) -> None:
     """Same construction as bench/dedup.py on the small SMP eval files."""
-    from bench.dedup import build_stream, clean_pool, load_texts, run_stream
+    from ingest.dedup_eval import build_stream, clean_pool, load_texts, run_stream
 
-    if not (shared_data_dir() / "smp2020_ewect").is_dir():
-        pytest.skip("shared corpora not available (set SENSING_SHARED_DATA)")
     texts = load_texts(tipdm=False, smp_files=("usual_eval_labeled.txt", "virus_eval_labeled.txt"))
     warm, queries = build_stream(clean_pool(texts), 500, 1500, 500, seed=2)
     score = run_stream(warm, queries)

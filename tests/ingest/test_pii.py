@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.pii import KINDS, find_pii, hash_author, id_check_char, is_valid_id18, luhn_ok, mask_pii
-from nlp.datasets import shared_data_dir
+from kernel.corpora import shared_data_dir
 
 CASES = [
     json.loads(line)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
+import transformers
 
 from nlp.base import ModelNotFoundError, Prediction
 from nlp.classifiers import load_classifier
 from nlp.hf_backend import LabelMappingError, map_id2label
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"今天很开心生气难过害怕惊讶的了我"]
 

@@ -6,7 +6,6 @@ slow part); everything else reuses that fit or runs on hand-built states.
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 from collections import Counter
@@ -435,13 +434,8 @@ def test_evaluate_topics_on_synthetic_and_shapes() -> None:
         evaluate_topics(texts, labels[:-1])
 
 
-def test_evaluate_topics_on_real_headlines() -> None:
-    path = Path(
-        os.environ.get("SENSING_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-    )
-    dev = path / "thucnews_titles_10cls" / "dev.txt"
-    if not dev.is_file():
-        pytest.skip(f"shared corpus missing: {dev}")
+def test_evaluate_topics_on_real_headlines(shared_data: Path) -> None:
+    dev = shared_data / "thucnews_titles_10cls" / "dev.txt"
     rows = [line.rstrip("\n").split("\t") for line in dev.read_text(encoding="utf-8").splitlines()]
     picked = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))[:400]]
     result = evaluate_topics([r[0] for r in picked], [r[1] for r in picked])
