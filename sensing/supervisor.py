@@ -144,14 +144,36 @@ def run_cmd(app: App, port: int | None) -> None:
 
 
 def demo_overrides(app: App, environ: dict[str, str]) -> dict[str, str]:
-    """Environment for the demo: a SQLite store under ./var/, the demo source on, a known login."""
+    """Environment for the demo: its own SQLite store under ./var/, the demo source on, a known login.
+
+    The demo writes simulated documents, so it never runs on another database: a
+    ``SENSING_DATABASE__URL`` in the environment that is not the demo's own file (a production
+    PostgreSQL, say) is refused, and ``database.url`` of the config file is ignored.
+    """
     env = dict(environ)
-    env.setdefault("SENSING_DATABASE__URL", f"sqlite:///{Path(app.settings.app.data_dir) / 'demo.db'}")
+    demo_url = f"sqlite:///{Path(app.settings.app.data_dir) / 'demo.db'}"
+    given = env.get("SENSING_DATABASE__URL")
+    if given and given != demo_url:
+        raise click.ClickException(
+            f"sensing demo runs only on its own SQLite file ({demo_url}), but SENSING_DATABASE__URL "
+            f"is set to {_hide_password(given)}: unset it to run the demo"
+        )
+    env["SENSING_DATABASE__URL"] = demo_url
     for i, src in enumerate(app.settings.sources):
         if src.kind == "demo":
             env[f"SENSING_SOURCES__{i}__ENABLED"] = "true"
     env.setdefault("SENSING_ADMIN_PASSWORD", "minsheng-demo")
     return env
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return repr(url.split("@")[-1])
 
 
 @click.command("demo")
