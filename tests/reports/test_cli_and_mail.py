@@ -79,6 +79,7 @@ def _app(engine: Engine, tmp_path: Path, port: int, **reports: Any) -> App:
         "kind": "smtp",
         "smtp_host": "127.0.0.1",
         "smtp_port": port,
+        "smtp_starttls": False,  # the test server offers no TLS
         "sender": "minsheng@gov.local",
         "recipients": ["duty@gov.local"],
     }
