@@ -178,3 +178,57 @@ def test_sigterm_stops_the_whole_tree(command: str, tmp_path: Path) -> None:
             proc.wait()
         for pid in survivors(tree):  # never leave a stray server behind, even when the test failed
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.timeout(200)
+def test_scheduler_leaves_a_hanging_job_after_its_grace(tmp_path: Path) -> None:
+    from sensing.schedule import STOP_GRACE_SECONDS
+    from tests.ingest.conftest import Reply, ScriptedServer
+
+    feed = ScriptedServer()
+    feed.set("/feed", Reply(body=b"<rss/>", delay=150))  # the ingest job hangs on this answer
+    feed.thread.start()
+    webhook_port = free_port()
+    config = write_config(tmp_path, free_port(), webhook_port)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["sources"].append(
+        {
+            "name": "slow_feed",
+            "kind": "rss",
+            "options": {"url": feed.url("/feed"), "http": {"read_timeout_s": 300, "retries": 0}},
+        }
+    )
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSING_", "STREAMLIT_"))}
+    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", STOP_TEST_TOKEN="t")
+    subprocess.run(
+        [sys.executable, "-m", "sensing", "init", "--config", str(config)], cwd=tmp_path, env=env, check=True
+    )
+    log = tmp_path / "out.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sensing", "scheduler", "--run-now", "--config", str(config)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: listening(webhook_port) and bool(feed.hits("/feed")), proc, log, "scheduler")
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        try:
+            proc.wait(timeout=STOP_GRACE_SECONDS + 20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"the scheduler waited for the hanging job {STOP_GRACE_SECONDS + 20:.0f}s after SIGTERM"
+            )
+        assert time.monotonic() - started >= STOP_GRACE_SECONDS - 1  # the job had its grace first
+        assert "exiting without them" in log.read_text(errors="replace")
+        assert port_is_free(webhook_port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        feed.httpd.shutdown()
+        feed.httpd.server_close()
