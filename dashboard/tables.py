@@ -123,7 +123,8 @@ def to_xlsx_bytes(frame: pd.DataFrame, sheet: str = "检索结果") -> bytes:
 
 
 def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or value is pd.NaT
+    """None, NaN, NaT and pd.NA: an empty cell."""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
 EXPORTERS: dict[str, tuple[Callable[[pd.DataFrame], bytes], str]] = {
