@@ -90,7 +90,7 @@ def build_webhook_app(source: WebhookSource) -> Any:
                 return JSONResponse({"error": f"signature refused: {problem}"}, status_code=401)
         try:
             document = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # malformed, not UTF-8/16/32, or a number of over 4300 digits
             return JSONResponse({"error": f"invalid JSON: {exc}"}, status_code=400)
         except RecursionError:
             document, problem = None, "JSON nested too deeply"

@@ -307,3 +307,9 @@ def test_receiver_options_are_checked() -> None:
         WebhookOptions.model_validate({**base, "header_timeout_s": 0})
     opts = WebhookOptions.model_validate({**base, "hmac_secret": "$file:/run/secrets/push"})
     assert (opts.header_timeout_s, opts.body_timeout_s, opts.max_connections) == (10.0, 30.0, 100)
+
+
+def test_a_number_too_long_to_convert_is_400(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with receiver(tmp_path, monkeypatch, max_body_bytes=20_000) as url:
+        answer = push(url, b'{"id": "n", "content": "x", "likes": ' + b"1" * 5000 + b"}")
+        assert answer.status_code == 400 and "invalid JSON" in answer.json()["error"]
