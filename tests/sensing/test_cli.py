@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,12 @@ def test_demo_refuses_a_database_url_from_the_environment(
     assert "prod-secret" not in result.output
 
     monkeypatch.delenv("SENSING_DATABASE__URL")
-    result = CliRunner().invoke(cli, ["demo", "--config", str(cfg)])
+    saved = dict(os.environ)
+    try:
+        result = CliRunner().invoke(cli, ["demo", "--config", str(cfg)])
+    finally:  # the demo exports its settings to os.environ for its children
+        os.environ.clear()
+        os.environ.update(saved)
     assert result.exit_code == 0, result.output
     (env,) = started
     assert env["SENSING_DATABASE__URL"] == f"sqlite:///{tmp_path / 'var' / 'demo.db'}"
