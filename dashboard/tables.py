@@ -1,9 +1,9 @@
 """Pure frame -> display-frame helpers: Chinese column names, local times, labels; and safe exports.
 
 Document text reaches the screen only through these frames (``st.dataframe`` shows cells as
-plain text) or ``st.text``. Exports never let text become a formula: in CSV a cell that starts
-with ``=``, ``+``, ``-``, ``@`` (or a tab / carriage return) gets a leading apostrophe; in XLSX
-text is written as text.
+plain text) or ``st.text``. Exports never let text become a formula (:mod:`kernel.spreadsheet`,
+shared with the weekly XLSX report): in CSV a cell that starts with ``=``, ``+``, ``-``, ``@``
+(or a tab / carriage return) gets a leading apostrophe; in XLSX text is written as text.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable
 import pandas as pd
 
 from kernel import labels
+from kernel.spreadsheet import append_row, neutralise_formula
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_MAX_ROWS = 10_000
 
 
@@ -95,18 +95,11 @@ def document_table(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
     return out.rename(columns=DOCUMENT_COLUMNS)
 
 
-def neutralise(value: object) -> object:
-    """Prefix an apostrophe to text a spreadsheet would read as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(neutralise)
+            out[col] = out[col].map(neutralise_formula)
     return out
 
 
@@ -117,11 +110,21 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
 
 def to_xlsx_bytes(frame: pd.DataFrame, sheet: str = "检索结果") -> bytes:
     """An Excel workbook; text is always written as text (never as a formula or a link)."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(sheet)
+    append_row(ws, [str(c) for c in frame.columns])
+    for row in frame.itertuples(index=False):
+        append_row(ws, [None if _missing(v) else v for v in row])
     buffer = io.BytesIO()
-    options = {"strings_to_formulas": False, "strings_to_urls": False}
-    with pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs={"options": options}) as writer:
-        frame.to_excel(writer, index=False, sheet_name=sheet)
+    wb.save(buffer)
     return buffer.getvalue()
+
+
+def _missing(value: object) -> bool:
+    """None, NaN, NaT and pd.NA: an empty cell."""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
 EXPORTERS: dict[str, tuple[Callable[[pd.DataFrame], bytes], str]] = {

@@ -13,6 +13,11 @@ tests inject their own) and fetches through :func:`fetch`, which
       FatalSourceError       other 4xx (wrong URL, wrong credentials)
       └── ResponseTooLargeError   the body is over the limit
 
+Redirects are followed one hop at a time (at most :data:`MAX_REDIRECTS`): when a hop leaves the
+origin (scheme, host and port) of the request, every header the source configured (its auth
+header, ``Authorization``, API keys, conditional headers) is dropped, with ``Cookie`` and
+``Proxy-Authorization``, so a feed that redirects elsewhere never receives our credentials.
+
 Conditional GET: :func:`conditional_headers` builds ``If-None-Match`` / ``If-Modified-Since``
 from a cursor and :func:`validators_from` takes ``ETag`` / ``Last-Modified`` back from a response.
 """
@@ -22,7 +27,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -37,6 +43,8 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "minsheng-collector/0.1 (+offline public-opinion sensing)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_REDIRECTS = 10
+ALWAYS_PRIVATE = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 class ResponseTooLargeError(FatalSourceError):
@@ -132,6 +140,41 @@ def _read_limited(response: httpx.Response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+
+@contextmanager
+def stream_following(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    json_body: Any = None,
+) -> Iterator[httpx.Response]:
+    """A streamed response after following redirects; configured headers never leave the origin."""
+    request = client.build_request(method, url, headers=headers, params=params, json=json_body)
+    private = ALWAYS_PRIVATE | {k.lower() for k in (headers or {})}
+    for _hop in range(MAX_REDIRECTS + 1):
+        response = client.send(request, stream=True, follow_redirects=False)
+        following = response.next_request if response.is_redirect else None
+        if following is None:
+            try:
+                yield response
+            finally:
+                response.close()
+            return
+        response.close()
+        if _origin(following.url) != _origin(request.url):
+            for name in [k for k in following.headers if k.lower() in private]:
+                del following.headers[name]
+            log.info("redirected from %s to another origin %s", request.url, following.url)
+        request = following
+    raise FatalSourceError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+
 def fetch(
     client: httpx.Client,
     url: str,
@@ -157,7 +200,9 @@ def fetch(
     for attempt in range(policy.retries + 1):
         delay: float | None = None
         try:
-            with client.stream(method, url, headers=headers, params=params, json=json_body) as response:
+            with stream_following(
+                client, method, url, headers=headers, params=params, json_body=json_body
+            ) as response:
                 status = response.status_code
                 if status in RETRY_STATUSES:
                     last_problem = f"HTTP {status}"

@@ -227,7 +227,10 @@ class NotifierSettings(Section):
     secret: SecretRef | None = Field(None, description="HMAC / robot signing secret reference")
     smtp_host: str | None = None
     smtp_port: int = Field(25, ge=1, le=65535)
-    smtp_starttls: bool = False
+    smtp_starttls: bool = Field(
+        True,
+        description="STARTTLS before login and sending (refused when the server lacks it); false only for a local relay",
+    )
     smtp_user: str | None = None
     smtp_password: SecretRef | None = None
     sender: str | None = None

@@ -3,7 +3,8 @@
 Sheets: ``说明`` (week, period, summary, the base query), then one sheet per table named after
 its number and title (header in row 1, numbers stored as numbers with a display format, the last
 column the evidence key), then ``证据附录``: one row per table row with the filter, the document
-ids (as id ranges) and the alert ids it rests on.
+ids (as id ranges) and the alert ids it rests on. Text is always written as text
+(:mod:`kernel.spreadsheet`): a topic label or title starting with ``=`` never becomes a formula.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from kernel.spreadsheet import append_row, set_cell
 from reports.model import SECTIONS, ColumnKind, Evidence, WeeklyReport, evidence_ref
 
 log = logging.getLogger(__name__)
@@ -115,7 +117,7 @@ def render_xlsx(report: WeeklyReport, path: Path, meta: dict[str, str]) -> Path:
         for i, sentence in enumerate(report.narrative.get(sec.key, [])):
             cover_rows.append((sec.title if i == 0 else "", sentence))
     for row in cover_rows:
-        cover.append(list(row))
+        append_row(cover, row)
     cover.column_dimensions["A"].width = 16
     cover.column_dimensions["B"].width = 110
     for cell in cover["B"]:
@@ -127,16 +129,17 @@ def render_xlsx(report: WeeklyReport, path: Path, meta: dict[str, str]) -> Path:
     for key, no in numbers.items():
         table = report.tables[key]
         ws = wb.create_sheet(sheet_title(no, table.title, used))
-        ws.append([c.label for c in table.columns] + ["证据编号"])
+        append_row(ws, [c.label for c in table.columns] + ["证据编号"])
         for cell in ws[1]:
             cell.font = Font(bold=True)
             cell.fill = HEADER_FILL
         widths = [len(c.label) * 2 + 2 for c in table.columns] + [10]
         for r, (values, ev) in enumerate(zip(table.rows, table.evidence, strict=True), start=1):
             ref = evidence_ref(no, r) if ev is not None else None
-            ws.append(
+            append_row(
+                ws,
                 [_excel_value(v, c.kind, report.timezone) for v, c in zip(values, table.columns, strict=True)]
-                + [ref]
+                + [ref],
             )
             for c_idx, col in enumerate(table.columns, start=1):
                 cell = ws.cell(row=r + 1, column=c_idx)
@@ -149,10 +152,11 @@ def render_xlsx(report: WeeklyReport, path: Path, meta: dict[str, str]) -> Path:
         ws.freeze_panes = "A2"
         _fit_columns(ws, widths)
         if table.note:
-            ws.cell(row=ws.max_row + 2, column=1, value=f"注：{table.note}")
+            set_cell(ws, ws.max_row + 2, 1, f"注：{table.note}")
 
     ev_ws = wb.create_sheet(EVIDENCE_SHEET)
-    ev_ws.append(
+    append_row(
+        ev_ws,
         [
             "证据编号",
             "表",
@@ -165,7 +169,7 @@ def render_xlsx(report: WeeklyReport, path: Path, meta: dict[str, str]) -> Path:
             "上周文档数",
             "上周文档ID",
             "说明",
-        ]
+        ],
     )
     for cell in ev_ws[1]:
         cell.font = Font(bold=True)
@@ -174,7 +178,8 @@ def render_xlsx(report: WeeklyReport, path: Path, meta: dict[str, str]) -> Path:
         ids, cut = clip_ids(ev.document_ids)
         prev_ids, prev_cut = clip_ids(ev.previous_ids)
         note = "文档ID过多已截断：以筛选条件作用于基础查询可得完整列表" if cut or prev_cut else None
-        ev_ws.append(
+        append_row(
+            ev_ws,
             [
                 ref,
                 title,
@@ -187,7 +192,7 @@ def render_xlsx(report: WeeklyReport, path: Path, meta: dict[str, str]) -> Path:
                 len(ev.previous_ids) if ev.previous_ids else None,
                 prev_ids or None,
                 note,
-            ]
+            ],
         )
     ev_ws.freeze_panes = "A2"
     _fit_columns(ev_ws, [10, 28, 6, 20, 50, 10, 60, 16, 10, 60, 30])

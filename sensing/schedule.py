@@ -8,6 +8,7 @@ coalescing and a misfire grace time; jobs no longer in config are removed at sta
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import Any
@@ -24,6 +25,7 @@ from sensing.jobs import set_app
 
 log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 300
+STOP_GRACE_SECONDS = 10.0  # below the supervisor's grace, so the scheduler stops itself
 
 
 def make_trigger(schedule: ScheduleSettings, timezone: str) -> Any:
@@ -115,6 +117,21 @@ def scheduler_cmd(app: App, run_now: bool) -> None:
     sched.resume()
     stopped.wait()
     log.info("scheduler stopping")
+    signal.signal(signal.SIGTERM, _exit_now)  # a second signal: no more waiting for jobs
+    signal.signal(signal.SIGINT, _exit_now)
     for server in servers:
         server.stop()
-    sched.shutdown(wait=True)
+    finishing = threading.Thread(target=sched.shutdown, kwargs={"wait": True}, daemon=True)
+    finishing.start()
+    finishing.join(STOP_GRACE_SECONDS)
+    if finishing.is_alive():
+        log.warning(
+            "jobs still running %.0fs after the stop signal; exiting without them", STOP_GRACE_SECONDS
+        )
+        _exit_now()
+
+
+def _exit_now(*_: Any) -> None:
+    """Leave at once (running jobs are transactional: their work is rolled back, not half-stored)."""
+    logging.shutdown()
+    os._exit(1)

@@ -2,7 +2,9 @@
 
 Three children run side by side: the scheduler, the NLP worker and the Streamlit dashboard.
 A child that dies is restarted with exponential back-off (reset after a minute of good
-health); Ctrl-C or SIGTERM stops all of them cleanly.
+health). Ctrl-C or SIGTERM is forwarded to each child's process group; a child still running
+after :data:`STOP_GRACE` seconds (or at a second Ctrl-C) is killed with its group, so nothing
+the command started outlives it. ``sensing dashboard`` runs its one child the same way.
 """
 
 from __future__ import annotations
@@ -25,11 +27,17 @@ log = logging.getLogger(__name__)
 DASHBOARD_SCRIPT = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"
 HEALTHY_AFTER = 60.0
 MAX_BACKOFF = 60.0
+STOP_GRACE = 15.0  # seconds a child gets to stop after SIGTERM before it is killed
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
 class Child:
-    """One supervised process."""
+    """One supervised process, started in its own process group.
+
+    The group lets a stop reach everything the child started in turn (a browser, a worker
+    pool), not just the child itself.
+    """
 
     name: str
     argv: list[str]
@@ -41,9 +49,70 @@ class Child:
     restarts: int = field(default=0)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, env=self.env)
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, start_new_session=True, preexec_fn=_die_with_parent
+        )
         self.started = time.monotonic()
         log.info("started %s", self.name, extra={"child": self.name, "pid": self.proc.pid})
+
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to the child's process group (nothing when it is gone)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Linux: the child gets SIGTERM when the supervisor dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class StopSignals:
+    """SIGINT/SIGTERM handlers that count: the first asks for a clean stop, a second for a kill."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def install(self) -> StopSignals:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.count += 1
+        log.info("received %s", signal.Signals(signum).name, extra={"signals": self.count})
+
+
+def stop_children(children: list[Child], signals: StopSignals, grace: float | None = None) -> None:
+    """Forward SIGTERM to every child's group, wait up to ``grace`` (:data:`STOP_GRACE`) s, then SIGKILL.
+
+    A second SIGINT/SIGTERM while waiting escalates at once. Whatever a child left behind in
+    its group is killed after the child itself has exited.
+    """
+    running = [c for c in children if c.proc is not None and c.proc.poll() is None]
+    for child in running:
+        child.signal_group(signal.SIGTERM)
+    seen = signals.count
+    deadline = time.monotonic() + (STOP_GRACE if grace is None else grace)
+    while any(c.proc is not None and c.proc.poll() is None for c in running):
+        if time.monotonic() >= deadline or signals.count > seen:
+            for child in running:
+                if child.proc is not None and child.proc.poll() is None:
+                    log.warning("killing %s", child.name, extra={"child": child.name})
+                    child.signal_group(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    for child in children:
+        if child.proc is not None:
+            child.proc.wait()
+            child.signal_group(signal.SIGKILL)  # stragglers of the group, if any
 
 
 def sensing_argv(*args: str) -> list[str]:
@@ -62,55 +131,48 @@ def dashboard_argv(app: App, port: int | None = None) -> list[str]:
     ]  # fmt: skip
 
 
-def supervise(children: list[Child], *, poll: float = 0.5) -> int:
-    """Run children until SIGINT/SIGTERM, restarting crashed ones with back-off."""
-    stopping = {"flag": False}
+def supervise(children: list[Child], *, poll: float = 0.5, restart: bool = True) -> int:
+    """Run children until SIGINT/SIGTERM, restarting crashed ones with back-off.
 
-    def _stop(*_: Any) -> None:
-        stopping["flag"] = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    With ``restart=False`` the first child to exit ends the run and its exit code is returned.
+    Either way every child's process group is stopped before returning.
+    """
+    signals = StopSignals().install()
+    code = 0
     for child in children:
         child.start()
-    while not stopping["flag"]:
+    while not signals.count:
         now = time.monotonic()
         for child in children:
             if child.proc is None:
                 if now >= child.restart_at:
                     child.start()
                 continue
-            code = child.proc.poll()
-            if code is None:
+            exited = child.proc.poll()
+            if exited is None:
                 if now - child.started > HEALTHY_AFTER:
                     child.backoff = 1.0
                 continue
+            if not restart:
+                log.info("%s exited with %s", child.name, exited, extra={"child": child.name})
+                stop_children(children, signals)
+                return exited
             child.restarts += 1
             log.error(
                 "%s exited with %s; restarting in %.0fs",
                 child.name,
-                code,
+                exited,
                 child.backoff,
-                extra={"child": child.name, "code": code, "restarts": child.restarts},
+                extra={"child": child.name, "code": exited, "restarts": child.restarts},
             )
+            child.signal_group(signal.SIGKILL)  # what the crashed child left behind
             child.proc = None
             child.restart_at = now + child.backoff
             child.backoff = min(child.backoff * 2, MAX_BACKOFF)
         time.sleep(poll)
     log.info("stopping all processes")
-    for child in children:
-        if child.proc and child.proc.poll() is None:
-            child.proc.terminate()
-    deadline = time.monotonic() + 15
-    for child in children:
-        if child.proc is None:
-            continue
-        try:
-            child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.proc.kill()
-            child.proc.wait()
-    return 0
+    stop_children(children, signals)
+    return code
 
 
 def start_system(app: App, env: dict[str, str], port: int | None = None) -> int:
@@ -144,14 +206,36 @@ def run_cmd(app: App, port: int | None) -> None:
 
 
 def demo_overrides(app: App, environ: dict[str, str]) -> dict[str, str]:
-    """Environment for the demo: a SQLite store under ./var/, the demo source on, a known login."""
+    """Environment for the demo: its own SQLite store under ./var/, the demo source on, a known login.
+
+    The demo writes simulated documents, so it never runs on another database: a
+    ``SENSING_DATABASE__URL`` in the environment that is not the demo's own file (a production
+    PostgreSQL, say) is refused, and ``database.url`` of the config file is ignored.
+    """
     env = dict(environ)
-    env.setdefault("SENSING_DATABASE__URL", f"sqlite:///{Path(app.settings.app.data_dir) / 'demo.db'}")
+    demo_url = f"sqlite:///{Path(app.settings.app.data_dir) / 'demo.db'}"
+    given = env.get("SENSING_DATABASE__URL")
+    if given and given != demo_url:
+        raise click.ClickException(
+            f"sensing demo runs only on its own SQLite file ({demo_url}), but SENSING_DATABASE__URL "
+            f"is set to {_hide_password(given)}: unset it to run the demo"
+        )
+    env["SENSING_DATABASE__URL"] = demo_url
     for i, src in enumerate(app.settings.sources):
         if src.kind == "demo":
             env[f"SENSING_SOURCES__{i}__ENABLED"] = "true"
     env.setdefault("SENSING_ADMIN_PASSWORD", "minsheng-demo")
     return env
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return repr(url.split("@")[-1])
 
 
 @click.command("demo")
@@ -179,7 +263,7 @@ def dashboard_cmd(app: App, port: int | None) -> None:
     env = dict(os.environ)
     if app.config_path:
         env["SENSING_CONFIG"] = app.config_path
-    sys.exit(subprocess.call(dashboard_argv(app, port), env=env))
+    sys.exit(supervise([Child("dashboard", dashboard_argv(app, port), env)], restart=False))
 
 
 __all__ = ["supervise"]

@@ -1,4 +1,7 @@
-"""E-mail over SMTP (``smtplib``), with optional STARTTLS and login.
+"""E-mail over SMTP (``smtplib``), with STARTTLS (on unless ``smtp_starttls: false``) and login.
+
+With STARTTLS on, a server that does not offer it is refused before anything (password or
+mail) is sent; switch it off only for a local relay that has no TLS.
 
 The ``Message-ID`` is derived from the notification's idempotency key, so a mail system or client
 that de-duplicates by Message-ID drops the repeat a crash-and-resend may cause; the key is also

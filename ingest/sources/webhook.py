@@ -32,11 +32,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ingest.base import CHANNELS, FatalSourceError, FetchBatch, Health, RawItem, Source, SourceOptions
 from ingest.cursors import merged, stable_id
 from ingest.dates import parse_datetime
+from ingest.sources.webhook_guard import ReceiverOptions
 
 INCOMING = "incoming.jsonl"
 
 
-class WebhookOptions(SourceOptions):
+class WebhookOptions(SourceOptions, ReceiverOptions):
     """Options of a ``webhook`` source."""
 
     token: str = Field(description="shared secret reference: $env:NAME or $file:PATH")

@@ -141,13 +141,28 @@ def _smtp_settings(port: int, **kw: object) -> NotifierSettings:
 
 def test_smtp_sends_plain_text_with_idempotent_message_id(smtp_server) -> None:  # type: ignore[no-untyped-def]
     ctl, sink = smtp_server
-    SmtpNotifier(_smtp_settings(ctl.port)).send(NOTE)
+    SmtpNotifier(_smtp_settings(ctl.port, smtp_starttls=False)).send(NOTE)  # a relay without TLS, by choice
     (env,) = sink.messages
     assert sorted(env.rcpt_tos) == ["duty@gov.local", "lead@gov.local"]
     msg = message_from_bytes(env.content, policy=email_policy)
     assert msg["Subject"] == NOTE.title
     assert msg["Message-ID"] == f"<{NOTE.idempotency_key}@minsheng.alerts>"
     assert msg.get_content_type() == "text/plain" and "常态约 12.0 条" in msg.get_content()
+
+
+def test_smtp_refuses_a_server_without_starttls_unless_switched_off(
+    smtp_server,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ctl, sink = smtp_server  # a plain server that does not offer STARTTLS
+    monkeypatch.setenv("SMTP_PW", "pw-never-sent")
+    default = _smtp_settings(ctl.port, smtp_user="minsheng", smtp_password="$env:SMTP_PW")
+    assert default.smtp_starttls
+    with pytest.raises(DeliveryError, match="STARTTLS"):
+        SmtpNotifier(default).send(NOTE)
+    assert sink.messages == []
+    SmtpNotifier(_smtp_settings(ctl.port, smtp_starttls=False)).send(NOTE)
+    assert len(sink.messages) == 1
 
 
 def test_smtp_starttls_and_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,7 +209,7 @@ def test_smtp_starttls_and_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv("SMTP_PW", "wrong")
         with pytest.raises(DeliveryError, match="SMTPAuthenticationError"):
             SmtpNotifier(settings, ssl_context=client_ctx).send(NOTE)
-        plain = _smtp_settings(ctl.port)  # server requires STARTTLS: refused without it
+        plain = _smtp_settings(ctl.port, smtp_starttls=False)  # server requires STARTTLS: refused without it
         with pytest.raises(DeliveryError):
             SmtpNotifier(plain).send(NOTE)
     finally:

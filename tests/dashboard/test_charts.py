@@ -101,3 +101,17 @@ def test_chart_labels_are_not_markup() -> None:
         strings = " ".join(str(v) for trace in shown["data"] for v in trace.values())
         assert "<a" not in strings and "<b>" not in strings
         assert "&lt;a href" in strings
+
+
+def test_excel_export_keeps_missing_values_empty_and_drops_unstorable_characters() -> None:
+    frame = pd.DataFrame(
+        {
+            "点赞": pd.array([1, None], dtype="Int64"),
+            "内容": ["响铃\x07字符", None],
+            "得分": [1.5, float("nan")],
+            "城市": ["长沙", "株洲"],
+        }
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(tables.to_xlsx_bytes(frame))).active
+    rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    assert rows == [[1, "响铃字符", 1.5, "长沙"], [None, None, None, "株洲"]]

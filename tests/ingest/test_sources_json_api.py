@@ -128,6 +128,51 @@ def test_auth_header_comes_from_the_environment(
         list(source.fetch({}))
 
 
+def test_credentials_stay_with_the_origin_across_redirects(
+    http_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = ScriptedServer()  # another port: another origin
+    other.thread.start()
+    try:
+        other.set("/api", Reply.json([post(1)]))
+        http_server.set("/moved", Reply(302, headers={"Location": http_server.url("/api")}))
+        http_server.set("/api", Reply(301, headers={"Location": other.url("/api")}))
+        monkeypatch.setenv("TEST_API_KEY", "k-secret")
+        monkeypatch.setenv("TEST_BEARER", "b-secret")
+        source = api_source(
+            http_server.url("/moved"),
+            fields=FIELDS,
+            auth_header="X-Api-Key",
+            auth_value="$env:TEST_API_KEY",
+            headers={"Authorization": "$env:TEST_BEARER", "Accept": "application/json"},
+        )
+        items = [i.external_id for b in source.fetch({}) for i in b.items]
+        assert items == ["m1"]
+        same_origin = http_server.hits("/api")[-1].headers  # /moved -> /api on the same origin
+        assert same_origin["X-Api-Key"] == "k-secret" and same_origin["Authorization"] == "b-secret"
+        elsewhere = {k.lower(): v for k, v in other.hits("/api")[-1].headers.items()}
+        assert "x-api-key" not in elsewhere and "authorization" not in elsewhere, elsewhere
+        assert "secret" not in " ".join(elsewhere.values())
+    finally:
+        other.httpd.shutdown()
+        other.httpd.server_close()
+
+
+def test_redirect_loops_end() -> None:
+    from ingest.http import MAX_REDIRECTS
+
+    server = ScriptedServer()
+    server.thread.start()
+    try:
+        server.set("/loop", Reply(302, headers={"Location": server.url("/loop")}))
+        with pytest.raises(FatalSourceError, match="redirects"):
+            list(api_source(server.url("/loop"), fields=FIELDS).fetch({}))
+        assert len(server.hits("/loop")) == MAX_REDIRECTS + 1
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
 def test_literal_secrets_are_refused() -> None:
     with pytest.raises(ValidationError, match="secret reference"):
         JsonApiOptions.model_validate({"url": "https://x.test/api", "fields": FIELDS, "auth_value": "s3cret"})

@@ -79,6 +79,7 @@ def _app(engine: Engine, tmp_path: Path, port: int, **reports: Any) -> App:
         "kind": "smtp",
         "smtp_host": "127.0.0.1",
         "smtp_port": port,
+        "smtp_starttls": False,  # the test server offers no TLS
         "sender": "minsheng@gov.local",
         "recipients": ["duty@gov.local"],
     }
@@ -123,3 +124,20 @@ def test_recipients_without_an_smtp_notifier_is_an_error(sqlite_engine: Engine, 
     app = _app(sqlite_engine, tmp_path, 25, recipients=["leader@gov.local"], formats=["xlsx"])
     with pytest.raises(ReportMailError, match="reports.notifier"):
         run_scheduled_report(app.engine, app.settings)
+
+
+def test_report_mail_needs_starttls_unless_switched_off(tmp_path: Path, smtp_server: tuple[Any, Any]) -> None:
+    from kernel.settings import NotifierSettings
+    from reports.mail import send_report_email
+
+    ctl, sink = smtp_server  # offers no STARTTLS
+    files = [tmp_path / "a.xlsx"]
+    files[0].write_bytes(b"x")
+    base = {"name": "mail", "kind": "smtp", "smtp_host": "127.0.0.1", "smtp_port": ctl.port}
+    base |= {"sender": "minsheng@gov.local", "recipients": ["duty@gov.local"]}
+    with pytest.raises(ReportMailError, match="STARTTLS"):
+        send_report_email(NotifierSettings.model_validate(base), ["lead@gov.local"], "周报", "正文", files)
+    assert sink.messages == []
+    plain = NotifierSettings.model_validate({**base, "smtp_starttls": False})
+    send_report_email(plain, ["lead@gov.local"], "周报", "正文", files)
+    assert len(sink.messages) == 1

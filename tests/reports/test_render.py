@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import openpyxl
 import pytest
 from docx import Document
 
 from reports import fonts
+from reports.model import Column, Evidence, ReportTable, WeeklyReport
 from reports.render_docx import TEMPLATE, build_template
-from reports.render_xlsx import clip_ids, id_ranges, sheet_title
+from reports.render_xlsx import clip_ids, id_ranges, render_xlsx, sheet_title
 from reports.weekly import ReportError, last_complete_week, parse_week, previous_week, week_bounds
 from tests.reports.conftest import NOW, parse_ranges
 
@@ -79,3 +81,33 @@ def test_id_ranges_round_trip() -> None:
     used: set[str] = set()
     assert sheet_title(3, "a/b[c]:d*e?", used) == "03 abcde"
     assert sheet_title(3, "a/b[c]:d*e?", used) != "03 abcde"
+
+
+def test_weekly_xlsx_never_turns_text_into_formulas(tmp_path: Path) -> None:
+    hostile = ['=HYPERLINK("http://x","点我")', "+1+1", "-2", "@SUM(A1)", "=1+1\x07"]
+    report = WeeklyReport(
+        week="2026-W47",
+        previous_week="2026-W46",
+        timezone="Asia/Shanghai",
+        start=datetime(2026, 11, 15, 16, tzinfo=UTC),
+        end=datetime(2026, 11, 22, 16, tzinfo=UTC),
+        base_query="SELECT 1",
+        narrative={"overview": ["=cmd|' /C calc'!A0"]},
+    )
+    table = report.add(ReportTable("daily", "=每日", [Column("day", "=日期"), Column("n", "声量", "int")]))
+    for i, text in enumerate(hostile):
+        table.add([text, i], Evidence(filter=f"title = '{text}'", document_ids=(i,)))
+    table.note = "=注"
+    book = openpyxl.load_workbook(render_xlsx(report, tmp_path / "w.xlsx", {"=生成人": "=ana"}))
+    formulas = [
+        (ws.title, c.coordinate, c.value)
+        for ws in book
+        for row in ws.iter_rows()
+        for c in row
+        if c.data_type == "f"
+    ]
+    assert formulas == []
+    sheet = book[book.sheetnames[1]]
+    assert [sheet.cell(row=r, column=1).value for r in range(2, 7)] == hostile[:4] + ["=1+1"]
+    assert [sheet.cell(row=r, column=2).value for r in range(2, 7)] == [0, 1, 2, 3, 4]  # numbers stay numbers
+    assert sheet.cell(row=1, column=1).value == "=日期"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,33 @@ def test_status_on_an_empty_database_says_what_to_do(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "--config", str(cfg)])
     assert result.exit_code == 1
     assert "run `sensing init` first" in result.output
+
+
+def test_demo_refuses_a_database_url_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sensing import supervisor
+
+    started: list[dict[str, str]] = []
+    monkeypatch.setattr(supervisor, "start_system", lambda app, env, port=None: started.append(env) or 0)
+    cfg = config_for(
+        tmp_path,
+        "postgresql+psycopg://minsheng:prod-secret@db.internal/minsheng",  # ignored by the demo
+        sources=[{"name": "demo", "kind": "demo"}],
+    )
+    monkeypatch.setenv("SENSING_DATABASE__URL", "postgresql+psycopg://minsheng:prod-secret@db.internal/prod")
+    result = CliRunner().invoke(cli, ["demo", "--config", str(cfg)])
+    assert result.exit_code == 1 and not started, result.output
+    assert "SENSING_DATABASE__URL" in result.output and "db.internal/prod" in result.output
+    assert "prod-secret" not in result.output
+
+    monkeypatch.delenv("SENSING_DATABASE__URL")
+    saved = dict(os.environ)
+    try:
+        result = CliRunner().invoke(cli, ["demo", "--config", str(cfg)])
+    finally:  # the demo exports its settings to os.environ for its children
+        os.environ.clear()
+        os.environ.update(saved)
+    assert result.exit_code == 0, result.output
+    (env,) = started
+    assert env["SENSING_DATABASE__URL"] == f"sqlite:///{tmp_path / 'var' / 'demo.db'}"
