@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, filters, labels
+from dashboard import auth, data, filters, labels
 from dashboard.context import page_context, page_header
 from dashboard.tables import alert_table, document_table, local_time
 
@@ -120,7 +120,8 @@ st.dataframe(
 
 
 def act(kind: str, alert_id: int, rule: str, key: str) -> None:
-    """Run one action on the alert the user saw, through the alerts lifecycle (audit-logged there)."""
+    """Run one action on the alert the user saw, through the alerts lifecycle (audit-logged there),
+    if the user, re-read from the database, may still act on alerts."""
     from alerts.lifecycle import (
         AlertNotFoundError,
         AlertStateError,
@@ -129,8 +130,12 @@ def act(kind: str, alert_id: int, rule: str, key: str) -> None:
         resolve_alert,
     )
 
+    actor = auth.authorize(data.engine(), "alert_actions")
+    if actor is None:
+        st.session_state[FLASH] = ("error", auth.DENIED)
+        return
     note = st.session_state.get("alert_note") or None
-    user = ctx.user.username
+    user = actor.username
     try:
         if kind == "ack":
             acknowledge_alert(data.engine(), alert_id, user, note, now=ctx.now)
