@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, data, filters, labels
-from dashboard.context import page_context, page_header
+from dashboard.context import page_context, page_header, recheck_session
 from dashboard.tables import alert_table, document_table, local_time
 
 SILENCE_CHOICES = {"1 小时": 1, "2 小时": 2, "8 小时": 8, "24 小时": 24, "3 天": 72}
@@ -39,6 +39,7 @@ if flash:
 
 @st.fragment(run_every=ctx.settings.dashboard.auto_refresh_seconds)
 def live() -> None:
+    recheck_session()
     f = filters.refreshed(ctx.filters)
     active = data.alerts(ctx.url, f, False)
     c1, c2, c3 = st.columns(3)

@@ -272,3 +272,24 @@ def test_address_lockout(
     at.session_state["sensing_now"] = NOW
     at.run()
     assert at.button[0].disabled and any("已暂时锁定" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "expected"),
+    [
+        ("10.1.2.3", {"X-Forwarded-For": "6.6.6.6"}, "10.1.2.3"),  # a remote peer: its header is not trusted
+        (None, {"X-Forwarded-For": "6.6.6.6, 10.9.8.7"}, "10.9.8.7"),  # a local proxy: the address it added
+        (None, {}, "local"),  # a browser on the server itself
+    ],
+)
+def test_client_address(
+    monkeypatch: pytest.MonkeyPatch, peer: str | None, headers: dict[str, str], expected: str
+) -> None:
+    import types
+
+    import streamlit as st
+
+    from dashboard import login
+
+    monkeypatch.setattr(st, "context", types.SimpleNamespace(ip_address=peer, headers=headers))
+    assert login.client_address() == expected
