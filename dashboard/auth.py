@@ -341,9 +341,11 @@ def keep_session(epoch: int) -> None:
 
 
 def logout() -> None:
+    """End this browser session's login and forget everything it held (prepared exports, filters):
+    whoever logs in next in this browser starts clean."""
     import streamlit as st
 
-    st.session_state.pop(SESSION_KEY, None)
+    st.session_state.clear()
 
 
 def require(user: User, permission: str, what: str) -> bool:

@@ -77,6 +77,7 @@ def generate(week: str, formats: list[str]) -> None:
         st.session_state[FLASH] = ("error", f"周报生成失败：{type(exc).__name__}: {exc}")
     else:
         Store(data.engine()).audit(user.username, "report.generate", week, {"formats": formats})
+        st.session_state.pop(PREPARED, None)  # the file may have been rewritten
         st.session_state[FLASH] = ("ok", f"已生成 {week} 周报：" + "、".join(Path(p).name for p in paths))
     data.clear_caches()
 

@@ -208,3 +208,12 @@ def test_a_lockout_survives_a_new_browser_session(
     assert actions.count(("analyst", "login.failed")) == login.ACCOUNT_THROTTLE.max_failures
     assert ("analyst", "login.locked") in actions and ("analyst", "login") not in actions
     assert logged_in(log_in("duty"))  # another account from the same address is not locked
+
+
+def test_logging_out_forgets_what_the_session_held(open_page: OpenPage) -> None:
+    at = open_page("search", role="analyst")
+    at.button(key="q_prepare").click().run()
+    assert "search_export" in at.session_state
+    at.sidebar.button(key="logout").click().run()
+    assert not logged_in(at)
+    assert "search_export" not in at.session_state  # the next user of this browser cannot download it
