@@ -56,7 +56,7 @@ from storage.db import make_engine
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "streamlit_app.py"
 PAGES = sorted(p.stem for p in (REPO / "dashboard" / "app_pages").glob("*.py"))
-ADMIN = {"username": "bench_admin", "role": "admin", "display_name": "基准测试"}
+ADMIN: dict[str, Any] = {"username": "bench_admin", "role": "admin", "display_name": "基准测试", "epoch": 0}
 LOGIN_TITLE = "民声 · 舆情态势感知"
 UNFILTERED = ("reports", "review", "users")  # pages that ignore the sidebar filters
 FILTER_KEYS = {"regions": "f_provinces", "sources": "f_channels"}  # default: f_categories

@@ -7,29 +7,35 @@ Roles and what they may do (:data:`PERMISSIONS`):
 * ``duty``: read, acknowledge / resolve / silence alerts;
 * ``admin``: everything, plus user management.
 
-Passwords are hashed with Argon2id (``argon2-cffi``). Users come from ``dashboard.users`` in the
-configuration (synchronised into the ``users`` table by ``sensing init``, their passwords given
-as ``$env:`` / ``$file:`` references) or are added with ``sensing users add``. The Streamlit parts
-(:func:`login_form`, :func:`current_user`, :func:`require`) import Streamlit lazily so the CLI
-does not pay for it.
+Passwords are hashed with Argon2id (``argon2-cffi``) and must pass :func:`check_password`
+(whether set in the dashboard, by ``sensing users`` or in the configuration). Users come from
+``dashboard.users`` in the configuration (synchronised into the ``users`` table by
+``sensing init``, their passwords given as ``$env:`` / ``$file:`` references) or are added with
+``sensing users add``.
+
+Sessions: a browser session remembers the user name and the ``session_epoch`` it logged in with.
+Every page run re-reads the user (:func:`session_user`): a disabled user, or one whose epoch has
+moved (a password reset, a role change or disabling raises it), is logged out, and the role shown
+is the stored one. Action callbacks run before the page and re-check with :func:`authorize`.
+Logging in is :mod:`dashboard.login`.
+
+The Streamlit parts import Streamlit lazily so the CLI does not pay for it.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, select, update
 
-from kernel.settings import UserSettings, resolve_secret
+from kernel.settings import ConfigError, UserSettings, resolve_secret
 from storage import schema as s
 from storage.db import write_tx
-from storage.store import Store
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -45,9 +51,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users": frozenset({"admin"}),
 }
 MIN_PASSWORD_LENGTH = 8
-MAX_FAILURES = 5
-LOCKOUT_SECONDS = 60
+MAX_PASSWORD_LENGTH = 1024
 SESSION_KEY = "auth_user"
+# what an action callback answers when authorize() refuses
+DENIED = "操作未执行：账号已停用或已退出，或不再有此权限。"
+ENDED_KEY = "auth_ended"  # why the last session ended, shown once on the login form
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("minsheng-timing-equaliser")
 
@@ -63,6 +71,7 @@ class User:
     username: str
     role: str
     display_name: str | None = None
+    epoch: int = field(default=0, compare=False)  # users.session_epoch when read
 
     @property
     def name(self) -> str:
@@ -74,10 +83,22 @@ def can(role: str | None, permission: str) -> bool:
     return role is not None and role in PERMISSIONS.get(permission, frozenset())
 
 
-def hash_password(password: str) -> str:
-    """An Argon2id hash of ``password`` (at least :data:`MIN_PASSWORD_LENGTH` characters)."""
+def check_password(password: str, username: str | None = None) -> None:
+    """Raise :class:`UserError` unless ``password`` meets the policy: :data:`MIN_PASSWORD_LENGTH` to
+    :data:`MAX_PASSWORD_LENGTH` characters, not blank at either end, not the user name."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"密码至少需要 {MIN_PASSWORD_LENGTH} 个字符")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise UserError(f"密码最多 {MAX_PASSWORD_LENGTH} 个字符")
+    if password != password.strip():
+        raise UserError("密码首尾不能是空白字符")
+    if username and password.casefold() == username.strip().casefold():
+        raise UserError("密码不能与用户名相同")
+
+
+def hash_password(password: str, username: str | None = None) -> str:
+    """An Argon2id hash of ``password`` once it passes :func:`check_password`."""
+    check_password(password, username)
     return _hasher.hash(password)
 
 
@@ -112,15 +133,19 @@ def authenticate(engine: Engine, username: str, password: str) -> User | None:
             conn.execute(
                 update(s.users).where(s.users.c.id == row["id"]).values(password_hash=_hasher.hash(password))
             )
-    return User(row["username"], row["role"], row["display_name"])
+    return _user(row)
+
+
+def _user(row: dict[str, Any]) -> User:
+    return User(row["username"], row["role"], row["display_name"], int(row["session_epoch"]))
 
 
 def active_user(engine: Engine, username: str) -> User | None:
-    """The user if it still exists and is active (sessions end when an admin disables a user)."""
+    """The user as stored now (role, epoch) if it still exists and is active, else None."""
     row = get_user_row(engine, username)
     if row is None or not row["active"]:
         return None
-    return User(row["username"], row["role"], row["display_name"])
+    return _user(row)
 
 
 def add_user(
@@ -131,7 +156,7 @@ def add_user(
     UserSettings.model_validate({"username": username, "role": role})  # same name rules as the configuration
     if get_user_row(engine, username) is not None:
         raise UserError(f"用户 {username} 已存在")
-    password_hash = hash_password(password)
+    password_hash = hash_password(password, username)
     with write_tx(engine) as conn:
         conn.execute(
             s.users.insert().values(
@@ -141,29 +166,37 @@ def add_user(
         )  # fmt: skip
 
 
-def set_password(engine: Engine, username: str, password: str) -> None:
-    password_hash = hash_password(password)
+def _change(engine: Engine, username: str, values: dict[str, Any], ends_sessions: bool) -> int:
+    """Apply ``values`` to the user; raise the session epoch when ``ends_sessions``. Returns the epoch."""
+    u = s.users
+    if ends_sessions:
+        values = {**values, "session_epoch": u.c.session_epoch + 1}
     with write_tx(engine) as conn:
-        done = conn.execute(
-            update(s.users).where(s.users.c.username == username).values(password_hash=password_hash)
-        )
-    if not done.rowcount:
+        epoch = conn.execute(
+            update(u).where(u.c.username == username).values(**values).returning(u.c.session_epoch)
+        ).scalar_one_or_none()
+    if epoch is None:
         raise UserError(f"用户 {username} 不存在")
+    return int(epoch)
 
 
-def set_active(engine: Engine, username: str, active: bool) -> None:
-    with write_tx(engine) as conn:
-        done = conn.execute(update(s.users).where(s.users.c.username == username).values(active=active))
-    if not done.rowcount:
-        raise UserError(f"用户 {username} 不存在")
+def set_password(engine: Engine, username: str, password: str) -> int:
+    """Set a new password (policy-checked); every session of the user ends. Returns the new epoch."""
+    return _change(engine, username, {"password_hash": hash_password(password, username)}, True)
 
 
-def set_role(engine: Engine, username: str, role: str) -> None:
+def set_active(engine: Engine, username: str, active: bool) -> int:
+    """Enable or disable the user; disabling ends every session. Returns the epoch."""
+    return _change(engine, username, {"active": active}, not active)
+
+
+def set_role(engine: Engine, username: str, role: str) -> int:
+    """Change the role; a real change ends every session of the user. Returns the epoch."""
     _check_role(role)
-    with write_tx(engine) as conn:
-        done = conn.execute(update(s.users).where(s.users.c.username == username).values(role=role))
-    if not done.rowcount:
+    row = get_user_row(engine, username)
+    if row is None:
         raise UserError(f"用户 {username} 不存在")
+    return _change(engine, username, {"role": role}, row["role"] != role)
 
 
 def list_users(engine: Engine) -> list[dict[str, Any]]:
@@ -175,16 +208,21 @@ def list_users(engine: Engine) -> list[dict[str, Any]]:
 
 
 def _configured_hash(user: UserSettings, current: str | None) -> str | None:
-    """The hash to store for a configured user; None when its secret is unset."""
+    """The hash to store for a configured user; None when its secret is unset.
+
+    Raises:
+        UserError: the hash is not an argon2 hash, or the password fails :func:`check_password`.
+    """
     if user.password_hash:
         value = resolve_secret(user.password_hash)
         if value:
             if not value.startswith("$argon2"):
-                raise UserError(f"dashboard.users {user.username}: password_hash is not an argon2 hash")
+                raise UserError("password_hash is not an argon2 hash")
             return value
     if user.password:
         value = resolve_secret(user.password)
         if value:
+            check_password(value, user.username)  # the policy `sensing users` and the dashboard apply
             if current and verify_password(current, value):
                 return current  # unchanged: keep the hash (and its salt)
             return _hasher.hash(value)
@@ -194,19 +232,33 @@ def _configured_hash(user: UserSettings, current: str | None) -> str | None:
 def sync_users(engine: Engine, users: Sequence[UserSettings]) -> dict[str, int]:
     """Upsert the configured users (role, display name, password); returns created/updated/skipped counts.
 
-    A user whose password reference resolves to nothing is skipped with a warning. Users only in
-    the database are left alone, and so is the ``active`` flag of existing users.
+    A user whose password reference resolves to nothing is skipped with a warning. A new password
+    or role ends the user's sessions. Users only in the database are left alone, and so is the
+    ``active`` flag of existing users.
+
+    Raises:
+        ConfigError: after every other user is synchronised, one problem per user whose password
+            (or hash) is refused; such a user is left as it was.
     """
     counts = {"created": 0, "updated": 0, "skipped": 0}
-    for user in users:
+    problems = []
+    for i, user in enumerate(users):
         row = get_user_row(engine, user.username)
-        password_hash = _configured_hash(user, row["password_hash"] if row else None)
+        try:
+            password_hash = _configured_hash(user, row["password_hash"] if row else None)
+        except UserError as exc:
+            ref = "password_hash" if user.password_hash else "password"
+            problems.append(f"dashboard.users.{i}.{ref}: user {user.username}: {exc}")
+            counts["skipped"] += 1
+            continue
         if password_hash is None:
             ref = user.password_hash or user.password or "(none)"
             log.warning("user %s skipped: its password secret %s is not set", user.username, ref)
             counts["skipped"] += 1
             continue
-        values = {"role": user.role, "display_name": user.display_name, "password_hash": password_hash}
+        values: dict[str, Any] = {
+            "role": user.role, "display_name": user.display_name, "password_hash": password_hash,
+        }  # fmt: skip
         with write_tx(engine) as conn:
             if row is None:
                 conn.execute(
@@ -216,60 +268,84 @@ def sync_users(engine: Engine, users: Sequence[UserSettings]) -> dict[str, int]:
                 )
                 counts["created"] += 1
             elif any(row[k] != v for k, v in values.items()):
+                if row["role"] != user.role or row["password_hash"] != password_hash:
+                    values["session_epoch"] = s.users.c.session_epoch + 1
                 conn.execute(update(s.users).where(s.users.c.id == row["id"]).values(**values))
                 counts["updated"] += 1
     if counts["created"] or counts["updated"] or counts["skipped"]:
         log.info("users synchronised", extra={f"users_{k}": v for k, v in counts.items()})
+    if problems:
+        for problem in problems:
+            log.error("user refused: %s", problem)
+        raise ConfigError(problems)
     return counts
 
 
 # -- Streamlit -------------------------------------------------------------------------------
 def current_user() -> User | None:
-    """The user logged in to this browser session, or None."""
+    """The user of this browser session as :func:`session_user` last read it, or None."""
     import streamlit as st
 
     data = st.session_state.get(SESSION_KEY)
-    return User(**data) if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    return User(data["username"], data["role"], data.get("display_name"), int(data.get("epoch", -1)))
 
 
-def login_form(engine: Engine) -> User | None:
-    """Show the login form; returns the user once the credentials are right (audit-logged)."""
+def remember(user: User) -> None:
+    """Log ``user`` in to this browser session (with their current epoch)."""
     import streamlit as st
 
-    st.title("民声 · 舆情态势感知")
-    st.caption("请使用分配的账号登录。")
-    failures, last = st.session_state.get("auth_failures", (0, 0.0))
-    locked = failures >= MAX_FAILURES and time.monotonic() - last < LOCKOUT_SECONDS
-    with st.form("login"):
-        username = st.text_input("用户名")
-        password = st.text_input("密码", type="password")
-        submitted = st.form_submit_button("登录", type="primary", disabled=locked)
-    if locked:
-        st.error(f"登录失败次数过多，请 {LOCKOUT_SECONDS} 秒后再试。")
-        return None
-    if not submitted:
-        return None
-    user = authenticate(engine, username, password)
-    store = Store(engine)
-    if user is None:
-        st.session_state["auth_failures"] = (failures + 1, time.monotonic())
-        store.audit(username.strip()[:64] or "-", "login.failed", "dashboard")
-        st.error("用户名或密码错误。")
-        return None
-    st.session_state.pop("auth_failures", None)
     st.session_state[SESSION_KEY] = {
         "username": user.username,
         "role": user.role,
         "display_name": user.display_name,
+        "epoch": user.epoch,
     }
-    store.audit(user.username, "login", "dashboard")
+
+
+def session_user(engine: Engine) -> User | None:
+    """The session's user re-read from the database (role, display name), or None.
+
+    A session whose user is gone or disabled, or whose epoch is not the stored one (the password or
+    the role changed since it logged in), is logged out here.
+    """
+    import streamlit as st
+
+    data = st.session_state.get(SESSION_KEY)
+    if not isinstance(data, dict):
+        return None
+    user = active_user(engine, str(data.get("username")))
+    if user is None or data.get("epoch") != user.epoch:
+        logout()
+        st.session_state[ENDED_KEY] = "账号已停用或密码、角色已变更，请重新登录。"
+        return None
+    remember(user)
     return user
 
 
-def logout() -> None:
+def authorize(engine: Engine, permission: str) -> User | None:
+    """In an action callback (which runs before the page): the session's user, re-read from the
+    database, if they still hold ``permission``; else None (and the caller writes nothing)."""
+    user = session_user(engine)
+    return user if user is not None and can(user.role, permission) else None
+
+
+def keep_session(epoch: int) -> None:
+    """Keep this session after its own user's password or role changed (to ``epoch``)."""
     import streamlit as st
 
-    st.session_state.pop(SESSION_KEY, None)
+    data = st.session_state.get(SESSION_KEY)
+    if isinstance(data, dict):
+        st.session_state[SESSION_KEY] = {**data, "epoch": epoch}
+
+
+def logout() -> None:
+    """End this browser session's login and forget everything it held (prepared exports, filters):
+    whoever logs in next in this browser starts clean."""
+    import streamlit as st
+
+    st.session_state.clear()
 
 
 def require(user: User, permission: str, what: str) -> bool:

@@ -45,6 +45,13 @@ def page_context() -> PageContext:
     )
 
 
+def recheck_session() -> None:
+    """In an auto-refreshing fragment, which reruns without the entry script: when the session has
+    ended since (user disabled, password or role changed), rerun the whole app, which shows the login."""
+    if auth.session_user(data.engine()) is None:
+        st.rerun()
+
+
 def page_header(title: str, ctx: PageContext, note: str | None = None) -> None:
     """The page title and, under it, the period and active filters (plain text, never Markdown)."""
     st.title(title)

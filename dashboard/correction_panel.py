@@ -1,6 +1,7 @@
 """Analysts correct a document's sentiment, emotion or demand category (检索, 热点话题, 复核队列).
 
-:func:`save_correction` stores the correction with the logged-in user (audit-logged by
+:func:`save_correction` re-checks that the logged-in user may still correct tags, stores the
+correction under their name (audit-logged by
 :func:`storage.corrections.add_correction`), refreshes the rollups at once and clears the data
 cache, so every chart shows the corrected tag on the next run. If the refresh fails (another
 refresh holds the rows), the correction is kept and the scheduled refresh picks it up.
@@ -13,7 +14,7 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import auth, data
 from dashboard.context import PageContext
 from dashboard.markdown import escape_md
 from kernel import labels
@@ -25,11 +26,18 @@ log = logging.getLogger(__name__)
 FLASH = "correction_flash"
 
 
-def save_correction(user: str, document_id: int, field: str, value: str) -> None:
-    """Store one correction, refresh the rollups and the cache; the outcome waits in the session."""
+def save_correction(document_id: int, field: str, value: str) -> None:
+    """Store one correction, refresh the rollups and the cache; the outcome waits in the session.
+
+    A button callback: it runs before the page, so the user's permission is read again here.
+    """
+    user = auth.authorize(data.engine(), "correct")
+    if user is None:
+        st.session_state[FLASH] = ("error", auth.DENIED)
+        return
     shown = f"文档 #{document_id} 的{labels.FIELDS.get(field, field)}"
     try:
-        add_correction(data.engine(), int(document_id), field, value, user)
+        add_correction(data.engine(), int(document_id), field, value, user.username)
     except CorrectionError as exc:
         st.session_state[FLASH] = ("error", f"未保存：{exc}")
         return
@@ -90,7 +98,7 @@ def correction_form(ctx: PageContext, docs: pd.DataFrame, key: str, doc_id: int 
         "保存更正",
         key=f"{key}_save",
         on_click=save_correction,
-        args=(ctx.user.username, int(doc_id), field, value),
+        args=(int(doc_id), field, value),
         disabled=value == current,
     )
     note = f"当前{labels.FIELDS[field]}：{labels.tag(field, current)}。更正记入审计日志，并用于模型再训练。"

@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.effect import EVENT_KINDS, EffectEstimate, estimate_effect
-from dashboard import charts, data
+from dashboard import auth, charts, data
 from dashboard.context import PageContext
 from dashboard.markdown import escape_md
 from dashboard.tables import local_time
@@ -70,8 +70,12 @@ def window_frame(series: pd.DataFrame, at: datetime, hours: int, now: datetime, 
 
 
 def _add(ctx: PageContext, issue: Issue, key: str) -> None:
-    """Record the event from the form's values (read at click time)."""
+    """Record the event from the form's values (read at click time), if the user may still mark events."""
     state = st.session_state
+    user = auth.authorize(data.engine(), "events")
+    if user is None:
+        state[FLASH] = ("error", auth.DENIED)
+        return
     picked = state.get(f"{key}_at")
     if not isinstance(picked, datetime):
         state[FLASH] = ("error", "请填写事件时间。")
@@ -83,7 +87,7 @@ def _add(ctx: PageContext, issue: Issue, key: str) -> None:
     kind = state.get(f"{key}_kind") or EVENT_KINDS[-1]
     note = (state.get(f"{key}_note") or "").strip() or None
     event_id = add_event(
-        data.engine(), kind, at, ctx.user.username, topic_id=issue.topic_id, category=issue.category,
+        data.engine(), kind, at, user.username, topic_id=issue.topic_id, category=issue.category,
         province=issue.province, note=note,
     )  # fmt: skip
     data.clear_caches()

@@ -1,8 +1,9 @@
 """Entry script of the dashboard: ``streamlit run dashboard/streamlit_app.py`` (see ``sensing dashboard``).
 
-It configures the page, asks for a login, draws the global filters in the sidebar and hands
-over to the selected page in ``app_pages/`` through ``st.navigation``. Pages a role may not use
-are not offered (the review queue is for analysts and admins, user management for admins).
+It configures the page, re-reads the logged-in user from the database on every run (or asks for
+a login), draws the global filters in the sidebar and hands over to the selected page in
+``app_pages/`` through ``st.navigation``. Pages the stored role may not use are not offered (the
+review queue is for analysts and admins, user management for admins).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts dashboard/ on the path, no
 import streamlit as st  # noqa: E402
 from streamlit.navigation.page import StreamlitPage  # noqa: E402
 
-from dashboard import auth, data, filters  # noqa: E402
+from dashboard import auth, data, filters, login  # noqa: E402
 from kernel import labels  # noqa: E402
 from kernel.settings import ConfigError  # noqa: E402
 
@@ -51,15 +52,14 @@ def main() -> None:
         st.error("配置文件有误，请联系管理员：")
         st.text("\n".join(exc.problems))
         st.stop()
-    user = auth.current_user()
-    if user is not None and auth.active_user(engine, user.username) is None:
-        auth.logout()  # disabled or removed since login
-        user = None
+    # the role and the enabled flag as stored now, on every run: a session ends when its user is
+    # disabled or their password or role has changed since it logged in
+    user = auth.session_user(engine)
     if user is None:
         # Resolve the address's page (hidden) so that it, and its query (an alert link's ?alert=ID),
         # is still the page shown after the login rerun; without this every login lands on 总览.
         st.navigation(pages_for(None), position="hidden")
-        if auth.login_form(engine) is None:
+        if login.login_form(engine) is None:
             st.stop()
         st.rerun()
     assert user is not None

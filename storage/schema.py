@@ -7,7 +7,8 @@ Tables, by area:
   ``topic_counts``, ``corrections``
 * analytics: ``rollups`` (hourly buckets; daily figures are sums of them)
 * alerts: ``alerts``, ``alert_events``, ``silences``, ``outbox``
-* operations: ``job_runs``, ``report_runs``, ``users``, ``audit_log``, ``events``, ``reply_scores``
+* operations: ``job_runs``, ``report_runs``, ``users``, ``login_throttle``, ``audit_log``, ``events``,
+  ``reply_scores``
 """
 
 from __future__ import annotations
@@ -364,7 +365,23 @@ users = Table(
     Column("display_name", String(100)),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # raised by a password reset, a role change or disabling: sessions logged in with another value end
+    Column("session_epoch", Integer, nullable=False, default=0, server_default=text("0")),
 )
+
+# failed logins per account ("account", username) and per client address ("address", ip): survives
+# new browser sessions and dashboard restarts
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("scope", String(16), primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_login_throttle_updated_at", login_throttle.c.updated_at)
 
 audit_log = Table(
     "audit_log",

@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, filters
-from dashboard.context import page_context, page_header
+from dashboard import auth, data, filters
+from dashboard.context import page_context, page_header, recheck_session
 from dashboard.markdown import escape_md
 from dashboard.tables import alert_table, document_table, local_time
 from kernel import labels
@@ -41,6 +41,7 @@ if flash:
 
 @st.fragment(run_every=ctx.settings.dashboard.auto_refresh_seconds)
 def live() -> None:
+    recheck_session()
     f = filters.refreshed(ctx.filters)
     active = data.alerts(ctx.url, f, False)
     c1, c2, c3 = st.columns(3)
@@ -122,7 +123,8 @@ st.dataframe(
 
 
 def act(kind: str, alert_id: int, rule: str, key: str) -> None:
-    """Run one action on the alert the user saw, through the alerts lifecycle (audit-logged there)."""
+    """Run one action on the alert the user saw, through the alerts lifecycle (audit-logged there),
+    if the user, re-read from the database, may still act on alerts."""
     from alerts.lifecycle import (
         AlertNotFoundError,
         AlertStateError,
@@ -131,8 +133,12 @@ def act(kind: str, alert_id: int, rule: str, key: str) -> None:
         resolve_alert,
     )
 
+    actor = auth.authorize(data.engine(), "alert_actions")
+    if actor is None:
+        st.session_state[FLASH] = ("error", auth.DENIED)
+        return
     note = st.session_state.get("alert_note") or None
-    user = ctx.user.username
+    user = actor.username
     try:
         if kind == "ack":
             acknowledge_alert(data.engine(), alert_id, user, note, now=ctx.now)

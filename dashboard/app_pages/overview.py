@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts, data, filters
-from dashboard.context import page_context, page_header
+from dashboard.context import page_context, page_header, recheck_session
 from dashboard.tables import alert_table, hot_topic_table
 from kernel import labels
 
@@ -16,6 +16,7 @@ weights = tuple(ctx.settings.analytics.heat_weights.model_dump().items())
 
 @st.fragment(run_every=ctx.settings.dashboard.auto_refresh_seconds)
 def live() -> None:
+    recheck_session()
     f = filters.refreshed(ctx.filters)
     k = data.kpis(ctx.url, f)
     c1, c2, c3, c4 = st.columns(4)

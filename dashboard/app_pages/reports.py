@@ -1,4 +1,9 @@
-"""报告: generate the weekly report (analysts, admins) and download the files; every download is audit-logged."""
+"""报告: generate the weekly report (analysts, admins) and download the files.
+
+A file is handed to the browser only after 准备下载, which re-checks the user against the database
+and audit-logs the export (``export.report``) at that moment: once prepared the file is within the
+browser's reach, so the click on the download button itself is not what is recorded.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import auth, data
 from dashboard.context import page_context
 from dashboard.markdown import escape_md
 from dashboard.tables import local_time
@@ -25,6 +30,7 @@ MIMES = {
     "pdf": "application/pdf",
 }
 FLASH = "reports_flash"
+PREPARED = "reports_prepared"  # {"name": file name, "data": bytes} of the file prepared for download
 
 ctx = page_context()
 st.title("报告")
@@ -56,6 +62,10 @@ def weeks_ago(offset: int) -> str:
 
 def generate(week: str, formats: list[str]) -> None:
     assert weekly is not None
+    user = auth.authorize(data.engine(), "reports")
+    if user is None:
+        st.session_state[FLASH] = ("error", auth.DENIED)
+        return
     try:
         paths = weekly.generate_weekly_report(
             data.engine(),
@@ -63,12 +73,13 @@ def generate(week: str, formats: list[str]) -> None:
             week=week,
             formats=formats,
             out_dir=out_dir,
-            requested_by=ctx.user.username,
+            requested_by=user.username,
         )
     except Exception as exc:  # noqa: BLE001 - the failure is recorded in report_runs; tell the user
         st.session_state[FLASH] = ("error", f"周报生成失败：{type(exc).__name__}: {exc}")
     else:
-        Store(data.engine()).audit(ctx.user.username, "report.generate", week, {"formats": formats})
+        Store(data.engine()).audit(user.username, "report.generate", week, {"formats": formats})
+        st.session_state.pop(PREPARED, None)  # the file may have been rewritten
         st.session_state[FLASH] = ("ok", f"已生成 {week} 周报：" + "、".join(Path(p).name for p in paths))
     data.clear_caches()
 
@@ -91,8 +102,21 @@ else:
     st.info("生成周报需要分析员或管理员角色；已生成的报告可在下方下载。")
 
 
-def audit_download(name: str) -> None:
-    Store(data.engine()).audit(ctx.user.username, "report.download", name)
+def prepare_download(name: str) -> None:
+    """Read one report file for download and audit-log the export (the user re-checked first)."""
+    user = auth.authorize(data.engine(), "read")
+    if user is None:
+        st.session_state.pop(PREPARED, None)
+        st.session_state[FLASH] = ("error", auth.DENIED)
+        return
+    path = out_dir / name
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        st.session_state[FLASH] = ("error", f"无法读取 {name}：{exc.strerror or exc}")
+        return
+    Store(data.engine()).audit(user.username, "export.report", name, {"bytes": len(content)})
+    st.session_state[PREPARED] = {"name": name, "data": content}
 
 
 st.subheader("已生成的报告")
@@ -101,13 +125,17 @@ files = sorted(
 )
 if not files:
     st.text(f"{out_dir} 下还没有报告文件。")
-for i, path in enumerate(files[:20]):  # large files are read only when clicked
+prepared = st.session_state.get(PREPARED) or {}
+for i, path in enumerate(files[:20]):  # a file is read only when prepared
     c1, c2 = st.columns([3, 1])
     c1.text(f"{path.name}（{path.stat().st_size / 1024:.0f} KB）")
-    c2.download_button(
-        "下载", path.read_bytes if path.stat().st_size > 2_000_000 else path.read_bytes(), file_name=path.name, mime=MIMES[path.suffix.lstrip(".")], key=f"r_dl_{i}",
-        on_click=audit_download, args=(path.name,),
-    )  # fmt: skip
+    if prepared.get("name") == path.name:
+        c2.download_button(
+            "下载", prepared["data"], file_name=path.name, mime=MIMES[path.suffix.lstrip(".")], key=f"r_dl_{i}",
+            on_click="ignore",  # audit-logged when prepared
+        )  # fmt: skip
+    else:
+        c2.button("准备下载", key=f"r_prep_{i}", on_click=prepare_download, args=(path.name,))
 
 runs = data.report_runs(ctx.url)
 if not runs.empty:

@@ -70,6 +70,6 @@ for row in queue.itertuples():
                 key=f"rv_{field}_{row.id}_{value}",
                 type="primary" if value == row.label else "secondary",
                 on_click=save_correction,
-                args=(ctx.user.username, int(row.id), field, value),
+                args=(int(row.id), field, value),
                 width="stretch",
             )

@@ -1,4 +1,9 @@
-"""检索: full-text search over the (masked) documents with the global filters, paginated, exportable."""
+"""检索: full-text search over the (masked) documents with the global filters, paginated, exportable.
+
+An export is audit-logged when its files are prepared (rows, formats, query), by a user re-checked
+against the database at that moment: from then on the files are in the browser's reach, whether
+or not a download button is clicked.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import math
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import auth, data
 from dashboard.context import page_context, page_header
 from dashboard.correction_panel import correction_form, show_flash
 from dashboard.tables import EXPORT_MAX_ROWS, EXPORTERS, document_table
@@ -14,6 +19,7 @@ from storage.queries import search_documents
 from storage.store import Store
 
 EXPORT_KEY = "search_export"
+FLASH = "search_flash"
 
 ctx = page_context()
 page_header("检索", ctx)
@@ -57,41 +63,43 @@ else:
 
 st.subheader("导出")
 if not ctx.can("export"):
+    st.session_state.pop(EXPORT_KEY, None)  # prepared before the role changed: not offered any more
     st.info("导出需要分析员或管理员角色。")
     st.stop()
 
 
 def prepare() -> None:
-    """Build the export files for the current query (up to EXPORT_MAX_ROWS rows)."""
+    """Build the export files for the current query (up to EXPORT_MAX_ROWS rows) and audit-log them."""
+    user = auth.authorize(data.engine(), "export")
+    if user is None:
+        st.session_state.pop(EXPORT_KEY, None)
+        st.session_state[FLASH] = auth.DENIED
+        return
     frame = search_documents(
         data.engine(), ctx.filters, text, page_size=EXPORT_MAX_ROWS, collapse_duplicates=collapse
     )
     table = document_table(frame, ctx.tz)
-    st.session_state[EXPORT_KEY] = {
-        "signature": signature,
-        "query": {"text": text, "collapse": collapse, **ctx.filters.describe()},
-        "rows": len(table),
-        "files": {fmt: fn(table) for fmt, (fn, _) in EXPORTERS.items()},
-    }
-
-
-def audit(fmt: str) -> None:
-    export = st.session_state.get(EXPORT_KEY) or {}
+    query = {"text": text, "collapse": collapse, **ctx.filters.describe()}
+    files = {fmt: fn(table) for fmt, (fn, _) in EXPORTERS.items()}
     Store(data.engine()).audit(
-        ctx.user.username,
+        user.username,
         "export.search",
-        f"documents.{fmt}",
-        {"rows": export.get("rows"), "query": export.get("query")},
+        "documents",
+        {"rows": len(table), "formats": list(files), "query": query},
     )
+    st.session_state[EXPORT_KEY] = {"signature": signature, "rows": len(table), "files": files}
 
 
 signature = (text, collapse, ctx.filters)
 if (st.session_state.get(EXPORT_KEY) or {}).get("signature") != signature:
     st.session_state.pop(EXPORT_KEY, None)  # prepared for another query
 st.button(f"准备导出（最多 {EXPORT_MAX_ROWS:,} 条）", key="q_prepare", on_click=prepare, disabled=total == 0)
+denied = st.session_state.pop(FLASH, None)
+if denied:
+    st.error(denied)
 export = st.session_state.get(EXPORT_KEY)
 if export:
-    st.text(f"已准备 {export['rows']:,} 条。下载将记入审计日志。")
+    st.text(f"已准备 {export['rows']:,} 条，已记入审计日志。")
     d1, d2 = st.columns(2)
     for col, fmt, label in ((d1, "csv", "下载 CSV"), (d2, "xlsx", "下载 Excel")):
         col.download_button(
@@ -100,6 +108,5 @@ if export:
             file_name=f"minsheng-search.{fmt}",
             mime=EXPORTERS[fmt][1],
             key=f"q_download_{fmt}",
-            on_click=audit,
-            args=(fmt,),
+            on_click="ignore",  # audit-logged when prepared
         )

@@ -1,4 +1,9 @@
-"""用户管理 (admins only): list, add, change password, change role, disable users; recent audit log."""
+"""用户管理 (admins only): list, add, change password, change role, disable users; recent audit log.
+
+Every change re-checks, in its button callback, that the acting user is still an active admin. A
+new password, a new role or disabling ends the target's sessions (when admins change themselves,
+their other sessions end and this one continues).
+"""
 
 from __future__ import annotations
 
@@ -26,15 +31,21 @@ if flash:
     (st.success if flash[0] == "ok" else st.error)(escape_md(flash[1]))  # may quote stored text
 
 
-def run(action: str, fn: Any, *args: Any) -> None:
-    """Apply a user change (values read from the session at click time) and audit-log it."""
-    target = st.session_state.get("u_who") if action != "add" else st.session_state.get("u_new_name")
+def run(action: str, target: str, fn: Any, *args: Any, detail: dict[str, Any] | None = None) -> None:
+    """Apply a user change (values read from the session at click time) and audit-log it, if the
+    acting user, re-read from the database, is still an active admin."""
+    actor = auth.authorize(data.engine(), "users")
+    if actor is None:
+        st.session_state[FLASH] = ("error", auth.DENIED)
+        return
     try:
-        fn(data.engine(), *args)
+        epoch = fn(data.engine(), target, *args)
     except (auth.UserError, ValueError) as exc:
         st.session_state[FLASH] = ("error", str(exc))
         return
-    Store(data.engine()).audit(ctx.user.username, f"user.{action}", str(target), {})
+    if target == actor.username and isinstance(epoch, int):
+        auth.keep_session(epoch)  # the admin's own other sessions end; this one goes on
+    Store(data.engine()).audit(actor.username, f"user.{action}", target, detail or {})
     st.session_state[FLASH] = ("ok", f"已完成：{action} {target}")
 
 
@@ -43,18 +54,20 @@ def change(action: str) -> None:
     if not who:
         return
     if action == "set-password":
-        run(action, auth.set_password, who, st.session_state.get("u_password") or "")
+        run(action, who, auth.set_password, st.session_state.get("u_password") or "")
         st.session_state["u_password"] = ""
     elif action == "set-role":
-        run(action, auth.set_role, who, st.session_state["u_role"])
+        role = st.session_state["u_role"]
+        run(action, who, auth.set_role, role, detail={"role": role})
     else:
-        run(action, auth.set_active, who, action == "enable")
+        run(action, who, auth.set_active, action == "enable")
 
 
 def add() -> None:
     state = st.session_state
     name, display = state["u_new_name"].strip(), state["u_new_display"].strip() or None
-    run("add", auth.add_user, name, state["u_new_role"], state["u_new_password"], display)
+    role = state["u_new_role"]
+    run("add", name, auth.add_user, role, state["u_new_password"], display, detail={"role": role})
     for key in ("u_new_name", "u_new_display", "u_new_password"):
         state[key] = ""
 

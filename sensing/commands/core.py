@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from kernel.settings import ConfigError
 from sensing.app import App, pass_app
 from storage.backlog import count_backlog
 from storage.health import failing_jobs, source_health
@@ -34,7 +36,13 @@ def initialize(app: App) -> tuple[str | None, str | None]:
     except ImportError:  # dashboard package not installed in this build
         pass
     else:
-        sync_users(app.engine, app.settings.dashboard.users)
+        try:
+            sync_users(app.engine, app.settings.dashboard.users)
+        except ConfigError as exc:  # the other users are synchronised; these are refused
+            origin = app.config_path or os.environ.get("SENSING_CONFIG") or "config.yaml"
+            raise click.ClickException(
+                "\n".join(f"config error: {origin}: {problem}" for problem in exc.problems)
+            ) from exc
     return before, after
 
 

@@ -1,4 +1,10 @@
-"""``sensing users``: manage dashboard users from a terminal (add, list, set-password, disable, enable)."""
+"""``sensing users``: manage dashboard users from a terminal (add, list, set-password, set-role, disable,
+enable).
+
+Passwords meet the same policy as in the dashboard and the configuration
+(:func:`dashboard.auth.check_password`). A new password, a new role or disabling ends the user's
+dashboard sessions at their next page run.
+"""
 
 from __future__ import annotations
 
@@ -52,20 +58,36 @@ def list_cmd(app: App) -> None:
 @click.password_option("--password", prompt="New password", help="Prompted (and confirmed) when omitted.")
 @pass_app
 def set_password_cmd(app: App, name: str, password: str) -> None:
-    """Set the password of user NAME."""
+    """Set the password of user NAME (their dashboard sessions end)."""
     try:
         auth.set_password(app.engine, name, password)
     except auth.UserError as exc:
         _fail(exc)
     app.store.audit("cli", "user.set-password", name)
-    click.echo(f"password of {name} changed")
+    click.echo(f"password of {name} changed; their dashboard sessions have ended")
+
+
+@users_cmd.command("set-role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(auth.ROLES))
+@pass_app
+def set_role_cmd(app: App, name: str, role: str) -> None:
+    """Give user NAME the role ROLE (their dashboard sessions end when it changes)."""
+    try:
+        before = auth.get_user_row(app.engine, name)
+        auth.set_role(app.engine, name, role)
+    except auth.UserError as exc:
+        _fail(exc)
+    assert before is not None
+    app.store.audit("cli", "user.set-role", name, {"from": before["role"], "to": role})
+    click.echo(f"user {name} now has role {role}")
 
 
 @users_cmd.command("disable")
 @click.argument("name")
 @pass_app
 def disable_cmd(app: App, name: str) -> None:
-    """Disable user NAME (their dashboard session ends at the next page load)."""
+    """Disable user NAME (their dashboard sessions end at their next page run)."""
     try:
         auth.set_active(app.engine, name, False)
     except auth.UserError as exc:

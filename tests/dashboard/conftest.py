@@ -113,7 +113,12 @@ def open_page(seeded: SeedFacts, app_config: Path) -> OpenPage:
         for name, value in (query or {}).items():
             at.query_params[name] = value
         at.session_state["sensing_now"] = NOW
-        at.session_state["auth_user"] = {"username": role, "role": role, "display_name": f"测试{role}"}
+        at.session_state["auth_user"] = {
+            "username": role,
+            "role": role,
+            "display_name": f"测试{role}",
+            "epoch": 0,
+        }
         # url_path == file stem, so the page can be chosen before the first run (saves rendering 总览)
         at.switch_page(f"app_pages/{page}.py").run()
         assert not at.exception, at.exception

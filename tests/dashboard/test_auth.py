@@ -12,8 +12,9 @@ from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
 from dashboard import auth
-from kernel.settings import UserSettings
+from kernel.settings import ConfigError, UserSettings
 from sensing.cli import cli
+from storage import login_throttle
 from storage import schema as s
 from tests.dashboard.conftest import APP, NOW, PASSWORDS
 from tests.dashboard.helpers import metrics
@@ -143,3 +144,152 @@ def test_login_form(seeded: SeedFacts, app_config: Path, engine: Engine) -> None
     auth.set_active(engine, "analyst", False)
     at.run()
     assert not at.metric and any("登录" in b.label for b in at.button)
+
+
+def test_one_password_policy_everywhere(engine: Engine) -> None:
+    for bad, why in (
+        ("short", "至少"),
+        ("  padded pw  ", "空白"),
+        ("wang.wei", "用户名"),
+        ("x" * 1025, "最多"),
+    ):
+        with pytest.raises(auth.UserError, match=why):
+            auth.check_password(bad, "wang.wei")
+        with pytest.raises(auth.UserError, match=why):
+            auth.add_user(engine, "wang.wei", "duty", bad)
+    auth.add_user(engine, "wang.wei", "duty", "a good pw 123")
+    with pytest.raises(auth.UserError, match="用户名"):
+        auth.set_password(engine, "wang.wei", "WANG.WEI")
+    assert auth.authenticate(engine, "wang.wei", "a good pw 123") is not None
+
+
+def test_config_passwords_meet_the_same_policy(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("T_GOOD_PW", "a good password")
+    monkeypatch.setenv("T_SHORT_PW", "1234")
+    users = [
+        UserSettings(username="good", role="analyst", password="$env:T_GOOD_PW"),
+        UserSettings(username="weak", role="duty", password="$env:T_SHORT_PW"),
+        UserSettings(username="hashy", role="duty", password_hash="$env:T_GOOD_PW"),
+    ]
+    with pytest.raises(ConfigError) as caught:
+        auth.sync_users(engine, users)
+    assert caught.value.problems == [
+        "dashboard.users.1.password: user weak: 密码至少需要 8 个字符",
+        "dashboard.users.2.password_hash: user hashy: password_hash is not an argon2 hash",
+    ]
+    assert "user refused" in caplog.text
+    assert auth.authenticate(engine, "good", "a good password") is not None  # the others are synchronised
+    assert auth.get_user_row(engine, "weak") is None and auth.get_user_row(engine, "hashy") is None
+    # an existing user keeps the password it had when the configured one is refused
+    auth.add_user(engine, "weak", "duty", "the old password")
+    with pytest.raises(ConfigError):
+        auth.sync_users(engine, users[:2])
+    assert auth.authenticate(engine, "weak", "the old password") is not None
+
+
+def test_config_password_changes_end_sessions(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T_PW", "first password")
+    user = UserSettings(username="zhou", role="duty", display_name="周", password="$env:T_PW")
+    auth.sync_users(engine, [user])
+    epoch = auth.get_user_row(engine, "zhou")["session_epoch"]  # type: ignore[index]
+    auth.sync_users(engine, [user.model_copy(update={"display_name": "周某"})])
+    assert auth.get_user_row(engine, "zhou")["session_epoch"] == epoch  # type: ignore[index]
+    monkeypatch.setenv("T_PW", "second password")
+    auth.sync_users(engine, [user])
+    assert auth.get_user_row(engine, "zhou")["session_epoch"] == epoch + 1  # type: ignore[index]
+    auth.sync_users(engine, [user.model_copy(update={"role": "analyst"})])
+    assert auth.get_user_row(engine, "zhou")["session_epoch"] == epoch + 2  # type: ignore[index]
+
+
+def test_init_refuses_a_weak_config_password(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.yaml"
+    users = [
+        {"username": "admin", "role": "admin", "password": "$env:T_ADMIN_PW"},
+        {"username": "duty1", "role": "duty", "password": "$env:T_DUTY_PW"},
+    ]
+    config.write_text(yaml.safe_dump({"database": {"url": db_url}, "dashboard": {"users": users}}), "utf-8")
+    monkeypatch.setenv("T_ADMIN_PW", "admin")
+    monkeypatch.setenv("T_DUTY_PW", "duty password 1")
+    out = CliRunner().invoke(cli, ["--config", str(config), "init"])
+    assert out.exit_code != 0
+    assert (
+        f"config error: {config}: dashboard.users.0.password: user admin: 密码至少需要 8 个字符" in out.output
+    )
+    from storage.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        assert auth.get_user_row(engine, "admin") is None
+        assert auth.authenticate(engine, "duty1", "duty password 1") is not None
+    finally:
+        engine.dispose()
+
+
+def test_users_cli_set_role_ends_sessions(db_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"database": {"url": db_url}}), encoding="utf-8")
+    base = ["--config", str(config), "users"]
+    run = CliRunner().invoke
+    assert run(cli, [*base, "add", "qian", "--role", "duty", "--password", "qian"]).exit_code != 0  # = name
+    assert run(cli, [*base, "add", "qian", "--role", "duty", "--password", "qian pass 1"]).exit_code == 0
+    out = run(cli, [*base, "set-role", "qian", "analyst"])
+    assert out.exit_code == 0, out.output
+    assert run(cli, [*base, "set-role", "nobody", "analyst"]).exit_code != 0
+    assert run(cli, [*base, "set-role", "qian", "boss"]).exit_code != 0
+    from storage.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        row = auth.get_user_row(engine, "qian")
+        assert row is not None and (row["role"], row["session_epoch"]) == ("analyst", 1)
+        with engine.connect() as conn:
+            audit = conn.execute(select(s.audit_log.c.action, s.audit_log.c.detail)).all()
+        assert audit[-1] == ("user.set-role", {"from": "duty", "to": "analyst"})
+    finally:
+        engine.dispose()
+
+
+def test_address_lockout(
+    seeded: SeedFacts, app_config: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard import login
+
+    per_account = login.ACCOUNT_THROTTLE.max_failures - 1  # many names, each under its own limit
+    for i in range(login.ADDRESS_THROTTLE.max_failures):
+        outcome = login.attempt_login(engine, f"guess{i // per_account}", "wrong password", "203.0.113.5")
+    assert outcome.locked_until is not None
+    now = outcome.locked_until - login.ADDRESS_THROTTLE.lockout
+    assert login_throttle.locked_until(engine, [("address", "203.0.113.5")], now) == outcome.locked_until
+    assert login_throttle.locked_until(engine, [("account", "guess0")], now) is None
+    assert login.attempt_login(engine, "analyst", PASSWORDS["analyst"], "203.0.113.5").user is None
+    assert login.attempt_login(engine, "analyst", PASSWORDS["analyst"], "198.51.100.7").user is not None
+    monkeypatch.setattr(login, "client_address", lambda: "203.0.113.5")
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.session_state["sensing_now"] = NOW
+    at.run()
+    assert at.button[0].disabled and any("已暂时锁定" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "expected"),
+    [
+        ("10.1.2.3", {"X-Forwarded-For": "6.6.6.6"}, "10.1.2.3"),  # a remote peer: its header is not trusted
+        (None, {"X-Forwarded-For": "6.6.6.6, 10.9.8.7"}, "10.9.8.7"),  # a local proxy: the address it added
+        (None, {}, "local"),  # a browser on the server itself
+    ],
+)
+def test_client_address(
+    monkeypatch: pytest.MonkeyPatch, peer: str | None, headers: dict[str, str], expected: str
+) -> None:
+    import types
+
+    import streamlit as st
+
+    from dashboard import login
+
+    monkeypatch.setattr(st, "context", types.SimpleNamespace(ip_address=peer, headers=headers))
+    assert login.client_address() == expected

@@ -7,6 +7,7 @@ import sys
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -235,24 +236,30 @@ def test_search_page_counts_pages_and_never_renders_html(
     at.selectbox(key="q_doc").select(hostile.id).run()
     assert hostile.content in [t.value for t in at.text]  # shown as plain text
     assert "<script>" not in page_text(at) and "**加粗**" not in page_text(at)
-    # export: prepare, download, audit
+    # export: audit-logged when the files are prepared (they are in the browser's reach from then on)
     assert not at.download_button  # nothing to download before the export is prepared
     at.button(key="q_prepare").click().run()
-    at.download_button(key="q_download_csv").click().run()
-    assert not at.exception
-    with engine.connect() as conn:
-        audit = conn.execute(
-            select(s.audit_log.c.user, s.audit_log.c.action, s.audit_log.c.target, s.audit_log.c.detail)
-        ).all()
-    exports = [a for a in audit if a[1] == "export.search"]
-    assert len(exports) == 1
-    user, _, target, detail = exports[0]
-    assert (user, target, detail["rows"], detail["query"]["text"]) == (
+    assert not at.exception and at.download_button(key="q_download_csv")
+
+    def exports() -> list[Any]:
+        with engine.connect() as conn:
+            audit = conn.execute(
+                select(s.audit_log.c.user, s.audit_log.c.action, s.audit_log.c.target, s.audit_log.c.detail)
+            ).all()
+        return [a for a in audit if a[1] == "export.search"]
+
+    assert len(exports()) == 1
+    user, _, target, detail = exports()[0]
+    assert (user, target, detail["rows"], detail["formats"], detail["query"]["text"]) == (
         "analyst",
-        "documents.csv",
+        "documents",
         1,
+        ["csv", "xlsx"],
         "<script>",
     )
+    at.download_button(key="q_download_csv").click().run()
+    at.download_button(key="q_download_xlsx").click().run()
+    assert not at.exception and len(exports()) == 1  # the clicks add nothing: the preparation was logged
 
 
 def test_search_export_needs_analyst(open_page: OpenPage) -> None:
@@ -321,13 +328,18 @@ def test_reports_page_generates_and_downloads(
     assert any(week in str(e.value).replace("\\", "") for e in at.success), [e.value for e in at.error]
     out = Path(yaml.safe_load(app_config.read_text(encoding="utf-8"))["reports"]["out_dir"])
     assert (out / f"minsheng-weekly-{week}.xlsx").exists()
-    at.download_button(key="r_dl_0").click().run()
+    assert not at.download_button  # a file is handed out only once prepared
+    at.button(key="r_prep_0").click().run()
     with engine.connect() as conn:
         audit = conn.execute(select(s.audit_log.c.user, s.audit_log.c.action, s.audit_log.c.target)).all()
     assert audit == [
         ("analyst", "report.generate", week),
-        ("analyst", "report.download", f"minsheng-weekly-{week}.xlsx"),
+        ("analyst", "export.report", f"minsheng-weekly-{week}.xlsx"),
     ]
+    assert at.download_button(key="r_dl_0").proto.label == "下载"
+    at.download_button(key="r_dl_0").click().run()
+    with engine.connect() as conn:
+        assert len(conn.execute(select(s.audit_log.c.id)).all()) == 2  # the click adds nothing
     runs = table_with(at, "周次")
     assert list(runs["周次"]) == [week] and list(runs["状态"]) == ["成功"]
 
