@@ -33,7 +33,7 @@ from ingest import store_ops
 from ingest.base import FatalSourceError, FetchBatch, RawItem, RetriableSourceError, Source, SourceError
 from ingest.clean import content_hash, extract_region_hint, normalize_text
 from ingest.dedup import NearDuplicateIndex
-from ingest.pii import hash_author, mask_pii
+from ingest.pii import hash_author, mask_extra, mask_pii
 from ingest.run_report import RunReport
 from storage.store import Store
 from storage.types import utcnow
@@ -248,7 +248,7 @@ class Ingestor:
             flags.append("future_date")
         for flag in flags:
             report.flagged[flag] += 1
-        extra = {k: v for k, v in item.extra.items() if k != "flags"}
+        extra = mask_extra({k: v for k, v in item.extra.items() if k != "flags"})
         if flags:
             extra["flags"] = sorted(set(flags))
         masked_title = mask_pii(title) if title else None
