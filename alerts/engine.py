@@ -44,6 +44,7 @@ from alerts.rules import Candidate, evaluate_negative_share, evaluate_source_sil
 from sensing.settings import AlertRuleSettings, Settings
 from storage import schema as s
 from storage.db import write_tx
+from storage.errors import describe_error
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,7 @@ def deliver_outbox(
                 notifiers[row.notifier] = notifier
                 notifier.send(Notification.from_payload(row.payload))
             except Exception as exc:  # DeliveryError, or a bug in a notifier: retry either way
-                error = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
+                error = str(exc) if isinstance(exc, DeliveryError) else describe_error(exc)
                 retry_at = outbox.mark_failed(engine, row, clock(), error)
                 counts["failed"] += 1
                 log.warning(

@@ -20,6 +20,7 @@ from ingest.clean import detect_channel
 from ingest.pipeline import Ingestor, RunReport
 from ingest.registry import source_class
 from sensing.settings import Settings, SourceSettings, resolve_secret
+from storage.errors import describe_error
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def run_one(settings: Settings, store: Store, src: SourceSettings, ingestor: Ing
     except Exception as exc:  # noqa: BLE001 - recorded as this source's failure
         log.exception("source %s cannot be built", src.name)
         source_id = store.ensure_source(src.name, src.kind, src.channel)
-        report = RunReport(source=src.name, status="failed", errors=1, error=f"{type(exc).__name__}: {exc}")
+        report = RunReport(source=src.name, status="failed", errors=1, error=describe_error(exc))
         report.run_id = store.start_ingest_run(source_id)
         store.finish_ingest_run(report.run_id, status="failed", errors=1, error=report.error, skip_reasons={})
         return report

@@ -31,6 +31,7 @@ from reports.narrative import narrate
 from sensing.settings import Settings
 from storage import schema as s
 from storage.db import write_tx
+from storage.errors import describe_error
 from storage.types import iso_week, utcnow
 
 log = logging.getLogger(__name__)
@@ -244,7 +245,7 @@ def generate_weekly_report(
             else:
                 paths.append(_write_atomically(path, lambda p: render_pdf(report, charts, p, meta)))
     except Exception as exc:
-        _finish_run(engine, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        _finish_run(engine, run_id, status="failed", error=describe_error(exc))
         raise
     _finish_run(engine, run_id, status="ok", paths=[str(p) for p in paths])
     log.info("weekly report generated", extra={"week": week, "formats": formats, "run_id": run_id})

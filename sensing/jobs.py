@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sensing.app import App, load_app
+from storage.errors import describe_error
 
 log = logging.getLogger(__name__)
 _APP: App | None = None
@@ -113,5 +114,5 @@ def run_job(name: str, *args: str) -> dict[str, Any] | None:
         log.info("job done", extra={"job": label, **counts})
         return counts
     except Exception as exc:
-        log.exception("job failed", extra={"job": label, "error": str(exc)})
+        log.exception("job failed", extra={"job": label, "error": describe_error(exc)})
         return None

@@ -42,9 +42,13 @@ def truncate_time(engine: Engine, column: Any, unit: str) -> Any:
 
 
 def make_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 10_000, pool_size: int = 5) -> Engine:
-    """Create an engine; for SQLite the parent folder is created and pragmas set per connection."""
+    """Create an engine; for SQLite the parent folder is created and pragmas set per connection.
+
+    Statement parameters are hidden from errors and echo logs (``hide_parameters=True``).
+    """
     url = normalize_url(url)
-    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    # Parameters are row contents (personal data, even masked): never put them in errors or logs.
+    kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import schema as s
 from storage.db import is_sqlite, write_tx
+from storage.errors import describe_error
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ class Store:
                         finished_at=utcnow(),
                         status="failed",
                         counts=counts,
-                        error=f"{type(exc).__name__}: {exc}",
+                        error=describe_error(exc),
                     )
                 )
             raise
