@@ -10,6 +10,7 @@ path and what was expected.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -22,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -37,7 +39,10 @@ class ConfigError(Exception):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        if len(problems) == 1:  # one line, so error records (first line only) keep the problem
+            super().__init__(f"invalid configuration: {problems[0]}")
+        else:
+            super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
 
 
 def _check_cron(expr: str) -> str:
@@ -307,7 +312,9 @@ class DashboardSettings(Section):
 class AppSettings(Section):
     timezone: TimeZone = Field("Asia/Shanghai", description="display and cron time zone")
     data_dir: str = Field("var", description="runtime files: database, drop folders, reports")
-    author_hash_key: SecretRef | None = Field(None, description="key for hashing author ids")
+    author_hash_key: SecretRef | None = Field(
+        None, description="key for hashing author ids; required unless only simulated sources run"
+    )
 
 
 class Settings(Section):
@@ -323,6 +330,12 @@ class Settings(Section):
     reports: ReportSettings = Field(default_factory=ReportSettings)
     reply_quality: ReplyQualitySettings = Field(default_factory=ReplyQualitySettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    _origin: str = PrivateAttr(DEFAULT_CONFIG)
+
+    @property
+    def origin(self) -> str:
+        """The file these settings were loaded from (for error messages)."""
+        return self._origin
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
@@ -416,6 +429,41 @@ def load_settings(
         raise ConfigError([f"{origin}: file not found"])
     data = _apply_env(data, environ)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, origin)) from None
+    settings._origin = origin
+    return settings
+
+
+def check_author_key(settings: Settings, sources: Iterable[tuple[str, str]] | None = None) -> str | None:
+    """The resolved ``app.author_hash_key``, or None when it is unset and only simulated sources run.
+
+    A start-up check for every command that collects data: author ids are hashed with this key,
+    and a key everybody knows (the built-in demo key) would let anyone re-identify authors.
+
+    Args:
+        settings: The loaded settings.
+        sources: ``(name, kind)`` of the sources about to run; default: every enabled source.
+
+    Raises:
+        ConfigError: naming ``app.author_hash_key`` when a non-simulated source would run without it.
+    """
+    key = resolve_secret(settings.app.author_hash_key)
+    if key:
+        return key
+    from ingest.registry import is_simulated_kind
+
+    pairs = [(s.name, s.kind) for s in settings.sources if s.enabled] if sources is None else sources
+    real = sorted({name for name, kind in pairs if not is_simulated_kind(kind)})
+    if not real:
+        return None
+    ref = settings.app.author_hash_key
+    unset = f"{ref} is unset or empty" if ref else "it is not set"
+    raise ConfigError(
+        [
+            f"{settings.origin}: app.author_hash_key: required to hash author ids of non-simulated sources "
+            f"({', '.join(real)}), but {unset}; point it at a long random secret ($env:NAME or $file:PATH). "
+            "The built-in key serves only the demo's simulated data"
+        ]
+    )

@@ -115,7 +115,9 @@ def supervise(children: list[Child], *, poll: float = 0.5) -> int:
 
 def start_system(app: App, env: dict[str, str], port: int | None = None) -> int:
     from sensing.commands import initialize
+    from sensing.settings import check_author_key
 
+    check_author_key(app.settings)  # before anything starts: real sources need app.author_hash_key
     initialize(app)
     cfg_args = ["--config", app.config_path] if app.config_path else []
     children = [
@@ -144,12 +146,12 @@ def run_cmd(app: App, port: int | None) -> None:
 
 
 def demo_overrides(app: App, environ: dict[str, str]) -> dict[str, str]:
-    """Environment for the demo: a SQLite store under ./var/, the demo source on, a known login."""
+    """Environment for the demo: a SQLite store under ./var/, only the demo source on, a known login."""
     env = dict(environ)
     env.setdefault("SENSING_DATABASE__URL", f"sqlite:///{Path(app.settings.app.data_dir) / 'demo.db'}")
     for i, src in enumerate(app.settings.sources):
-        if src.kind == "demo":
-            env[f"SENSING_SOURCES__{i}__ENABLED"] = "true"
+        # Simulated data only: real sources would mix into the demo store (and need the author key).
+        env[f"SENSING_SOURCES__{i}__ENABLED"] = "true" if src.kind == "demo" else "false"
     env.setdefault("SENSING_ADMIN_PASSWORD", "minsheng-demo")
     return env
 
