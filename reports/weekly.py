@@ -32,6 +32,7 @@ from sensing.settings import Settings
 from storage import schema as s
 from storage.db import write_tx
 from storage.errors import describe_error
+from storage.permissions import PRIVATE_FILE_MODE, make_private_dir
 from storage.types import iso_week, utcnow
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,7 @@ def _write_atomically(path: Path, render: Any) -> Path:
     os.close(fd)
     try:
         render(Path(tmp))
+        os.chmod(tmp, PRIVATE_FILE_MODE)  # a renderer may have replaced mkstemp's 0o600 file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -228,8 +230,7 @@ def generate_weekly_report(
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ReportError(f"unknown report formats {unknown}; expected some of {list(FORMATS)}")
-    folder = Path(out_dir or settings.reports.out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_private_dir(out_dir or settings.reports.out_dir)
     run_id = _record_run(engine, week, formats, requested_by)
     try:
         report = build_weekly_report(engine, settings, week)

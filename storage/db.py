@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, func
 from sqlalchemy.engine import make_url
 
+from storage.permissions import make_private_dir, touch_private_file
+
 log = logging.getLogger(__name__)
 
 
@@ -51,8 +53,10 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 10_000, 
     kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
     if is_sqlite(url):
         database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # Owner-only: SQLite gives the -wal and -shm files the database file's permissions.
+            make_private_dir(Path(database).parent)
+            touch_private_file(database)
         kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
         engine = create_engine(url, **kwargs)
 

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ingest.base import CHANNELS, FatalSourceError, FetchBatch, Health, RawItem, Source, SourceOptions
 from ingest.cursors import merged, stable_id
 from ingest.dates import parse_datetime
+from storage.permissions import make_private_dir, open_private
 
 INCOMING = "incoming.jsonl"
 
@@ -103,8 +104,8 @@ class Spool:
         self.lock_path = folder / ".lock"
 
     def _locked(self) -> Any:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fh = self.lock_path.open("a+")
+        make_private_dir(self.folder)  # pushed items are personal data: owner-only
+        fh = open_private(self.lock_path, "a+")
         fcntl.flock(fh, fcntl.LOCK_EX)
         return fh
 
@@ -113,7 +114,7 @@ class Spool:
         data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode("utf-8")
         lock = self._locked()
         try:
-            with (self.folder / INCOMING).open("ab") as fh:
+            with open_private(self.folder / INCOMING, "ab") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -221,7 +222,7 @@ class WebhookSource(Source):
         try:
             self.token()
             spool = self.spool
-            spool.folder.mkdir(parents=True, exist_ok=True)
+            make_private_dir(spool.folder)
         except (FatalSourceError, OSError) as exc:
             return Health(ok=False, detail=str(exc))
         pending = len(spool.segments()) + int((spool.folder / INCOMING).exists())
