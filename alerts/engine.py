@@ -215,7 +215,7 @@ def evaluate_rules(app: Any, *, now: datetime | None = None) -> dict[str, Any]:
             found[rule.name] = [with_documents(ctx.engine, c, now) for c in RULE_KINDS[rule.kind](ctx, rule)]
         except Exception as exc:  # one broken rule must not stop the others
             counts["errors"] += 1
-            log.exception("alert rule failed", extra={"rule": rule.name, "error": str(exc)})
+            log.exception("alert rule failed", extra={"rule": rule.name, "error": describe_error(exc)})
     if any(r.notify for r in rules):
         ctx.events()  # read before the write transaction takes the SQLite lock
     with write_tx(ctx.engine) as conn:

@@ -13,6 +13,7 @@ import re
 import traceback
 from types import TracebackType
 
+from pydantic import ValidationError
 from sqlalchemy.exc import StatementError
 
 MAX_MESSAGE = 300
@@ -26,11 +27,17 @@ def describe_error(exc: BaseException, limit: int = MAX_MESSAGE) -> str:
     """``ExceptionClass: short message``: the first line of the message, no SQL, parameters or rows.
 
     For SQLAlchemy statement errors the driver's own message is used (``IntegrityError: UNIQUE
-    constraint failed: documents.source_id, documents.external_id``).
+    constraint failed: documents.source_id, documents.external_id``); pydantic validation errors
+    list the fields and what was wrong, never the values.
     """
     name = type(exc).__name__
-    source = exc.orig if isinstance(exc, StatementError) else exc  # the driver's message, no SQL
-    message = "" if source is None else str(source)
+    if isinstance(exc, ValidationError):  # its str() repeats every rejected input value
+        problems = exc.errors(include_url=False, include_input=False, include_context=False)
+        message = "; ".join(f"{'.'.join(map(str, p['loc'])) or '<root>'}: {p['msg']}" for p in problems)
+        message = f"{exc.title}: {message}"
+    else:
+        source = exc.orig if isinstance(exc, StatementError) else exc  # the driver's message, no SQL
+        message = "" if source is None else str(source)
     message = _BACKGROUND_RE.sub("", _SQL_RE.sub("", message)).strip()
     first = message.splitlines()[0].strip() if message else ""
     first = _VALUE_AFTER_TYPE_RE.sub(r"\1: <value>", first)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ingest.base import CHANNELS, FatalSourceError, FetchBatch, Health, RawItem, Source, SourceOptions
 from ingest.cursors import merged, stable_id
 from ingest.dates import parse_datetime
+from storage.errors import describe_error
 from storage.permissions import make_private_dir, open_private
 
 INCOMING = "incoming.jsonl"
@@ -210,7 +211,8 @@ class WebhookSource(Source):
                         items.append(_to_item(json.loads(line), self.timezone))
                     except (json.JSONDecodeError, ValidationError, TypeError) as exc:
                         skipped.append((f"{segment.name}:{line_no}", "invalid_spool_line"))
-                        self.log.warning("spool %s line %d unusable: %s", segment.name, line_no, exc)
+                        why = describe_error(exc)  # never the pushed values
+                        self.log.warning("spool %s line %d unusable: %s", segment.name, line_no, why)
                     if len(items) + len(skipped) >= self.options.batch_size:
                         yield FetchBatch(items, merged(cursor, segment=segment.name, line=line_no), skipped)
                         items, skipped = [], []

@@ -6,6 +6,7 @@ import logging
 import sys
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError, StatementError
 
@@ -46,6 +47,20 @@ def test_statement_error_values_and_long_messages_are_cut() -> None:
     assert describe_error(KeyError("content")) == "KeyError: 'content'"
     assert describe_error(RuntimeError()) == "RuntimeError"
     assert len(describe_error(RuntimeError("x" * 5000))) < 320
+
+
+def test_validation_errors_name_fields_not_values() -> None:
+    from pydantic import BaseModel
+
+    class Pushed(BaseModel):
+        id: int
+        likes: int
+
+    with pytest.raises(ValidationError) as caught:
+        Pushed.model_validate({"id": "我叫张三 13812345678", "likes": "many"})
+    text = describe_error(caught.value)
+    assert text.startswith("ValidationError: Pushed: id: Input should be a valid integer")
+    assert "likes: " in text and SECRET not in text and "张三" not in text and "many" not in text
 
 
 @pytest.mark.parametrize("formatter", [TextFormatter("%(message)s"), SafeJsonFormatter("%(message)s")])
