@@ -193,13 +193,17 @@ def _reference_before(text: str, start: int) -> bool:
 
 
 def _glued_to_group(text: str, start: int, value: str) -> bool:
-    """A spaced or dashed value right after ``digits + separator`` is the tail of a longer number."""
-    return (
-        start >= 2
-        and text[start - 1] in " -"
-        and text[start - 2].isdigit()
-        and any(ch in " -." for ch in value)
-    )
+    """A spaced or dashed value right after a group of 1-4 digits is the tail of a longer number.
+
+    ``6222 0740 2917 6191`` holds no landline ``0740 2917 6191``; in ``0731-82623150 138 1234 5678``
+    the mobile follows a whole number and stands on its own.
+    """
+    if start < 2 or text[start - 1] not in " -" or not any(ch in " -." for ch in value):
+        return False
+    run = 0
+    while run < 5 and start - 2 - run >= 0 and text[start - 2 - run].isdigit():
+        run += 1
+    return 1 <= run <= 4
 
 
 def _amount_around(text: str, start: int, end: int) -> bool:
