@@ -42,6 +42,7 @@ from alerts.notifiers import DeliveryError, Notification, Notifier, build_notifi
 from alerts.notifiers.base import HTTP_TIMEOUT
 from alerts.rules import Candidate, evaluate_negative_share, evaluate_source_silence, evaluate_volume
 from kernel import plugins
+from kernel.errors import describe_error
 from kernel.settings import AlertRuleSettings, NotifierSettings, Settings
 from storage import schema as s
 from storage.db import write_tx
@@ -211,7 +212,7 @@ def evaluate_rules(engine: Engine, settings: Settings, *, now: datetime | None =
             ]
         except Exception as exc:  # one broken rule must not stop the others
             counts["errors"] += 1
-            log.exception("alert rule failed", extra={"rule": rule.name, "error": str(exc)})
+            log.exception("alert rule failed", extra={"rule": rule.name, "error": describe_error(exc)})
     if any(r.notify for r in rules):
         ctx.events()  # read before the write transaction takes the SQLite lock
     with write_tx(ctx.engine) as conn:
@@ -284,7 +285,7 @@ def deliver_outbox(
                 built[row.notifier] = notifier
                 notifier.send(Notification.from_payload(row.payload))
             except Exception as exc:  # DeliveryError, or a bug in a notifier: retry either way
-                error = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
+                error = str(exc) if isinstance(exc, DeliveryError) else describe_error(exc)
                 retry_at = outbox.mark_failed(engine, row, clock(), error)
                 counts["failed"] += 1
                 log.warning(

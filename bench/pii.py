@@ -3,9 +3,16 @@
 Real carrier sentences (TIPDM 问政 messages and replies, SMP2020 Weibo posts, read in place from the
 shared data directory) get one planted value each: a generated, valid personal datum (positive) or
 a hard negative (order numbers, dates, times, prices, service numbers, long digit strings failing
-checks, IDs with a wrong check digit, credit codes ...). A positive counts as found when one match
-covers its core (the digits that must be hidden); a negative is a false positive when any match
-touches it.
+checks, credit codes, name cues without a name, numbered things that are no address ...). IDs with a
+wrong check digit are positives: hotline staff mistype them. A positive counts as found when one
+match covers its core (the digits or name that must be hidden); a negative is a false positive
+when any match touches it.
+
+Names and addresses are also counted where they occur naturally: the unmodified carriers (TIPDM
+messages hold real names and home addresses after 我叫 / 举报人 / 家住 ...) are searched and the
+matches printed, so they can be read and judged; ``name_address_fire_rate`` is the share of
+carrier sentences where name or address masking fires at all (an upper bound of its false
+positives there).
 
 Run: ``.venv/bin/python bench/pii.py [--n 12000] [--seed 7]``. Last line: ``pii_recall: X %``.
 """
@@ -71,14 +78,29 @@ NAMES = [
 ]
 # fmt: on
 
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏"
+COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官")
+GIVEN_CHARS = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国文辉鹏飞俊峰红梅宇浩晨阳思雨欣怡子涵"
+DISTRICTS = ("长沙市岳麓区", "A市A4区", "开福区", "雨花区", "宁乡市玉潭镇", "天心区", "B市B2区", "")
+ROADS = ("麓山南路", "芙蓉中路", "人民东路", "五一大道", "东二环", "韶山北路", "书院路", "劳动西路")
+ESTATES = ("", "", "幸福小区", "金色家园", "万科城", "保利花园", "")
+
 LEADS: dict[str, Sequence[str]] = {
     "id_card": ("身份证号：", "身份证号码", "本人身份证号为", "证件号 ", "", "身份证"),
+    "id_card_typo": ("身份证号：", "身份证号码", "身份证编号", "证件编号：", "", "身份证"),
     "bank_card": ("银行卡号：", "卡号", "工商银行账号 ", "转账到", "", "收款账户："),
     "mobile": ("手机号", "联系电话：", "电话 ", "请拨打", "", "微信同号", "tel:"),
     "landline": ("座机", "联系电话：", "办公电话 ", "请致电", "", "电话"),
     "email": ("邮箱 ", "邮箱：", "发邮件到", "", "Email: "),
     "plate": ("车牌号", "车牌", "一辆", "", "车号："),
+    "name": ("我叫", "联系人：", "姓名：", "投诉人", "来电人", "本人名叫", "举报人:", "联系人 "),
+    "address": ("家住", "住在", "住址：", "现住", "家庭地址：", "居住在"),
+    "room_address": ("", "", "反映", "楼上"),
 }
+CUE_KINDS = ("name", "address", "room_address")
+CUE_NEGATIVES = ("name_cue_no_name", "numbered_not_address")
+# The kind a positive category must be found as (categories are kinds unless listed).
+KIND_OF = {"id_card_typo": "id_card", "room_address": "address"}
 
 
 @dataclass(frozen=True)
@@ -132,8 +154,13 @@ def gen_bank_card(rng: random.Random) -> tuple[str, int, int]:
 def gen_mobile(rng: random.Random) -> tuple[str, int, int]:
     """A mobile number, plain or 3-4-4, with an optional +86/86 prefix left outside the core."""
     number = rng.choice(MOBILE_PREFIXES) + f"{rng.randint(0, 99999999):08d}"
-    sep = rng.choice(["", "", "", "-", " "])
-    core = f"{number[:3]}{sep}{number[3:7]}{sep}{number[7:]}"
+    sep = rng.choice(["", "", "", "-", " ", ".", "  ", "odd"])
+    if sep == "odd":  # as typed by hand: 4-3-4 or 3-4-4 with uneven spaces
+        core = rng.choice(
+            [f"{number[:4]} {number[4:7]} {number[7:]}", f"{number[:3]} {number[3:7]}  {number[7:]}"]
+        )
+    else:
+        core = f"{number[:3]}{sep}{number[3:7]}{sep}{number[7:]}"
     prefix = rng.choice(["", "", "", "", "+86 ", "+86", "86-", "(+86)"])
     return prefix + core, len(prefix), len(prefix) + len(core)
 
@@ -149,8 +176,10 @@ def gen_landline(rng: random.Random) -> tuple[str, int, int]:
         value = f"{area}{local}"
     elif style < 0.9:
         value = f"({area}){local}"
-    else:
+    elif style < 0.95:
         value = f"{area} {local}"
+    else:
+        value = f"{area} {local[:-4]} {local[-4:]}"
     if rng.random() < 0.1:
         value += rng.choice(["-", "转"]) + str(rng.randint(1, 999))
     return value, 0, len(value)
@@ -179,7 +208,40 @@ def gen_plate(rng: random.Random) -> tuple[str, int, int]:
             chars[pos] = rng.choice(PLATE_LETTERS)
         tail = "".join(chars)
     value = head + rng.choice(["", "", "·", " "]) + tail
+    if rng.random() < 0.15:  # typed in lower case
+        value = value.lower()
     return value, 0, len(value)
+
+
+def gen_id_card_typo(rng: random.Random) -> tuple[str, int, int]:
+    """An 18-digit ID whose check digit is wrong (a typing slip): still somebody's ID."""
+    first17 = (
+        rng.choice(REGIONS)
+        + f"{rng.randint(1950, 2010):04d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+        + f"{rng.randint(0, 999):03d}"
+    )
+    value = first17 + rng.choice([c for c in "0123456789X" if c != id_check_char(first17)])
+    return value, 0, len(value)
+
+
+def gen_name(rng: random.Random) -> tuple[str, int, int]:
+    """A surname (sometimes compound) and a one- or two-character given name."""
+    surname = rng.choice(COMPOUND_SURNAMES) if rng.random() < 0.05 else rng.choice(SURNAMES)
+    value = surname + "".join(rng.choice(GIVEN_CHARS) for _ in range(rng.choice([1, 2, 2])))
+    return value, 0, len(value)
+
+
+def gen_address(rng: random.Random, *, room: bool = False) -> tuple[str, int, int]:
+    """District, road or estate and a door plate; the core is the door plate (the numbers)."""
+    place = rng.choice(DISTRICTS) + rng.choice(ROADS)
+    door = f"{rng.randint(1, 999)}号"
+    estate = rng.choice(ESTATES)
+    if room or estate or rng.random() < 0.6:
+        door += f"{estate}{rng.randint(1, 30)}栋"
+        if rng.random() < 0.5:
+            door += f"{rng.randint(1, 6)}单元"
+        door += f"{rng.randint(1, 33)}{rng.randint(1, 8):02d}室"
+    return place + door, len(place), len(place) + len(door)
 
 
 POSITIVES: dict[str, Callable[[random.Random], tuple[str, int, int]]] = {
@@ -189,6 +251,10 @@ POSITIVES: dict[str, Callable[[random.Random], tuple[str, int, int]]] = {
     "landline": gen_landline,
     "email": gen_email,
     "plate": gen_plate,
+    "id_card_typo": gen_id_card_typo,
+    "name": gen_name,
+    "address": gen_address,
+    "room_address": lambda rng: gen_address(rng, room=True),  # no cue: found by its 号…室
 }
 
 
@@ -266,13 +332,6 @@ NEGATIVES: dict[str, Callable[[random.Random], str]] = {
     ),
     "long_digits": lambda r: _failing_digits(r, r.randint(13, 19)),
     "eleven_digits": lambda r: "1" + r.choice("012") + _digits(r, 9, string.digits),
-    "id_bad_check": lambda r: (
-        lambda f17: f17 + r.choice([c for c in "0123456789X" if c != id_check_char(f17)])
-    )(
-        r.choice(REGIONS)
-        + f"{r.randint(1950, 2010):04d}{r.randint(1, 12):02d}{r.randint(1, 28):02d}"
-        + f"{r.randint(0, 999):03d}"
-    ),
     "card_bad_luhn": lambda r: (lambda s: " ".join(s[i : i + 4] for i in range(0, 16, 4)))(
         next(s for s in iter(lambda: "6222" + _digits(r, 12, string.digits), None) if not luhn_ok(s))
     ),
@@ -316,6 +375,40 @@ NEGATIVES: dict[str, Callable[[random.Random], str]] = {
         ["0000-00000000", "0731-0000-00000000", "138****5678", "110101********1234"]
     ),
     "mention": lambda r: r.choice(["//@张三:", "@李四 ", "转发微博//@微博用户123:", "@人民日报"]),
+    "name_cue_no_name": lambda r: r.choice(
+        [
+            "我叫了外卖",
+            "联系人王先生",
+            "我叫他别去",
+            "联系人不在",
+            "姓名不详",
+            "申请人符合条件",
+            "来电人称",
+            "投诉人反映",
+            "联系人李女士",
+            "我叫不出名字",
+            "户主签字",
+            "申请人应当",
+            "举报人要求保密",
+            "来电人刘师傅",
+        ]
+    ),
+    "numbered_not_address": lambda r: r.choice(
+        [
+            "地铁{}号线",
+            "{}号楼",
+            "第{}号文件",
+            "{}楼大厅",
+            "{}号窗口",
+            "住在附近",
+            "家住农村",
+            "{}楼会议室",
+            "{}号台风",
+            "国发〔2019〕{}号",
+            "{}路公交",
+            "{}室一厅",
+        ]
+    ).format(r.randint(1, 30)),
 }
 
 
@@ -374,14 +467,15 @@ def build_cases(carriers: Sequence[str], n_pos: int, n_neg: int, seed: int) -> l
     """Plant ``n_pos`` positives (spread evenly over kinds) and ``n_neg`` hard negatives."""
     rng = random.Random(seed)
     cases: list[PiiCase] = []
-    kinds = list(POSITIVES)
+    categories = list(POSITIVES)
     for i in range(n_pos):
-        kind = kinds[i % len(kinds)]
-        surface, core_start, core_end = POSITIVES[kind](rng)
-        lead = rng.choice(LEADS[kind])
+        category = categories[i % len(categories)]
+        surface, core_start, core_end = POSITIVES[category](rng)
+        lead = rng.choice(LEADS[category])
         text, at = _plant(rng.choice(carriers), lead + surface, rng)
         offset = at + len(lead)
-        cases.append(PiiCase(text, offset + core_start, offset + core_end, kind, kind))
+        kind = KIND_OF.get(category, category)
+        cases.append(PiiCase(text, offset + core_start, offset + core_end, kind, category))
     categories = list(NEGATIVES)
     for i in range(n_neg):
         category = categories[i % len(categories)]
@@ -434,6 +528,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=12000, help="positives and negatives each")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--show", type=int, default=40, help="natural name/address matches to print")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -444,9 +539,15 @@ def main() -> None:
         f"(built in {time.perf_counter() - t0:.1f} s)"
     )
 
-    # Matches in the unmodified carriers: real contact numbers in government replies, mostly.
-    native = Counter(m.kind for text in carriers for m in find_pii(text))
+    # Matches in the unmodified carriers: real contact numbers in government replies, mostly, and
+    # the names and home addresses citizens give in their messages.
+    native_matches = [(text, m) for text in carriers for m in find_pii(text)]
+    native = Counter(m.kind for _text, m in native_matches)
     print("matches in unmodified carriers:", dict(native) or "none")
+    cue_matches = [(text, m) for text, m in native_matches if m.kind in CUE_KINDS]
+    fired = len({id(text) for text, _m in cue_matches})
+    for text, m in cue_matches[: args.show]:
+        print(f"  native {m.kind:<7} {m.text!r:<24} in {text[max(0, m.start - 10) : m.end + 8]!r}")
 
     t0 = time.process_time()
     score = score_cases(cases)
@@ -467,6 +568,16 @@ def main() -> None:
     masked = sum(1 for s in bare if find_pii(f"号码{s}。"))
     print(
         f"info: bare random 12-19 digit strings masked: {masked / len(bare):.2%} (by design, see docstring)"
+    )
+    cue_pos = [score.by_category[c] for c in CUE_KINDS]
+    cue_neg = [score.by_category[c] for c in CUE_NEGATIVES]
+    print(
+        f"name_address_recall: {sum(h for h, _ in cue_pos) / sum(t for _, t in cue_pos):.2%} (planted, after a cue)"
+    )
+    print(f"name_address_fp_rate: {sum(h for h, _ in cue_neg) / sum(t for _, t in cue_neg):.2%} (planted)")
+    print(
+        f"name_address_fire_rate: {fired / len(carriers):.3%} of {len(carriers)} unmodified sentences "
+        f"({len(cue_matches)} matches, listed above for review)"
     )
     print(f"pii_fp_rate: {score.fp_rate:.2%}")
     print(f"pii_recall: {score.recall * 100:.2f} %")

@@ -97,6 +97,7 @@ class Source(ABC):
     kind: ClassVar[str]
     options_model: ClassVar[type[SourceOptions]] = SourceOptions
     default_channel: ClassVar[str] = "social"
+    simulated: ClassVar[bool] = False  # makes its items up: the built-in author key may serve it
 
     def __init__(
         self,

@@ -33,8 +33,9 @@ from ingest import store_ops
 from ingest.base import FatalSourceError, FetchBatch, RawItem, RetriableSourceError, Source, SourceError
 from ingest.clean import content_hash, extract_region_hint, normalize_text
 from ingest.dedup import NearDuplicateIndex
-from ingest.pii import hash_author, mask_pii
+from ingest.pii import hash_author, mask_extra, mask_pii
 from ingest.run_report import RunReport
+from kernel.errors import describe_error
 from storage.store import Store
 from storage.types import utcnow
 
@@ -175,8 +176,8 @@ class Ingestor:
 
     def _record_error(self, report: RunReport, source: Source, exc: BaseException, what: str) -> None:
         report.errors += 1
-        report.error = f"{type(exc).__name__}: {exc}"[:2000]
-        source.log.warning("%s error in source %s: %s", what, source.name, exc)
+        report.error = describe_error(exc)
+        source.log.warning("%s error in source %s: %s", what, source.name, report.error)
 
     def _finish(self, report: RunReport, started: float) -> None:
         report.latency_ms = int((time.monotonic() - started) * 1000)
@@ -248,7 +249,7 @@ class Ingestor:
             flags.append("future_date")
         for flag in flags:
             report.flagged[flag] += 1
-        extra = {k: v for k, v in item.extra.items() if k != "flags"}
+        extra = mask_extra({k: v for k, v in item.extra.items() if k != "flags"})
         if flags:
             extra["flags"] = sorted(set(flags))
         masked_title = mask_pii(title) if title else None

@@ -20,6 +20,11 @@ def source_class(kind: str) -> type[Source]:
     return cls
 
 
+def is_simulated_kind(kind: str) -> bool:
+    """True for kinds that make up their items (the demo); unknown kinds (file imports) are real."""
+    return kind in plugins.names(plugins.SOURCES) and source_class(kind).simulated
+
+
 def options_model_for(kind: str) -> type[SourceOptions]:
     """The pydantic model validating a kind's ``options`` block."""
     return source_class(kind).options_model

@@ -10,33 +10,70 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 
 from ingest.base import Source
 from ingest.pipeline import Ingestor, RunReport
-from ingest.registry import build_source
-from kernel.settings import Settings, SourceSettings, resolve_secret
+from ingest.registry import build_source, is_simulated_kind
+from kernel.errors import describe_error
+from kernel.settings import ConfigError, Settings, SourceSettings, resolve_secret
 from storage.store import Store
 
 log = logging.getLogger(__name__)
 
+# Serves only simulated sources (the demo): everybody can read it here, so it protects nobody.
 DEV_AUTHOR_KEY = "minsheng-development-author-key-not-for-production"
 _SHARED: weakref.WeakKeyDictionary[Engine, Ingestor] = weakref.WeakKeyDictionary()
 
 
-def author_key(settings: Settings) -> str:
-    """The author-hashing key from ``app.author_hash_key``; a fixed development key when unset."""
+def check_author_key(settings: Settings, sources: Iterable[tuple[str, str]] | None = None) -> str | None:
+    """The resolved ``app.author_hash_key``, or None when it is unset and only simulated sources run.
+
+    A start-up check for every command that collects data: author ids are hashed with this key,
+    and a key everybody knows (the built-in demo key) would let anyone re-identify authors.
+
+    Args:
+        settings: The loaded settings.
+        sources: ``(name, kind)`` of the sources about to run; default: every enabled source.
+
+    Raises:
+        ConfigError: naming ``app.author_hash_key`` when a non-simulated source would run without it.
+    """
     key = resolve_secret(settings.app.author_hash_key)
     if key:
         return key
-    log.warning(
-        "app.author_hash_key is unset (%s): author ids are hashed with the fixed development key; "
-        "set it before collecting real data",
-        settings.app.author_hash_key or "no reference",
+    pairs = [(s.name, s.kind) for s in settings.sources if s.enabled] if sources is None else sources
+    real = sorted({name for name, kind in pairs if not is_simulated_kind(kind)})
+    if not real:
+        return None
+    ref = settings.app.author_hash_key
+    unset = f"{ref} is unset or empty" if ref else "it is not set"
+    raise ConfigError(
+        [
+            f"{settings.origin}: app.author_hash_key: required to hash author ids of non-simulated sources "
+            f"({', '.join(real)}), but {unset}; point it at a long random secret ($env:NAME or $file:PATH). "
+            "The built-in key serves only the demo's simulated data"
+        ]
     )
+
+
+def author_key(settings: Settings, sources: Sequence[tuple[str, str]] | None = None) -> str:
+    """The author-hashing key from ``app.author_hash_key``; the built-in key for simulated data only.
+
+    Args:
+        settings: The loaded settings.
+        sources: ``(name, kind)`` of the sources the key will serve; default: every enabled source.
+
+    Raises:
+        ConfigError: the key is unset and a non-simulated source is among ``sources``.
+    """
+    key = check_author_key(settings, sources)
+    if key:
+        return key
+    log.info("app.author_hash_key is unset: simulated sources only, hashed with the built-in demo key")
     return DEV_AUTHOR_KEY
 
 
@@ -52,15 +89,21 @@ def configured_source(settings: Settings, src: SourceSettings) -> Source:
     )
 
 
-def make_ingestor(settings: Settings, store: Store) -> Ingestor:
-    return Ingestor(store, author_key=author_key(settings))
+def make_ingestor(
+    settings: Settings, store: Store, sources: Sequence[SourceSettings] | None = None
+) -> Ingestor:
+    """An ingestor hashing authors with the key ``sources`` (default: the enabled ones) need."""
+    pairs = None if sources is None else [(s.name, s.kind) for s in sources]
+    return Ingestor(store, author_key=author_key(settings, pairs))
 
 
-def shared_ingestor(settings: Settings, store: Store) -> Ingestor:
+def shared_ingestor(
+    settings: Settings, store: Store, sources: Sequence[SourceSettings] | None = None
+) -> Ingestor:
     """One ingestor per engine for this process (its near-duplicate index stays warm)."""
     ingestor = _SHARED.get(store.engine)
     if ingestor is None:
-        ingestor = make_ingestor(settings, store)
+        ingestor = make_ingestor(settings, store, sources)
         _SHARED[store.engine] = ingestor
     return ingestor
 
@@ -83,11 +126,13 @@ def select_sources(settings: Settings, names: Sequence[str] | None) -> list[Sour
 def run_one(settings: Settings, store: Store, src: SourceSettings, ingestor: Ingestor) -> RunReport:
     """Run one configured source; a source that cannot even be built gets a failed health row."""
     try:
+        if ingestor.author_key == DEV_AUTHOR_KEY:  # the built-in key never hashes real authors
+            check_author_key(settings, [(src.name, src.kind)])
         source = configured_source(settings, src)
     except Exception as exc:  # noqa: BLE001 - recorded as this source's failure
         log.exception("source %s cannot be built", src.name)
         source_id = store.ensure_source(src.name, src.kind, src.channel)
-        report = RunReport(source=src.name, status="failed", errors=1, error=f"{type(exc).__name__}: {exc}")
+        report = RunReport(source=src.name, status="failed", errors=1, error=describe_error(exc))
         report.run_id = store.start_ingest_run(source_id)
         store.finish_ingest_run(report.run_id, status="failed", errors=1, error=report.error, skip_reasons={})
         return report
@@ -100,9 +145,14 @@ def run_one(settings: Settings, store: Store, src: SourceSettings, ingestor: Ing
 def ingest_sources(
     settings: Settings, store: Store, names: Sequence[str] | None = None, *, ingestor: Ingestor | None = None
 ) -> list[RunReport]:
-    """Run the selected sources once, one after the other; never raises a source's error."""
-    ingestor = ingestor or shared_ingestor(settings, store)
-    return [run_one(settings, store, src, ingestor) for src in select_sources(settings, names)]
+    """Run the selected sources once, one after the other; never raises a source's error.
+
+    Raises:
+        ConfigError: a selected non-simulated source needs ``app.author_hash_key`` and it is unset.
+    """
+    selected = select_sources(settings, names)
+    ingestor = ingestor or shared_ingestor(settings, store, selected)
+    return [run_one(settings, store, src, ingestor) for src in selected]
 
 
 def start_webhook_servers(settings: Settings) -> list[Any]:

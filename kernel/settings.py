@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -39,7 +40,10 @@ class ConfigError(Exception):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        if len(problems) == 1:  # one line, so error records (first line only) keep the problem
+            super().__init__(f"invalid configuration: {problems[0]}")
+        else:
+            super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
 
 
 def _check_cron(expr: str) -> str:
@@ -345,7 +349,9 @@ class DashboardSettings(Section):
 class AppSettings(Section):
     timezone: TimeZone = Field("Asia/Shanghai", description="display and cron time zone")
     data_dir: str = Field("var", description="runtime files: database, drop folders, reports")
-    author_hash_key: SecretRef | None = Field(None, description="key for hashing author ids")
+    author_hash_key: SecretRef | None = Field(
+        None, description="key for hashing author ids; required unless only simulated sources run"
+    )
 
 
 class Settings(Section):
@@ -362,6 +368,12 @@ class Settings(Section):
     reply_quality: ReplyQualitySettings = Field(default_factory=ReplyQualitySettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    _origin: str = PrivateAttr(DEFAULT_CONFIG)
+
+    @property
+    def origin(self) -> str:
+        """The file these settings were loaded from (for error messages)."""
+        return self._origin
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
@@ -461,6 +473,8 @@ def load_settings(
         raise ConfigError([f"{origin}: file not found"])
     data = _apply_env(data, environ)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, origin)) from None
+    settings._origin = origin
+    return settings

@@ -25,12 +25,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, update
 
+from kernel.errors import describe_error
 from kernel.settings import Settings
 from reports import data, effects, examples, followup_data, issues, methods, ranking, replies, tables
 from reports.model import REPLY_QUERY, WeeklyReport
 from reports.narrative import narrate
 from storage import schema as s
 from storage.db import write_tx
+from storage.permissions import PRIVATE_FILE_MODE, make_private_dir
 from storage.types import iso_week, utcnow
 
 log = logging.getLogger(__name__)
@@ -180,6 +182,7 @@ def _write_atomically(path: Path, render: Any) -> Path:
     os.close(fd)
     try:
         render(Path(tmp))
+        os.chmod(tmp, PRIVATE_FILE_MODE)  # a renderer may have replaced mkstemp's 0o600 file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -220,8 +223,7 @@ def generate_weekly_report(
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ReportError(f"unknown report formats {unknown}; expected some of {list(FORMATS)}")
-    folder = Path(out_dir or settings.reports.out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_private_dir(out_dir or settings.reports.out_dir)
     run_id = _record_run(engine, week, formats, requested_by)
     try:
         report = build_weekly_report(engine, settings, week)
@@ -237,7 +239,7 @@ def generate_weekly_report(
             else:
                 paths.append(_write_atomically(path, lambda p: render_pdf(report, charts, p, meta)))
     except Exception as exc:
-        _finish_run(engine, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        _finish_run(engine, run_id, status="failed", error=describe_error(exc))
         raise
     _finish_run(engine, run_id, status="ok", paths=[str(p) for p in paths])
     log.info("weekly report generated", extra={"week": week, "formats": formats, "run_id": run_id})

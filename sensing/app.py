@@ -84,6 +84,11 @@ def pass_app(fn: F) -> F:
 
             configure_logging(app.settings.logging.level, app.settings.logging.json_logs)
             ctx.meta["sensing.app"] = app
-        return fn(app, *args, **kwargs)
+        try:
+            return fn(app, *args, **kwargs)
+        except ConfigError as exc:  # a start-up check of the command (e.g. app.author_hash_key)
+            for problem in exc.problems:
+                click.echo(f"config error: {problem}", err=True)
+            ctx.exit(2)
 
     return wrapper  # type: ignore[return-value]

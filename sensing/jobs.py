@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from kernel.errors import describe_error
 from kernel.settings import Settings
 from sensing.app import App, load_app
 
@@ -127,5 +128,5 @@ def run_job(name: str, *args: str) -> dict[str, Any] | None:
         log.info("job done", extra={"job": label, **counts})
         return counts
     except Exception as exc:
-        log.exception("job failed", extra={"job": label, "error": str(exc)})
+        log.exception("job failed", extra={"job": label, "error": describe_error(exc)})
         return None

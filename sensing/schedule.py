@@ -90,8 +90,10 @@ def register_jobs(sched: Any, app: App) -> list[str]:
 @pass_app
 def scheduler_cmd(app: App, run_now: bool) -> None:
     """Run the scheduler process alone (`sensing run` starts it for you)."""
+    from ingest.runner import check_author_key
     from storage.migrate import upgrade_database
 
+    check_author_key(app.settings)  # real sources need app.author_hash_key: fail now, not per run
     upgrade_database(app.engine)
     set_app(app)
     sched = build_scheduler(app)

@@ -176,8 +176,10 @@ def supervise(children: list[Child], *, poll: float = 0.5, restart: bool = True)
 
 
 def start_system(app: App, env: dict[str, str], port: int | None = None) -> int:
+    from ingest.runner import check_author_key
     from sensing.commands.core import initialize
 
+    check_author_key(app.settings)  # before anything starts: real sources need app.author_hash_key
     initialize(app)
     cfg_args = ["--config", app.config_path] if app.config_path else []
     children = [
@@ -206,7 +208,7 @@ def run_cmd(app: App, port: int | None) -> None:
 
 
 def demo_overrides(app: App, environ: dict[str, str]) -> dict[str, str]:
-    """Environment for the demo: its own SQLite store under ./var/, the demo source on, a known login.
+    """Environment for the demo: its own SQLite store under ./var/, only the demo source on, a known login.
 
     The demo writes simulated documents, so it never runs on another database: a
     ``SENSING_DATABASE__URL`` in the environment that is not the demo's own file (a production
@@ -222,8 +224,8 @@ def demo_overrides(app: App, environ: dict[str, str]) -> dict[str, str]:
         )
     env["SENSING_DATABASE__URL"] = demo_url
     for i, src in enumerate(app.settings.sources):
-        if src.kind == "demo":
-            env[f"SENSING_SOURCES__{i}__ENABLED"] = "true"
+        # Simulated data only: real sources would mix into the demo store (and need the author key).
+        env[f"SENSING_SOURCES__{i}__ENABLED"] = "true" if src.kind == "demo" else "false"
     env.setdefault("SENSING_ADMIN_PASSWORD", "minsheng-demo")
     return env
 

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, func
 from sqlalchemy.engine import make_url
 
+from storage.permissions import make_private_dir, touch_private_file
+
 log = logging.getLogger(__name__)
 
 
@@ -42,13 +44,19 @@ def truncate_time(engine: Engine, column: Any, unit: str) -> Any:
 
 
 def make_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 10_000, pool_size: int = 5) -> Engine:
-    """Create an engine; for SQLite the parent folder is created and pragmas set per connection."""
+    """Create an engine; for SQLite the parent folder is created and pragmas set per connection.
+
+    Statement parameters are hidden from errors and echo logs (``hide_parameters=True``).
+    """
     url = normalize_url(url)
-    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    # Parameters are row contents (personal data, even masked): never put them in errors or logs.
+    kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
     if is_sqlite(url):
         database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # Owner-only: SQLite gives the -wal and -shm files the database file's permissions.
+            make_private_dir(Path(database).parent)
+            touch_private_file(database)
         kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
         engine = create_engine(url, **kwargs)
 

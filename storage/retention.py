@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select, update
 
 from storage import schema as s
 from storage.db import write_tx
+from storage.permissions import make_private_dir, open_private
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def archive_old_text(
 ) -> int:
     """Archive and blank the text of documents published more than ``days`` ago; returns how many."""
     cutoff = (now or utcnow()) - timedelta(days=days)
-    archive_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(archive_dir)  # archived text is personal data: owner-only
     d = s.documents
     total = 0
     while True:
@@ -48,7 +49,7 @@ def archive_old_text(
             return total
         path = archive_dir / f"documents-{rows[0].id:012d}-{rows[-1].id:012d}.jsonl.gz"
         tmp = path.with_suffix(".tmp")
-        with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        with open_private(tmp, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as fh:
             for r in rows:
                 rec: dict[str, Any] = dict(r._mapping)
                 rec["published_at"] = r.published_at.isoformat()

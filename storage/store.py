@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from kernel.errors import describe_error
 from storage import schema as s
 from storage.db import is_sqlite, write_tx
 from storage.types import utcnow
@@ -162,7 +163,7 @@ class Store:
                         finished_at=utcnow(),
                         status="failed",
                         counts=counts,
-                        error=f"{type(exc).__name__}: {exc}",
+                        error=describe_error(exc),
                     )
                 )
             raise

@@ -103,6 +103,7 @@ class DemoSource(Source):
     kind: ClassVar[str] = "demo"
     options_model: ClassVar[type[SourceOptions]] = DemoOptions
     default_channel: ClassVar[str] = "social"
+    simulated: ClassVar[bool] = True
 
     options: DemoOptions
 

@@ -33,6 +33,8 @@ from ingest.base import CHANNELS, FatalSourceError, FetchBatch, Health, RawItem,
 from ingest.cursors import merged, stable_id
 from ingest.dates import parse_datetime
 from ingest.sources.webhook_guard import ReceiverOptions
+from kernel.errors import describe_error
+from storage.permissions import make_private_dir, open_private
 
 INCOMING = "incoming.jsonl"
 
@@ -104,8 +106,8 @@ class Spool:
         self.lock_path = folder / ".lock"
 
     def _locked(self) -> Any:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fh = self.lock_path.open("a+")
+        make_private_dir(self.folder)  # pushed items are personal data: owner-only
+        fh = open_private(self.lock_path, "a+")
         fcntl.flock(fh, fcntl.LOCK_EX)
         return fh
 
@@ -114,7 +116,7 @@ class Spool:
         data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode("utf-8")
         lock = self._locked()
         try:
-            with (self.folder / INCOMING).open("ab") as fh:
+            with open_private(self.folder / INCOMING, "ab") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -210,7 +212,8 @@ class WebhookSource(Source):
                         items.append(_to_item(json.loads(line), self.timezone))
                     except (json.JSONDecodeError, ValidationError, TypeError) as exc:
                         skipped.append((f"{segment.name}:{line_no}", "invalid_spool_line"))
-                        self.log.warning("spool %s line %d unusable: %s", segment.name, line_no, exc)
+                        why = describe_error(exc)  # never the pushed values
+                        self.log.warning("spool %s line %d unusable: %s", segment.name, line_no, why)
                     if len(items) + len(skipped) >= self.options.batch_size:
                         yield FetchBatch(items, merged(cursor, segment=segment.name, line=line_no), skipped)
                         items, skipped = [], []
@@ -222,7 +225,7 @@ class WebhookSource(Source):
         try:
             self.token()
             spool = self.spool
-            spool.folder.mkdir(parents=True, exist_ok=True)
+            make_private_dir(spool.folder)
         except (FatalSourceError, OSError) as exc:
             return Health(ok=False, detail=str(exc))
         pending = len(spool.segments()) + int((spool.folder / INCOMING).exists())

@@ -99,7 +99,7 @@ def import_cmd(
     )
     source = FileImportSource(source_name, options, channel=channel, timezone=timezone)
     source.limits = app.settings.imports
-    ingestor = Ingestor(app.store, author_key=author_key(app.settings))
+    ingestor = Ingestor(app.store, author_key=author_key(app.settings, [(source_name, kind)]))
     click.echo(
         f"importing {file.name} into source {source_name!r} with mapping {detected}"
         + ("" if preset else " (detected)")

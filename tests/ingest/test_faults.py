@@ -207,7 +207,11 @@ def test_killed_import_resumes_without_duplicates(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{db}")
     upgrade_database(engine)
     config = tmp_path / "config.yaml"
-    config.write_text(f'database: {{url: "sqlite:///{db}"}}\nlogging: {{level: WARNING}}\n', encoding="utf-8")
+    config.write_text(
+        f'app: {{author_hash_key: $env:TEST_AUTHOR_KEY}}\ndatabase: {{url: "sqlite:///{db}"}}\n'
+        "logging: {level: WARNING}\n",
+        encoding="utf-8",
+    )
     command = [
         sys.executable,
         "-c",
@@ -222,7 +226,7 @@ def test_killed_import_resumes_without_duplicates(tmp_path: Path) -> None:
         "100",
         "--no-progress",
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TEST_AUTHOR_KEY": "kill-test"}  # real data needs a key
     victim = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     try:

@@ -140,9 +140,10 @@ def test_supervisor_helpers_receive_and_store(tmp_path: Path, monkeypatch: pytes
     from storage.store import Store
 
     monkeypatch.setenv("TEST_WEBHOOK_TOKEN", TOKEN)
+    monkeypatch.setenv("TEST_AUTHOR_KEY", "webhook-test")  # real sources need app.author_hash_key
     settings = Settings.model_validate(
         {
-            "app": {"data_dir": str(tmp_path / "var")},
+            "app": {"data_dir": str(tmp_path / "var"), "author_hash_key": "$env:TEST_AUTHOR_KEY"},
             "sources": [
                 {
                     "name": "pushed",
