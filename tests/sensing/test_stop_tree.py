@@ -99,7 +99,7 @@ def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[bytes], log: 
 def write_config(tmp_path: Path, dashboard_port: int, webhook_port: int) -> Path:
     data = {
         "database": {"url": f"sqlite:///{tmp_path / 'var' / 'store.db'}"},
-        "app": {"data_dir": str(tmp_path / "var")},
+        "app": {"data_dir": str(tmp_path / "var"), "author_hash_key": "$env:STOP_TEST_AUTHOR_KEY"},
         "dashboard": {"port": dashboard_port},
         "sources": [
             {"name": "demo", "kind": "demo", "enabled": False, "options": {"backfill_days": 0}},
@@ -132,7 +132,11 @@ def test_sigterm_stops_the_whole_tree(command: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, dashboard_port, webhook_port)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSING_", "STREAMLIT_"))}
     env.update(
-        PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", STOP_TEST_TOKEN="t", SENSING_ADMIN_PASSWORD="stop-test"
+        PYTHONPATH=str(REPO),
+        OMP_NUM_THREADS="1",
+        STOP_TEST_TOKEN="t",
+        STOP_TEST_AUTHOR_KEY="a-long-random-test-key",
+        SENSING_ADMIN_PASSWORD="stop-test",
     )
     extra, up_port = COMMANDS[command]
     subprocess.run(  # a migrated store, as after `sensing init`
@@ -156,7 +160,15 @@ def test_sigterm_stops_the_whole_tree(command: str, tmp_path: Path) -> None:
             wait_for(lambda: "nlp worker started" in log.read_text(errors="replace"), proc, log, command)
         if command in ("run", "demo"):  # the scheduler and the worker are up too
             wait_for(lambda: len(descendants(proc.pid)) >= 3, proc, log, f"{command} children")
-            wait_for(lambda: listening(webhook_port), proc, log, f"{command} scheduler")
+            if command == "run":
+                wait_for(lambda: listening(webhook_port), proc, log, f"{command} scheduler")
+            else:  # the demo switches real sources (the webhook) off: its scheduler shows by its first job
+                wait_for(
+                    lambda: '"job": "ingest:demo"' in log.read_text(errors="replace"),
+                    proc,
+                    log,
+                    "demo scheduler",
+                )
         tree = descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
         try:
@@ -200,7 +212,7 @@ def test_scheduler_leaves_a_hanging_job_after_its_grace(tmp_path: Path) -> None:
     )
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSING_", "STREAMLIT_"))}
-    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", STOP_TEST_TOKEN="t")
+    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", STOP_TEST_TOKEN="t", STOP_TEST_AUTHOR_KEY="k" * 32)
     subprocess.run(
         [sys.executable, "-m", "sensing", "init", "--config", str(config)], cwd=tmp_path, env=env, check=True
     )
