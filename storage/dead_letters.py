@@ -68,6 +68,8 @@ def write_dead_letters(conn: Connection, source_id: int, entries: Sequence[DeadL
             "locator": e.locator,
         }
         if ref in open_ids:
+            if e.locator is None:  # a retry that failed again: keep where the item is
+                del values["locator"]
             conn.execute(
                 update(dl).where(dl.c.id == open_ids[ref]).values(attempts=dl.c.attempts + 1, **values)
             )
@@ -131,6 +133,14 @@ def resolve_dead_letter(engine: Engine, dead_id: int, status: str) -> bool:
             .values(status=status, resolved_at=utcnow())
         )
     return bool(result.rowcount)
+
+
+def reopen_document(engine: Engine, document_id: int) -> None:
+    """Remove the failure mark of a document the NLP worker could not tag, so it is tagged again."""
+    t = s.doc_tags
+    with write_tx(engine) as conn:
+        failed = t.c.model_versions["failed"].as_string().is_not(None)
+        conn.execute(t.delete().where(t.c.document_id == document_id, failed))
 
 
 def open_counts(engine: Engine) -> dict[int, int]:

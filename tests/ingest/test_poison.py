@@ -249,7 +249,6 @@ def test_dead_letter_retry_rereads_the_spool_and_drop_closes_it(
     tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ingest.dead_letters import retry_dead_letter
-
     from storage.dead_letters import resolve_dead_letter
 
     with monkeypatch.context() as m:
@@ -296,7 +295,7 @@ class PickyTagger:
         if any("毒" in d.content for d in docs):
             raise ValueError("model cannot read this text")
         return [
-            {"document_id": d.doc_id, "pipeline_version": self.version, "model_versions": {"m": "1"}}
+            {"document_id": d.id, "pipeline_version": self.version, "model_versions": {"m": "1"}}
             for d in docs
         ]
 

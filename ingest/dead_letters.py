@@ -1,0 +1,154 @@
+"""Acting on dead letters: ``sensing deadletter list | retry ID | drop ID``.
+
+A retry reads the item again from where its source kept it (the webhook spool's ``dead/`` folder,
+the drop file in ``quarantine/``, the imported file) and runs it through the same write path as a
+fetched batch, without moving the source's cursor. Stored: the dead letter is closed as
+``retried``. Still failing: it stays open with one more attempt and the new error. A document the
+NLP worker could not tag is retried by removing its failure mark: the worker tags it again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from ingest.base import FetchBatch, InvalidItemError, RetryUnsupportedError, Source
+from ingest.pipeline import Ingestor
+from ingest.run_report import RunReport
+from sensing.app import App, pass_app
+from storage.dead_letters import (
+    get_dead_letter,
+    list_dead_letters,
+    reopen_document,
+    resolve_dead_letter,
+)
+from storage.store import Store
+
+
+@dataclass
+class RetryOutcome:
+    """What a retry did."""
+
+    ok: bool
+    new: int = 0
+    message: str = ""
+
+
+def retry_dead_letter(store: Store, ingestor: Ingestor, source: Source | None, dead_id: int) -> RetryOutcome:
+    """Read dead letter ``dead_id`` again through ``source`` and store it (see the module text)."""
+    dead = get_dead_letter(store.engine, dead_id)
+    if dead is None:
+        raise KeyError(f"no dead letter {dead_id}")
+    if dead["status"] != "open":
+        return RetryOutcome(False, message=f"dead letter {dead_id} is already {dead['status']}")
+    if dead["kind"] == "document":
+        reopen_document(store.engine, int(dead["document_id"]))
+        resolve_dead_letter(store.engine, dead_id, "retried")
+        return RetryOutcome(True, message=f"document {dead['document_id']} will be tagged again")
+    if source is None:
+        return RetryOutcome(False, message=f"source {dead['source']} is not configured")
+    locator: dict[str, Any] = dead["locator"] or {}
+    try:
+        item = source.reread(locator)
+    except (InvalidItemError, RetryUnsupportedError) as exc:
+        return RetryOutcome(False, message=str(exc))
+    item.origin = dead["ref"]  # a new failure updates this dead letter instead of adding one
+    report = RunReport(source=source.name)
+    source_id = store.ensure_source(source.name, dead["source_kind"], source.channel)
+    ingestor.write_batch(source, source_id, FetchBatch([item], cursor=None), report)  # type: ignore[arg-type]
+    if report.dead_lettered:
+        again = get_dead_letter(store.engine, dead_id) or {}
+        return RetryOutcome(
+            False, message=f"still failing: {again.get('error_class')}: {again.get('message')}"
+        )
+    resolve_dead_letter(store.engine, dead_id, "retried")
+    source.forget_retry(locator)
+    stored = "stored" if report.new else "already stored"
+    return RetryOutcome(True, new=report.new, message=f"{dead['ref']}: {stored}")
+
+
+def source_for(app: App, dead: dict[str, Any]) -> Source | None:
+    """The source that can read ``dead`` again: the configured one, or the imported file's."""
+    from ingest.runner import configured_source
+
+    for src in app.settings.sources:
+        if src.name == dead["source"]:
+            return configured_source(app.settings, src)
+    locator = dead.get("locator") or {}
+    if locator.get("kind") == "file_import":
+        from ingest.file_import import FileImportSource
+
+        options = FileImportSource.options_model.model_validate({"path": locator["path"]})
+        return FileImportSource(dead["source"], options, timezone=app.settings.app.timezone)
+    return None
+
+
+@click.group("deadletter")
+def deadletter_cmd() -> None:
+    """Items that could not be stored and documents that could not be tagged."""
+
+
+@deadletter_cmd.command("list")
+@click.option("--source", default=None, help="Only this source.")
+@click.option("--all", "show_all", is_flag=True, help="Include retried and dropped ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
+@click.option("--limit", type=int, default=200, show_default=True)
+@pass_app
+def list_cmd(app: App, source: str | None, show_all: bool, as_json: bool, limit: int) -> None:
+    """List open dead letters, oldest first."""
+    rows = list_dead_letters(app.engine, status=None if show_all else "open", source=source, limit=limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, default=str, ensure_ascii=False))
+            continue
+        click.echo(
+            f"{row['id']:>6}  {row['status']:<7} {row['source']:<16} {row['ref']:<32} "
+            f"{row['error_class']}: {row['message'][:80]} (attempts {row['attempts']})"
+        )
+    if not as_json:
+        click.echo(f"{len(rows)} dead letter(s)")
+
+
+@deadletter_cmd.command("retry")
+@click.argument("dead_id", type=int)
+@pass_app
+def retry_cmd(app: App, dead_id: int) -> None:
+    """Read the item again (after a fix) and store it; it stays open if it still fails."""
+    from ingest.runner import author_key
+
+    dead = get_dead_letter(app.engine, dead_id)
+    if dead is None:
+        raise click.ClickException(f"no dead letter {dead_id}")
+    source = source_for(app, dead)
+    try:
+        outcome = retry_dead_letter(
+            app.store, Ingestor(app.store, author_key=author_key(app.settings)), source, dead_id
+        )
+    finally:
+        if source is not None:
+            source.close()
+    if not outcome.ok:
+        raise click.ClickException(f"dead letter {dead_id} not retried: {outcome.message}")
+    click.echo(f"dead letter {dead_id} retried: {outcome.message}")
+
+
+@deadletter_cmd.command("drop")
+@click.argument("dead_id", type=int)
+@pass_app
+def drop_cmd(app: App, dead_id: int) -> None:
+    """Give up on an item: close its dead letter and release what was kept to read it again."""
+    dead = get_dead_letter(app.engine, dead_id)
+    if dead is None:
+        raise click.ClickException(f"no dead letter {dead_id}")
+    if not resolve_dead_letter(app.engine, dead_id, "dropped"):
+        raise click.ClickException(f"dead letter {dead_id} is already {dead['status']}")
+    source = source_for(app, dead) if dead["kind"] == "item" and dead["locator"] else None
+    if source is not None:
+        try:
+            source.forget_retry(dead["locator"])
+        finally:
+            source.close()
+    click.echo(f"dead letter {dead_id} dropped")
