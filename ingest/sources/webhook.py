@@ -123,7 +123,9 @@ class Spool:
 
     def append(self, records: list[dict[str, Any]]) -> None:
         """Append records durably (flushed and fsync-ed before returning)."""
-        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode("utf-8")
+        # ASCII-escaped: a lone surrogate in a pushed string is kept as \udXXX (UTF-8 cannot hold
+        # it) and removed when the line is read back (ingest.base.sanitize_item).
+        data = "".join(json.dumps(r, default=str) + "\n" for r in records).encode("ascii")
         lock = self._locked()
         try:
             with (self.folder / INCOMING).open("ab") as fh:
