@@ -16,12 +16,14 @@ from typing import Any
 import click
 
 from ingest.base import FetchBatch, InvalidItemError, RetryUnsupportedError, Source
+from ingest.pii import mask_pii
 from ingest.pipeline import Ingestor
 from ingest.run_report import RunReport
 from sensing.app import App, pass_app
 from storage.dead_letters import (
     get_dead_letter,
     list_dead_letters,
+    record_attempt,
     reopen_document,
     resolve_dead_letter,
 )
@@ -53,8 +55,11 @@ def retry_dead_letter(store: Store, ingestor: Ingestor, source: Source | None, d
     locator: dict[str, Any] = dead["locator"] or {}
     try:
         item = source.reread(locator)
-    except (InvalidItemError, RetryUnsupportedError) as exc:
+    except RetryUnsupportedError as exc:
         return RetryOutcome(False, message=str(exc))
+    except InvalidItemError as exc:
+        record_attempt(store.engine, dead_id, type(exc).__name__, mask_pii(str(exc)))
+        return RetryOutcome(False, message=f"still failing: {exc}")
     item.origin = dead["ref"]  # a new failure updates this dead letter instead of adding one
     report = RunReport(source=source.name)
     source_id = store.ensure_source(source.name, dead["source_kind"], source.channel)

@@ -290,8 +290,10 @@ class Ingestor:
         report.batches += 1
 
     def _located(self, source: Source, dead: list[DeadLetter]) -> list[DeadLetter]:
-        """Ask the source to keep each dead item for a retry (before the batch commits)."""
+        """Ask the source to keep each dead item for a retry (before the batch commits); messages
+        may quote the values at fault, so personal data in them is masked like any stored text."""
         for d in dead:
+            d.message = mask_pii(d.message)
             if d.locator is not None:
                 continue
             try:

@@ -135,6 +135,21 @@ def resolve_dead_letter(engine: Engine, dead_id: int, status: str) -> bool:
     return bool(result.rowcount)
 
 
+def record_attempt(engine: Engine, dead_id: int, error_class: str, message: str) -> None:
+    """A retry of an open dead letter failed again: count it and keep the newest error."""
+    dl = s.dead_letters
+    with write_tx(engine) as conn:
+        conn.execute(
+            update(dl)
+            .where(dl.c.id == dead_id, dl.c.status == "open")
+            .values(
+                attempts=dl.c.attempts + 1,
+                error_class=_clean(error_class, 100),
+                message=_clean(message, MESSAGE_CHARS),
+            )
+        )
+
+
 def reopen_document(engine: Engine, document_id: int) -> None:
     """Remove the failure mark of a document the NLP worker could not tag, so it is tagged again."""
     t = s.doc_tags

@@ -16,6 +16,7 @@ from ingest.registry import build_source
 from ingest.sources.hotline_files import HotlineFilesSource
 from ingest.sources.webhook import WebhookSource
 from storage import schema as s
+from storage.db import make_engine
 from storage.store import Store
 from tests.ingest.conftest import count_documents, documents
 
@@ -322,3 +323,60 @@ def test_a_failing_nlp_batch_is_split_and_the_bad_document_marked_failed(
     (dead,) = list_dead_letters(engine)
     assert dead["kind"] == "document" and dead["error_class"] == "ValueError"
     assert dead["document_id"] is not None and "cannot read" in dead["message"]
+
+
+# -- the operator's commands -------------------------------------------------------------------
+
+
+def test_status_and_deadletter_commands(tmp_path: Path, db_url: str) -> None:
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from sensing.cli import cli
+
+    inbox = tmp_path / "inbox"
+    fields = {"external_id": ["id"], "content": "content", "published_at": "t"}
+    source = {
+        "name": "drop",
+        "kind": "hotline_files",
+        "options": {"folder": str(inbox), "settle_seconds": 0, "fields": fields},
+    }
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"database": {"url": db_url}, "sources": [source]}), encoding="utf-8")
+    drop_file(
+        inbox, "a.csv", "id,content,t\n1,第一条,2026-11-20 08:00\n2,第二条,日期不详\n3,第三条,时间未知\n"
+    )
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(cli, ["--config", str(config), *args])
+        assert result.exit_code == 0, result.output
+        return result
+
+    run("ingest", "--source", "drop")
+    status = json.loads(run("status", "--json").stdout)
+    assert [(s["name"], s["dead_letters"]) for s in status["sources"]] == [("drop", 2)]
+    listed = run("deadletter", "list").output
+    assert "a.csv:3" in listed and "a.csv:4" in listed and "2 dead letter(s)" in listed
+    first, second = (d["id"] for d in list_dead_letters(make_engine(db_url)))
+    failed = runner.invoke(cli, ["--config", str(config), "deadletter", "retry", str(first)])
+    assert failed.exit_code != 0 and "still failing" in failed.output  # not fixed yet: stays open
+    quarantined = inbox / "quarantine" / "a.csv"  # the operator corrects the row in the file
+    quarantined.write_text(
+        quarantined.read_text(encoding="utf-8").replace("日期不详", "2026-11-19 15:00"), encoding="utf-8"
+    )
+    assert "stored" in run("deadletter", "retry", str(first)).output
+    assert "dropped" in run("deadletter", "drop", str(second)).output
+    assert run("deadletter", "list").output.strip() == "0 dead letter(s)"
+    assert "retried" in run("deadletter", "list", "--all").output
+    assert [d["external_id"] for d in documents(make_engine(db_url), "drop")] == ["1", "2"]
+
+
+def test_dead_letter_messages_mask_personal_data(tmp_path: Path, engine: Engine) -> None:
+    inbox = tmp_path / "inbox"
+    drop_file(inbox, "a.csv", "id,content,likes,url\n1,正文,电话 13812345678,\n")
+    ingestor(engine).run(drop_source(inbox))
+    (dead,) = list_dead_letters(engine)
+    assert "13812345678" not in dead["message"] and dead["ref"] == "a.csv:2"
