@@ -50,7 +50,7 @@ from ingest.clean import content_hash, extract_region_hint, normalize_text
 from ingest.dedup import NearDuplicateIndex
 from ingest.pii import hash_author, mask_pii
 from ingest.run_report import RunReport
-from storage.dead_letters import DeadLetter
+from storage.dead_letters import DeadLetter, is_item_error
 from storage.store import Store
 from storage.types import utcnow
 
@@ -431,22 +431,6 @@ class Ingestor:
                     report.exact_copies += 1
                 else:
                     report.near_copies += 1
-
-
-def is_item_error(exc: BaseException) -> bool:
-    """True when ``exc`` comes from the data written (a value the database refuses), not from the
-    database itself (connection lost, locked, out of space): only the former is worth splitting."""
-    from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
-
-    if isinstance(exc, DataError | IntegrityError):
-        return True
-    if isinstance(exc, OperationalError):
-        return False
-    if isinstance(exc, StatementError):
-        exc = exc.orig if exc.orig is not None else exc
-        if isinstance(exc, DataError | IntegrityError):
-            return True
-    return isinstance(exc, ValueError | TypeError | OverflowError | UnicodeError | KeyError)
 
 
 def _dead_item(ref: str, external_id: str | None, exc: BaseException) -> DeadLetter:

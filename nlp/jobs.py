@@ -34,7 +34,7 @@ from sensing.app import App, pass_app
 from storage import schema as s
 from storage.backlog import BacklogCursor, claim_backlog
 from storage.db import is_sqlite, write_tx
-from storage.dead_letters import DeadLetter, write_dead_letters
+from storage.dead_letters import DeadLetter, is_item_error, write_dead_letters
 from storage.store import dialect_insert
 from storage.types import utcnow
 
@@ -145,6 +145,26 @@ def _tag_isolating(
     return left_rows + right_rows, left_bad + right_bad
 
 
+def _store_isolating(
+    engine: Engine, conn: Any, rows: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], Exception]]:
+    """Upsert ``rows`` in a savepoint; when the database refuses a value, split them until each
+    refused row is alone. Returns the refused rows with their errors (the rest are stored)."""
+    if not rows:
+        return []
+    try:
+        with conn.begin_nested():
+            _upsert_tags(engine, conn, rows)
+        return []
+    except Exception as exc:
+        if not is_item_error(exc):
+            raise
+        if len(rows) == 1:
+            return [(rows[0], exc)]
+    mid = len(rows) // 2
+    return _store_isolating(engine, conn, rows[:mid]) + _store_isolating(engine, conn, rows[mid:])
+
+
 def _mark_failed(conn: Any, version: str, failed: Sequence[tuple[Any, Exception]]) -> list[dict[str, Any]]:
     """Tag rows that take failed documents out of the backlog, and their dead letters."""
     rows = []
@@ -200,17 +220,22 @@ def tag_batch(engine: Engine, tagger: Tagger, batch_size: int, cursor: BacklogCu
         rows, failed = _tag_isolating(tagger, docs)
         if failed and len(failed) == len(docs) > 1:  # the tagger is broken, not the documents
             raise failed[0][1]
-        if failed:
-            rows += _mark_failed(conn, version, failed)
         now = utcnow()
         meta = {r.id: r for r in docs}
-        for row in rows:
-            doc = meta[row["document_id"]]
-            row.update(published_at=doc.published_at, channel=doc.channel, tagged_at=now)
-            for col in TAG_COLUMNS:
-                row.setdefault(col, None)
-        _upsert_tags(engine, conn, rows)
-    return len(rows) - len(failed)
+
+        def complete(tag_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            for row in tag_rows:
+                doc = meta[row["document_id"]]
+                row.update(published_at=doc.published_at, channel=doc.channel, tagged_at=now)
+                for col in TAG_COLUMNS:
+                    row.setdefault(col, None)
+            return tag_rows
+
+        refused = _store_isolating(engine, conn, complete(rows))
+        failed += [(meta[row["document_id"]], exc) for row, exc in refused]
+        if failed:
+            _upsert_tags(engine, conn, complete(_mark_failed(conn, version, failed)))
+    return len(rows) - len(refused)
 
 
 def tag_backlog(engine: Engine, tagger: Tagger, batch_size: int = 500, max_docs: int | None = None) -> int:

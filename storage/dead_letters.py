@@ -36,6 +36,31 @@ class DeadLetter:
     locator: dict[str, Any] | None = field(default=None)
 
 
+def is_item_error(exc: BaseException) -> bool:
+    """True when ``exc`` comes from the data written (a value the database refuses), not from the
+    database itself (connection lost, locked, out of space): only the former is worth splitting.
+
+    Both SQLAlchemy's wrappers and the drivers' own (PEP 249) errors count: the PostgreSQL ``COPY``
+    path talks to psycopg directly.
+    """
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
+
+    data_errors = (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError)
+    data_errors += (sqlite3.DataError, sqlite3.IntegrityError)
+    if isinstance(exc, data_errors):
+        return True
+    if isinstance(exc, OperationalError | psycopg.OperationalError | sqlite3.OperationalError):
+        return False
+    if isinstance(exc, StatementError):
+        exc = exc.orig if exc.orig is not None else exc
+        if isinstance(exc, data_errors):
+            return True
+    return isinstance(exc, ValueError | TypeError | OverflowError | UnicodeError | KeyError)
+
+
 def _clean(text: str, limit: int) -> str:
     """Short, storable text: NUL and lone surrogates dropped (PostgreSQL refuses them)."""
     text = text.replace("\x00", "")

@@ -380,3 +380,37 @@ def test_dead_letter_messages_mask_personal_data(tmp_path: Path, engine: Engine)
     ingestor(engine).run(drop_source(inbox))
     (dead,) = list_dead_letters(engine)
     assert "13812345678" not in dead["message"] and dead["ref"] == "a.csv:2"
+
+
+class OverflowingTagger(PickyTagger):
+    """Tags every document, but one tag value of the 毒 document does not fit its column."""
+
+    def tag(self, docs: list[Any]) -> list[dict[str, Any]]:
+        return [
+            {
+                "document_id": d.id,
+                "pipeline_version": self.version,
+                "model_versions": {"m": "1"},
+                "sentiment": "neutral",
+                "topic_id": 10**20 if "毒" in d.content else 1,
+            }
+            for d in docs
+        ]
+
+
+def test_a_tag_row_the_database_refuses_marks_only_its_document_failed(
+    tmp_path: Path, engine: Engine
+) -> None:
+    from nlp.jobs import tag_backlog
+    from storage.backlog import count_backlog
+
+    source = webhook_source(tmp_path)
+    spool(source, *[{"id": f"d{i}", "text": f"第{i}条{'有毒' if i == 2 else '正常'}文本"} for i in range(6)])
+    ingestor(engine).run(source)
+    assert tag_backlog(engine, OverflowingTagger(), batch_size=6) == 5  # type: ignore[arg-type]
+    assert count_backlog(engine, "picky-1") == 0
+    with engine.connect() as conn:
+        tagged = conn.execute(select(s.doc_tags.c.sentiment)).scalars().all()
+    assert sorted(tagged, key=str) == [None] + ["neutral"] * 5
+    (dead,) = list_dead_letters(engine)
+    assert dead["kind"] == "document" and dead["ref"] == f"document {dead['document_id']}"
