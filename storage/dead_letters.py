@@ -48,8 +48,8 @@ def is_item_error(exc: BaseException) -> bool:
     import psycopg
     from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 
-    data_errors = (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError)
-    data_errors += (sqlite3.DataError, sqlite3.IntegrityError)
+    data_errors: tuple[type[Exception], ...] = (DataError, IntegrityError, psycopg.DataError)
+    data_errors += (psycopg.IntegrityError, sqlite3.DataError, sqlite3.IntegrityError)
     if isinstance(exc, data_errors):
         return True
     if isinstance(exc, OperationalError | psycopg.OperationalError | sqlite3.OperationalError):
