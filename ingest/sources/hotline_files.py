@@ -167,6 +167,13 @@ class HotlineFilesSource(Source):
             self._dead: dict[str, set[int]] = {}
         return self._dead
 
+    @property
+    def _unmapped(self) -> set[str]:
+        """Refs of rows the mapping refused in this run (counted as the file's errors already)."""
+        if not hasattr(self, "_refused"):
+            self._refused: set[str] = set()
+        return self._refused
+
     def fetch(self, cursor: dict[str, Any]) -> Iterator[FetchBatch]:
         self.folder.mkdir(parents=True, exist_ok=True)
         for path in self.pending_files():
@@ -187,7 +194,8 @@ class HotlineFilesSource(Source):
         name, _, row = ref.rpartition(":")
         if not name or not row.isdigit():
             return {"file": ref}
-        self._dead_rows.setdefault(name, set()).add(int(row))
+        if ref not in self._unmapped:  # rows refused by the mapping are in the error file already
+            self._dead_rows.setdefault(name, set()).add(int(row))
         return {"file": name, "row": int(row)}
 
     def _find(self, name: str) -> Path:
@@ -251,6 +259,7 @@ class HotlineFilesSource(Source):
                 else:
                     message = mapped.message or f"row {mapped.row}"
                     rejected.append(Rejected(ref, mapped.reason or "bad_row", "RowError", message))
+                    self._unmapped.add(ref)
                     state["n_errors"] += 1
                     if len(state["errors"]) < MAX_ERRORS_KEPT:
                         state["errors"].append(message)

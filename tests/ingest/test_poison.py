@@ -414,3 +414,17 @@ def test_a_tag_row_the_database_refuses_marks_only_its_document_failed(
     assert sorted(tagged, key=str) == [None] + ["neutral"] * 5
     (dead,) = list_dead_letters(engine)
     assert dead["kind"] == "document" and dead["ref"] == f"document {dead['document_id']}"
+
+
+def test_the_error_file_names_each_bad_row_once(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_sanitising(monkeypatch)
+    inbox = tmp_path / "inbox"
+    drop_file(inbox, "a.csv", "id,content,likes,url\n1,好,1,\n2,坏数,abc,\n3,溢出,100000000000000000000,\n")
+    report = ingestor(engine).run(drop_source(inbox))
+    assert (report.new, report.dead_lettered) == (1, 2)
+    lines = (inbox / "quarantine" / "a.csv.errors.txt").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "a.csv: 2 problem(s); good rows were imported"
+    assert lines[1].startswith("row 3, column likes") and lines[2].startswith("row 4: could not be stored")
+    assert len(lines) == 3
