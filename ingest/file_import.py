@@ -18,11 +18,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ingest.base import FatalSourceError, FetchBatch, Health, RawItem, Source, SourceOptions
+from ingest.base import FatalSourceError, FetchBatch, Health, RawItem, Rejected, Source, SourceOptions
 from ingest.cursors import merged
 from ingest.mapping import FieldMap, map_records
 from ingest.presets import ColumnsError, UnknownPresetError, choose_fields, file_key
-from ingest.sources.hotline_files import sha256_of
+from ingest.sources.hotline_files import reread_row, sha256_of
 from ingest.tabular import TableError, open_table
 from kernel.settings import ImportSettings
 
@@ -93,7 +93,7 @@ class FileImportSource(Source):
             except (ColumnsError, UnknownPresetError) as exc:
                 raise FatalSourceError(str(exc).strip("'\"")) from None
             items: list[RawItem] = []
-            skipped: list[tuple[str, str]] = []
+            skipped: list[Rejected] = []
             key = file_key(path.name)
             records = map_records(
                 table.records, fields, file_key=key, tz=self.timezone, skip=self.resumed_from, unit=table.unit
@@ -102,27 +102,50 @@ class FileImportSource(Source):
                 if mapped.fatal:
                     self.refused = f"{path.name}: {mapped.message}"
                     imports[sha] = dict(state)  # not complete: importing it again fails the same way
-                    yield FetchBatch(items, merged(cursor, imports=dict(imports)), skipped)
+                    yield FetchBatch(items, merged(cursor, imports=dict(imports)), rejected=skipped)
                     raise FatalSourceError(self.refused)
                 state["done"] = mapped.index + 1
+                ref = f"{path.name}:{mapped.row}"
                 if mapped.item is not None:
+                    mapped.item.origin = ref
                     items.append(mapped.item)
                 else:
-                    skipped.append((f"{path.name}:{mapped.row}", mapped.reason or "bad_row"))
+                    message = mapped.message or f"row {mapped.row}"
+                    skipped.append(Rejected(ref, mapped.reason or "bad_row", "RowError", message))
                     self.n_problems += 1
                     if len(self.problems) < MAX_PROBLEMS:
                         self.problems.append(f"{path.name}: {mapped.message or f'row {mapped.row}'}")
                 if len(items) + len(skipped) >= self.options.batch_size:
                     imports[sha] = dict(state)
-                    yield FetchBatch(items, merged(cursor, imports=dict(imports)), skipped)
+                    yield FetchBatch(items, merged(cursor, imports=dict(imports)), rejected=skipped)
                     items, skipped = [], []
                     if self.on_progress:
                         self.on_progress(table.position(), table.total, state["done"])
             state["complete"] = True
             imports[sha] = dict(state)
-            yield FetchBatch(items, merged(cursor, imports=dict(imports)), skipped)
+            yield FetchBatch(items, merged(cursor, imports=dict(imports)), rejected=skipped)
             if self.on_progress:
                 self.on_progress(table.total, table.total, state["done"])
+
+    def keep_for_retry(self, ref: str) -> dict[str, Any] | None:
+        """A dead row is read again from this file (by its absolute path) with the same mapping."""
+        _, _, row = ref.rpartition(":")
+        if not row.isdigit():
+            return None
+        fields = self.options.fields.model_dump() if self.options.fields else None
+        path = str(Path(self.options.path).resolve())
+        return {
+            "kind": self.kind,
+            "path": path,
+            "row": int(row),
+            "preset": self.preset_used,
+            "fields": fields,
+        }
+
+    def reread(self, locator: dict[str, Any]) -> RawItem:
+        fields = FieldMap.model_validate(locator["fields"]) if locator.get("fields") else None
+        path = Path(str(locator["path"]))
+        return reread_row(path, int(locator["row"]), locator.get("preset"), fields, self.timezone)
 
     def check(self) -> Health:
         path = Path(self.options.path)

@@ -14,6 +14,13 @@ For each batch a source yields, :class:`Ingestor`
    the multi-row form of :meth:`Store.write_documents`). ``dup_of`` always names the cluster's
    first copy, whose ``dup_count`` counts the copies.
 
+Poison items never stall a source. Every item is normalised first (:func:`ingest.base.sanitize_item`);
+one that still cannot be prepared, or that the source rejected (:attr:`FetchBatch.rejected`), is a
+*dead letter* (:mod:`storage.dead_letters`: source, row or line, error class, message). When the
+write itself fails on bad data, the batch is split in halves until the failing rows are alone:
+the good rows are committed, the bad ones dead-lettered, and the cursor moves on with them. An
+operational error (connection lost, database locked) is not split: it ends the run as before.
+
 Every run leaves an ``ingest_runs`` row (fetched, new, duplicates, skipped with reasons,
 errors, latency) and one summary log line. Source errors end the run, never the process:
 what was committed stays, and the next run resumes from the last committed cursor.
@@ -30,12 +37,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ingest import store_ops
-from ingest.base import FatalSourceError, FetchBatch, RawItem, RetriableSourceError, Source, SourceError
+from ingest.base import (
+    FatalSourceError,
+    FetchBatch,
+    RawItem,
+    RetriableSourceError,
+    Source,
+    SourceError,
+    sanitize_item,
+)
 from ingest.clean import content_hash, extract_region_hint, normalize_text
 from ingest.dedup import NearDuplicateIndex
 from ingest.pii import hash_author, mask_extra, mask_pii
 from ingest.run_report import RunReport
 from kernel.errors import describe_error
+from storage.dead_letters import DeadLetter, is_item_error
 from storage.store import Store
 from storage.types import utcnow
 
@@ -47,6 +63,7 @@ FUTURE_SLACK = timedelta(days=1)
 @dataclass
 class _Prepared:
     row: dict[str, Any]
+    origin: str = ""
     key: int | None = None  # provisional near-dup index key of a first copy
     pending_of: int | None = None  # position in the batch of the first copy this row copies
     dup_kind: str | None = None  # "exact" | "near" for copies
@@ -202,35 +219,137 @@ class Ingestor:
 
     # -- one batch ---------------------------------------------------------------------
     def write_batch(self, source: Source, source_id: int, batch: FetchBatch, report: RunReport) -> None:
-        """Prepare and store one batch with its cursor (the cursor commits with the rows)."""
-        report.fetched += len(batch.items) + len(batch.skipped)
+        """Prepare and store one batch with its cursor (the cursor commits with the rows).
+
+        Items that cannot be stored are dead-lettered in the same transaction; the rest are kept.
+        """
+        report.fetched += len(batch.items) + len(batch.skipped) + len(batch.rejected)
         for _ref, reason in batch.skipped:
             report.skipped[reason] += 1
+        dead: list[DeadLetter] = []
+        for rejected in batch.rejected:
+            report.skipped[rejected.reason] += 1
+            dead.append(DeadLetter(rejected.ref, rejected.error_class, rejected.message))
+        items: list[RawItem] = []
+        for item in batch.items:
+            try:
+                items.append(sanitize_item(item))
+            except Exception as exc:  # noqa: BLE001 - one bad item is set aside, not the batch
+                dead.append(_dead_item(item.origin, str(item.external_id)[:255], exc))
         fetched_at = self.clock()
-        stored = store_ops.ids_by_external_id(
-            self.store.engine, source_id, [i.external_id for i in batch.items]
-        )
+        stored = store_ops.ids_by_external_id(self.store.engine, source_id, [i.external_id for i in items])
         fresh: list[RawItem] = []
         seen: set[str] = set(stored)
-        for item in batch.items:
+        for item in items:
             if item.external_id in seen:
                 report.duplicates += 1
                 continue
             seen.add(item.external_id)
             fresh.append(item)
-        prepared = [p for p in (self._prepare(item, source, fetched_at, report) for item in fresh) if p]
+        prepared: list[_Prepared] = []
+        for item in fresh:
+            try:
+                p = self._prepare(item, source, fetched_at, report)
+            except Exception as exc:  # noqa: BLE001 - as above
+                dead.append(_dead_item(item.origin, item.external_id, exc))
+                continue
+            if p is not None:
+                prepared.append(p)
         self._link_copies(prepared, report)
         rows = [p.row for p in prepared if p.pending_of is None]
         copies = [
             (p.row, prepared[p.pending_of].row["external_id"]) for p in prepared if p.pending_of is not None
         ]
-        new_ids = store_ops.write_documents_bulk(self.store.engine, source_id, rows, batch.cursor, copies)
+        origins = {p.row["external_id"]: p.origin for p in prepared}
+        engine = self.store.engine
+        bad: list[DeadLetter] = []
+        try:
+            new_ids = store_ops.write_documents_bulk(
+                engine, source_id, rows, batch.cursor, copies, dead=self._located(source, dead)
+            )
+        except Exception as exc:
+            if not is_item_error(exc):
+                raise
+            source.log.warning("batch of %d rows failed (%s): isolating the bad rows", len(prepared), exc)
+            new_ids, bad = self._isolate(source_id, rows, copies, origins)
+            dead.extend(bad)
+            store_ops.write_documents_bulk(
+                engine, source_id, [], batch.cursor, (), dead=self._located(source, dead)
+            )
         for p in prepared:
             if p.key is not None and p.row["external_id"] in new_ids:
                 self._resolved[p.key] = new_ids[p.row["external_id"]]
+        written = len(prepared) - len(bad)
         report.new += len(new_ids)
-        report.duplicates += len(prepared) - len(new_ids)
+        report.duplicates += written - len(new_ids)
+        report.dead_lettered += len(dead)
+        report.skipped["dead_letter"] += len(dead) - len(batch.rejected)  # the rejected are counted above
+        if not report.skipped["dead_letter"]:
+            del report.skipped["dead_letter"]
+        for d in dead:
+            source.log.warning("dead-lettered %s: %s: %s", d.ref, d.error_class, d.message[:200])
         report.batches += 1
+
+    def _located(self, source: Source, dead: list[DeadLetter]) -> list[DeadLetter]:
+        """Ask the source to keep each dead item for a retry (before the batch commits); messages
+        may quote the values at fault, so personal data in them is masked like any stored text."""
+        for d in dead:
+            d.message = mask_pii(d.message)
+            if d.locator is not None:
+                continue
+            try:
+                d.locator = source.keep_for_retry(d.ref)
+            except Exception as exc:  # noqa: BLE001 - the dead letter is still recorded
+                source.log.warning("cannot keep %s for a retry: %s", d.ref, exc)
+        return dead
+
+    def _isolate(
+        self,
+        source_id: int,
+        rows: list[dict[str, Any]],
+        copies: list[tuple[dict[str, Any], str]],
+        origins: dict[str, str],
+    ) -> tuple[dict[str, int], list[DeadLetter]]:
+        """Write ``rows`` then ``copies`` in halves, each half in its own transaction, until every
+        failing row is alone; returns (external id -> id of the rows stored, the failing rows).
+
+        First copies come before their copies, so a copy's first copy is stored before it (or
+        dead-lettered, and the copy is then stored as a first copy). A crash in between commits
+        some rows without the cursor: the next run counts them as already stored.
+        """
+        units: list[tuple[dict[str, Any], str | None]] = [(r, None) for r in rows] + list(copies)
+        new_ids: dict[str, int] = {}
+        dead: list[DeadLetter] = []
+        engine = self.store.engine
+
+        def attempt(part: list[tuple[dict[str, Any], str | None]], known_bad: bool) -> None:
+            if not part:
+                return
+            if not known_bad:
+                try:
+                    new_ids.update(
+                        store_ops.write_documents_bulk(
+                            engine,
+                            source_id,
+                            [r for r, first in part if first is None],
+                            None,
+                            [(r, first) for r, first in part if first is not None],
+                        )
+                    )
+                    return
+                except Exception as exc:
+                    if not is_item_error(exc):
+                        raise
+                    if len(part) == 1:
+                        ext = part[0][0]["external_id"]
+                        dead.append(_dead_item(origins.get(ext) or ext, ext, exc))
+                        return
+            mid = len(part) // 2
+            attempt(part[:mid], False)
+            attempt(part[mid:], False)
+
+        attempt(units, True)
+        return new_ids, dead
 
     def _prepare(
         self, item: RawItem, source: Source, fetched_at: datetime, report: RunReport
@@ -276,7 +395,7 @@ class Ingestor:
             "simulated": bool(item.simulated),
             "extra": extra or None,
         }
-        return _Prepared(row)
+        return _Prepared(row, item.origin)
 
     def _link_copies(self, prepared: Sequence[_Prepared], report: RunReport) -> None:
         """Set ``dup_of`` (or ``pending_of``) on copies; index first copies long enough to compare."""
@@ -313,3 +432,14 @@ class Ingestor:
                     report.exact_copies += 1
                 else:
                     report.near_copies += 1
+
+
+def _dead_item(ref: str, external_id: str | None, exc: BaseException) -> DeadLetter:
+    error = exc.orig if getattr(exc, "orig", None) is not None else exc  # type: ignore[attr-defined]
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return DeadLetter(
+        ref=ref or (f"id {external_id}" if external_id else "unknown"),
+        error_class=type(error).__name__,
+        message=message,
+        external_id=external_id or None,
+    )

@@ -21,6 +21,7 @@ class RunReport:
     near_copies: int = 0  # new rows linked to a near-duplicate first copy
     skipped: Counter[str] = field(default_factory=Counter)
     flagged: Counter[str] = field(default_factory=Counter)
+    dead_lettered: int = 0  # items set aside in dead_letters (see ``sensing deadletter``)
     errors: int = 0
     error: str | None = None
     batches: int = 0
@@ -48,6 +49,7 @@ class RunReport:
             "near_copies": self.near_copies,
             "skipped": self.n_skipped,
             "skip_reasons": self.skip_reasons(),
+            "dead_lettered": self.dead_lettered,
             "errors": self.errors,
             "error": self.error,
             "latency_ms": self.latency_ms,
@@ -63,6 +65,8 @@ class RunReport:
             line += " (" + ", ".join(f"{k} {v}" for k, v in self.skipped.most_common()) + ")"
         if self.flagged:
             line += "; flagged " + ", ".join(f"{k} {v}" for k, v in self.flagged.most_common())
+        if self.dead_lettered:
+            line += f"; dead-lettered {self.dead_lettered}"
         line += f"; errors {self.errors}; {self.latency_ms} ms"
         if self.error:
             line += f"; last error: {self.error}"

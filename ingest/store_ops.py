@@ -16,6 +16,7 @@ from sqlalchemy import Engine, bindparam, select, update
 
 from storage import schema as s
 from storage.db import write_tx
+from storage.dead_letters import DeadLetter, write_dead_letters
 from storage.store import DOCUMENT_COLUMNS, dialect_insert
 from storage.types import utcnow
 
@@ -103,6 +104,7 @@ def write_documents_bulk(
     rows: Sequence[dict[str, Any]],
     cursor: dict[str, Any] | None = None,
     copies: Sequence[tuple[dict[str, Any], str]] = (),
+    dead: Sequence[DeadLetter] = (),
 ) -> dict[str, int]:
     """Same contract as :meth:`storage.store.Store.write_documents`, with multi-row statements.
 
@@ -111,7 +113,8 @@ def write_documents_bulk(
     (same source and external id) are skipped by ``ON CONFLICT DO NOTHING``; each new copy bumps
     its first copy's ``dup_count``. ``Store.write_documents`` compiles one INSERT per row, which
     caps bulk imports at a few hundred rows a second; this uses SQLAlchemy's "insertmanyvalues"
-    batching on both backends. Returns external id -> id of every row inserted.
+    batching on both backends. ``dead`` (items set aside) are written in the same transaction.
+    Returns external id -> id of every row inserted.
     """
     d = s.documents
     now = utcnow()
@@ -149,6 +152,7 @@ def write_documents_bulk(
             insert(
                 [_document_values(source_id, {**row, "dup_of": known.get(ext)}, now) for row, ext in copies]
             )
+        write_dead_letters(conn, source_id, dead)
         if cursor is not None:
             conn.execute(
                 update(s.sources).where(s.sources.c.id == source_id).values(cursor=cursor, updated_at=now)

@@ -5,6 +5,13 @@ so a model change re-tags old documents in the background, new documents first. 
 PostgreSQL several workers share the backlog: each claims a batch with
 ``FOR UPDATE SKIP LOCKED`` and holds the lock until its tags are committed, so no document is
 tagged twice. On SQLite one worker runs; the upsert makes any re-run harmless.
+
+A batch the tagger fails on is split in halves until the failing documents are alone: the others
+are tagged, and each failing one gets a tag row of this pipeline version with no tags and
+``model_versions = {"failed": reason}`` (so it leaves the backlog) plus a dead letter of kind
+``document`` (``sensing deadletter retry ID`` removes the mark and the worker tries it again).
+When every document of a batch fails alone, the tagger is at fault, not the documents: nothing is
+marked and the error ends the batch as before.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from sensing.app import App, pass_app
 from storage import schema as s
 from storage.backlog import BacklogCursor, claim_backlog
 from storage.db import is_sqlite, write_tx
+from storage.dead_letters import DeadLetter, is_item_error, write_dead_letters
 from storage.store import dialect_insert
 from storage.types import utcnow
 
@@ -118,6 +126,69 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _tag_isolating(
+    tagger: Tagger, docs: Sequence[Any]
+) -> tuple[list[dict[str, Any]], list[tuple[Any, Exception]]]:
+    """Tag ``docs``; when the tagger raises, split them until each failing document is alone.
+
+    Returns (tag rows of the documents tagged, (document, error) of those that failed).
+    """
+    try:
+        return tagger.tag([DocInput(r.id, r.content, r.title, r.region_hint) for r in docs]), []
+    except Exception as exc:  # noqa: BLE001 - a model failing on one text must not stop the worker
+        if len(docs) == 1:
+            return [], [(docs[0], exc)]
+        log.warning("tagging %d documents failed (%s): isolating the bad ones", len(docs), exc)
+    mid = len(docs) // 2
+    left_rows, left_bad = _tag_isolating(tagger, docs[:mid])
+    right_rows, right_bad = _tag_isolating(tagger, docs[mid:])
+    return left_rows + right_rows, left_bad + right_bad
+
+
+def _store_isolating(
+    engine: Engine, conn: Any, rows: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], Exception]]:
+    """Upsert ``rows`` in a savepoint; when the database refuses a value, split them until each
+    refused row is alone. Returns the refused rows with their errors (the rest are stored)."""
+    if not rows:
+        return []
+    try:
+        with conn.begin_nested():
+            _upsert_tags(engine, conn, rows)
+        return []
+    except Exception as exc:
+        if not is_item_error(exc):
+            raise
+        if len(rows) == 1:
+            return [(rows[0], exc)]
+    mid = len(rows) // 2
+    return _store_isolating(engine, conn, rows[:mid]) + _store_isolating(engine, conn, rows[mid:])
+
+
+def _mark_failed(conn: Any, version: str, failed: Sequence[tuple[Any, Exception]]) -> list[dict[str, Any]]:
+    """Tag rows that take failed documents out of the backlog, and their dead letters."""
+    rows = []
+    ids = [doc.id for doc, _ in failed]
+    sources = dict(
+        conn.execute(select(s.documents.c.id, s.documents.c.source_id).where(s.documents.c.id.in_(ids))).all()
+    )
+    by_source: dict[int, list[DeadLetter]] = {}
+    for doc, exc in failed:
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        reason = f"{type(exc).__name__}: {message}"
+        rows.append(
+            {"document_id": doc.id, "pipeline_version": version, "model_versions": {"failed": reason}}
+        )
+        dead = DeadLetter(
+            f"document {doc.id}", type(exc).__name__, message, kind="document", document_id=doc.id
+        )
+        by_source.setdefault(int(sources[doc.id]), []).append(dead)
+        log.warning("document %s could not be tagged: %s", doc.id, reason)
+    for source_id, entries in by_source.items():
+        write_dead_letters(conn, source_id, entries)
+    return rows
+
+
 def tag_batch(engine: Engine, tagger: Tagger, batch_size: int, cursor: BacklogCursor | None = None) -> int:
     """Claim, tag and store one batch; returns how many documents were tagged.
 
@@ -146,16 +217,25 @@ def tag_batch(engine: Engine, tagger: Tagger, batch_size: int, cursor: BacklogCu
             docs = [r for r in docs if r.id not in done]
             if not docs:
                 return -1  # claimed only rows tagged meanwhile: not an empty backlog
-        rows = tagger.tag([DocInput(r.id, r.content, r.title, r.region_hint) for r in docs])
+        rows, failed = _tag_isolating(tagger, docs)
+        if failed and len(failed) == len(docs) > 1:  # the tagger is broken, not the documents
+            raise failed[0][1]
         now = utcnow()
         meta = {r.id: r for r in docs}
-        for row in rows:
-            doc = meta[row["document_id"]]
-            row.update(published_at=doc.published_at, channel=doc.channel, tagged_at=now)
-            for col in TAG_COLUMNS:
-                row.setdefault(col, None)
-        _upsert_tags(engine, conn, rows)
-    return len(rows)
+
+        def complete(tag_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            for row in tag_rows:
+                doc = meta[row["document_id"]]
+                row.update(published_at=doc.published_at, channel=doc.channel, tagged_at=now)
+                for col in TAG_COLUMNS:
+                    row.setdefault(col, None)
+            return tag_rows
+
+        refused = _store_isolating(engine, conn, complete(rows))
+        failed += [(meta[row["document_id"]], exc) for row, exc in refused]
+        if failed:
+            _upsert_tags(engine, conn, complete(_mark_failed(conn, version, failed)))
+    return len(rows) - len(refused)
 
 
 def tag_backlog(engine: Engine, tagger: Tagger, batch_size: int = 500, max_docs: int | None = None) -> int:

@@ -11,8 +11,9 @@ from storage import schema as s
 
 
 def source_health(engine: Engine) -> pd.DataFrame:
-    """One row per source: last run, last success, last error, documents stored, items in the last run."""
-    src, runs, docs = s.sources, s.ingest_runs, s.documents
+    """One row per source: last run, last success, last error, documents stored, items in the last run,
+    open dead letters."""
+    src, runs, docs, dl = s.sources, s.ingest_runs, s.documents, s.dead_letters
     last_ok = (
         select(runs.c.source_id, func.max(runs.c.finished_at).label("last_success"))
         .where(runs.c.status.in_(["ok", "partial"]))
@@ -32,6 +33,11 @@ def source_health(engine: Engine) -> pd.DataFrame:
     # (source_id, published_at) and the count one range of that index (1 M documents: 65 ms, not 300).
     documents = select(func.count()).where(docs.c.source_id == src.c.id).scalar_subquery()
     newest = select(func.max(docs.c.published_at)).where(docs.c.source_id == src.c.id).scalar_subquery()
+    dead = (
+        select(func.count())
+        .where(dl.c.source_id == src.c.id, dl.c.status == "open")  # ix_dead_letters_source_id_status
+        .scalar_subquery()
+    )
     lr = runs.alias("lr")
     le = runs.alias("le")
     q = (
@@ -52,6 +58,7 @@ def source_health(engine: Engine) -> pd.DataFrame:
             le.c.started_at.label("last_error_at"),
             documents.label("documents"),
             newest.label("newest"),
+            dead.label("dead_letters"),
         )
         .select_from(src)
         .outerjoin(last_ok, last_ok.c.source_id == src.c.id)

@@ -2,7 +2,7 @@
 
 Tables, by area:
 
-* ingestion: ``sources`` (with the persisted cursor), ``documents``, ``ingest_runs``
+* ingestion: ``sources`` (with the persisted cursor), ``documents``, ``ingest_runs``, ``dead_letters``
 * NLP: ``doc_tags`` (one row per document, every tag with its model version), ``topics``,
   ``topic_counts``, ``corrections``
 * analytics: ``rollups`` (hourly buckets; daily figures are sums of them)
@@ -252,6 +252,28 @@ ingest_runs = Table(
     Column("latency_ms", Integer),
 )
 Index("ix_ingest_runs_source_id_started_at", ingest_runs.c.source_id, ingest_runs.c.started_at)
+
+# Items that could not be stored (and documents the NLP worker could not tag): one row each, with
+# where to find it again. ``locator`` tells ``sensing deadletter retry`` how to re-read the item
+# (a spool file, a file and row); the item's text is never kept here, only in its source.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # item | document
+    Column("ref", String(300), nullable=False),  # file:row, spool segment:line, page n item m
+    Column("external_id", String(255)),
+    Column("document_id", BigId, ForeignKey("documents.id", ondelete="CASCADE")),
+    Column("error_class", String(100), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("locator", Json),
+    Column("status", String(16), nullable=False),  # open | retried | dropped
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+)
+Index("ix_dead_letters_source_id_status", dead_letters.c.source_id, dead_letters.c.status)
 
 job_runs = Table(
     "job_runs",

@@ -1,4 +1,5 @@
-"""数据源健康: per-source last success, items per run, errors, silence, the tagging backlog, and model drift.
+"""数据源健康: per-source last success, items per run, errors, dead letters, silence, the tagging backlog,
+and model drift.
 
 Drift: per source and ISO week, the share of low-confidence tags and the change of the label mix
 from the week before (:func:`storage.corrections.label_shift`); changes above 0.3 are highlighted.
@@ -32,11 +33,16 @@ if ctx.filters.channels:
 backlog = data.backlog(ctx.url)
 silent = health["minutes_since_success"].isna() | (health["minutes_since_success"] > silence_minutes)
 failing = health["last_status"].eq("failed")
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("数据源", len(health))
 c2.metric("最近一次运行失败", int(failing.sum()))
 c3.metric(f"超过 {silence_minutes} 分钟无成功采集", int(silent.sum()))
 c4.metric("待打标签文档", f"{backlog:,}", help="已入库但尚未完成情感、类别等标注的文档")
+c5.metric(
+    "死信（待处理）",
+    int(health["dead_letters"].sum()) if not health.empty else 0,
+    help="无法入库的条目与无法打标签的文档；用 sensing deadletter list / retry / drop 处理",
+)
 
 
 def state(row: pd.Series) -> str:
@@ -64,6 +70,7 @@ st.dataframe(
             "每次新增（均值）": health["new_per_run"],
             "每次抓取（均值）": health["fetched_per_run"],
             "24小时错误": health["errors_24h"],
+            "死信（待处理）": health["dead_letters"].astype("int64"),
             "最近错误": health["last_error"].fillna("").astype(str),
             "累计文档": health["documents"].astype("int64"),
         }

@@ -8,6 +8,10 @@ skipped and noted. When the file is done it moves to ``processed/`` if every row
 fault. A file that cannot be read at all (corrupt workbook, missing columns) is quarantined the
 same way with nothing imported.
 
+A row that cannot be mapped or stored is dead-lettered as ``<file>:<row>`` (the file is then
+quarantined, so ``sensing deadletter retry`` reads the row from it again); a file whose reading
+fails in any other way is quarantined and dead-lettered as a whole, and the next file is read.
+
 Cursor: ``{"file": {"name", "sha256", "done": n records, "complete", "errors": [...]}}`` for the
 file in progress, so a restart resumes within a large file instead of starting it again.
 """
@@ -23,7 +27,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from ingest.base import FetchBatch, Health, RawItem, Source, SourceOptions
+from ingest.base import FetchBatch, Health, InvalidItemError, RawItem, Rejected, Source, SourceOptions
 from ingest.cursors import merged
 from ingest.mapping import FieldMap, map_records
 from ingest.presets import PRESETS, ColumnsError, UnknownPresetError, choose_fields, file_key
@@ -74,6 +78,26 @@ def move_aside(path: Path, folder: Path) -> Path:
     return target
 
 
+def reread_row(path: Path, row: int, preset: str | None, fields: FieldMap | None, tz: str) -> RawItem:
+    """Map the record at ``row`` of ``path`` again (a dead letter's retry).
+
+    Raises:
+        InvalidItemError: the file or the row cannot be read, or the row is still unusable.
+    """
+    try:
+        with open_table(path) as table:
+            chosen, _ = choose_fields(table.columns, preset, fields)
+            wanted = (r for r in table.records if r.row == row)
+            for mapped in map_records(wanted, chosen, file_key=file_key(path.name), tz=tz):
+                if mapped.item is None:
+                    raise InvalidItemError(mapped.message or f"row {row} is unusable")
+                mapped.item.origin = f"{path.name}:{row}"
+                return mapped.item
+    except (TableError, ColumnsError, UnknownPresetError) as exc:
+        raise InvalidItemError(f"{path.name}: {exc}") from None
+    raise InvalidItemError(f"{path.name} has no row {row}")
+
+
 def _copy(state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "errors": list(state["errors"])}
 
@@ -121,6 +145,10 @@ class HotlineFilesSource(Source):
         return sorted(out, key=lambda p: (p.stat().st_mtime, p.name))
 
     def _finish(self, path: Path, errors: list[str], n_errors: int) -> None:
+        dead = sorted(self._dead_rows.pop(path.name, set()))
+        if dead:
+            errors = [*errors, *(f"row {r}: could not be stored (see sensing deadletter list)" for r in dead)]
+            n_errors += len(dead)
         if n_errors == 0:
             target = move_aside(path, self.processed)
             self.log.info("%s imported, moved to %s", path.name, target)
@@ -132,11 +160,55 @@ class HotlineFilesSource(Source):
         Path(f"{target}.errors.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.log.warning("%s has %d bad row(s): quarantined at %s", path.name, n_errors, target)
 
+    @property
+    def _dead_rows(self) -> dict[str, set[int]]:
+        """File name -> rows dead-lettered while it was read (it goes to quarantine)."""
+        if not hasattr(self, "_dead"):
+            self._dead: dict[str, set[int]] = {}
+        return self._dead
+
+    @property
+    def _unmapped(self) -> set[str]:
+        """Refs of rows the mapping refused in this run (counted as the file's errors already)."""
+        if not hasattr(self, "_refused"):
+            self._refused: set[str] = set()
+        return self._refused
+
     def fetch(self, cursor: dict[str, Any]) -> Iterator[FetchBatch]:
         self.folder.mkdir(parents=True, exist_ok=True)
         for path in self.pending_files():
-            yield from self._fetch_file(path, cursor)
+            try:
+                yield from self._fetch_file(path, cursor)
+            except Exception as exc:  # noqa: BLE001 - one broken file must not stop the next
+                self.log.exception("reading %s failed", path.name)
+                message = f"{type(exc).__name__}: {exc}"
+                if path.exists():
+                    self._quarantine_whole(path, f"{path.name}: reading failed: {message}")
+                self._last_cursor = merged(cursor, file=None)
+                rejected = Rejected(path.name, "unreadable_file", type(exc).__name__, str(exc) or message)
+                yield FetchBatch(items=[], cursor=self._last_cursor, rejected=[rejected])
             cursor = self._last_cursor
+
+    def keep_for_retry(self, ref: str) -> dict[str, Any] | None:
+        """Remember that the file holds a dead row (the file is quarantined) and where the row is."""
+        name, _, row = ref.rpartition(":")
+        if not name or not row.isdigit():
+            return {"file": ref}
+        if ref not in self._unmapped:  # rows refused by the mapping are in the error file already
+            self._dead_rows.setdefault(name, set()).add(int(row))
+        return {"file": name, "row": int(row)}
+
+    def _find(self, name: str) -> Path:
+        for folder in (self.quarantine, self.processed, self.folder):
+            if (folder / name).is_file():
+                return folder / name
+        raise InvalidItemError(f"{name} is in none of {self.folder}, its processed/ or quarantine/")
+
+    def reread(self, locator: dict[str, Any]) -> RawItem:
+        name, row = str(locator.get("file") or ""), locator.get("row")
+        if not name or row is None:
+            raise InvalidItemError("a whole file: move it back into the drop folder to read it again")
+        return reread_row(self._find(name), int(row), self.options.preset, self.options.fields, self.timezone)
 
     def _fetch_file(self, path: Path, cursor: dict[str, Any]) -> Iterator[FetchBatch]:
         sha = sha256_of(path)
@@ -174,24 +246,28 @@ class HotlineFilesSource(Source):
                 return
             self.log.info("reading %s with mapping %s from record %d", path.name, preset, state["done"])
             items: list[RawItem] = []
-            skipped: list[tuple[str, str]] = []
+            rejected: list[Rejected] = []
             key = file_key(path.name)
             for mapped in map_records(
                 table.records, fields, file_key=key, tz=self.timezone, skip=state["done"]
             ):
                 state["done"] = mapped.index + 1
+                ref = f"{path.name}:{mapped.row}"
                 if mapped.item is not None:
+                    mapped.item.origin = ref
                     items.append(mapped.item)
                 else:
-                    skipped.append((f"{path.name}:{mapped.row}", mapped.reason or "bad_row"))
+                    message = mapped.message or f"row {mapped.row}"
+                    rejected.append(Rejected(ref, mapped.reason or "bad_row", "RowError", message))
+                    self._unmapped.add(ref)
                     state["n_errors"] += 1
                     if len(state["errors"]) < MAX_ERRORS_KEPT:
-                        state["errors"].append(mapped.message or f"row {mapped.row}")
-                if len(items) + len(skipped) >= self.options.batch_size:
-                    yield FetchBatch(items=items, cursor=merged(cursor, file=_copy(state)), skipped=skipped)
-                    items, skipped = [], []
+                        state["errors"].append(message)
+                if len(items) + len(rejected) >= self.options.batch_size:
+                    yield FetchBatch(items=items, cursor=merged(cursor, file=_copy(state)), rejected=rejected)
+                    items, rejected = [], []
         state["complete"] = True
-        yield FetchBatch(items=items, cursor=merged(cursor, file=_copy(state)), skipped=skipped)
+        yield FetchBatch(items=items, cursor=merged(cursor, file=_copy(state)), rejected=rejected)
         # The batch above is committed once we are resumed: only now is the file finished.
         self._finish(path, state["errors"], state["n_errors"])
         self._last_cursor = merged(cursor, file=None)

@@ -30,6 +30,7 @@ from ingest.base import (
     FetchBatch,
     Health,
     RawItem,
+    Rejected,
     RetriableSourceError,
     SourceError,
     SourceOptions,
@@ -205,16 +206,19 @@ class JsonApiSource(web.HttpSource):
 
     def _to_items(
         self, records: list[Any], now: datetime, page: int
-    ) -> tuple[list[RawItem], list[tuple[str, str]]]:
+    ) -> tuple[list[RawItem], list[tuple[str, str]], list[Rejected]]:
+        """Items, filtered records (ref, reason) and unusable records (dead-lettered) of one page."""
         opts = self.options
         assert opts.fields is not None
         items: list[RawItem] = []
         skipped: list[tuple[str, str]] = []
+        rejected: list[Rejected] = []
         bucket = self._bucket(now)
         for n, record in enumerate(records, start=1):
             ref = f"page {page} item {n}"
             if not isinstance(record, dict):
-                skipped.append((ref, "not_an_object"))
+                message = f"a JSON object, got {type(record).__name__}"
+                rejected.append(Rejected(ref, "not_an_object", "InvalidItemError", message))
                 continue
             hit = next((p for p in opts.skip_if_true if get_path(record, p) is True), None)
             if hit:
@@ -223,17 +227,21 @@ class JsonApiSource(web.HttpSource):
             try:
                 item = record_to_item(record, opts.fields, fallback_id="", tz=self.timezone, now=now)
             except RowError as exc:
-                skipped.append((ref, f"{exc.kind}:{exc.column}"))
+                rejected.append(Rejected(ref, f"{exc.kind}:{exc.column}", "RowError", str(exc)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - any other unusable value: set aside
+                rejected.append(Rejected(ref, "unreadable_record", type(exc).__name__, str(exc)[:300]))
                 continue
             if not item.external_id:
-                skipped.append((ref, "missing_id"))
+                rejected.append(Rejected(ref, "missing_id", "InvalidItemError", "the id is empty"))
                 continue
             if bucket:
                 item.external_id = stable_id(f"{item.external_id}@{bucket}")
             if item.published_at is None and opts.missing_time == "now":
                 item.published_at = now
+            item.origin = ref
             items.append(item)
-        return items, skipped
+        return items, skipped, rejected
 
     def fetch(self, cursor: dict[str, Any]) -> Iterator[FetchBatch]:
         opts, pag = self.options, self.options.pagination
@@ -248,14 +256,14 @@ class JsonApiSource(web.HttpSource):
                 params = self._params(page, next_cursor)
                 document = self._page(client, params, opts.http)
                 records = self._records(document)
-                items, skipped = self._to_items(records, now, n_page + 1)
+                items, skipped, rejected = self._to_items(records, now, n_page + 1)
                 fresh = [i for i in items if i.external_id not in seen_set]
                 seen_set.update(i.external_id for i in fresh)
                 seen = remember(seen, [i.external_id for i in fresh])
                 times = [i.published_at for i in fresh if i.published_at is not None]
                 if times:
                     newest = max([t for t in (newest, *times) if t is not None])
-                yield FetchBatch(items=fresh, cursor=merged(cursor, seen=seen), skipped=skipped)
+                yield FetchBatch(fresh, merged(cursor, seen=seen), skipped=skipped, rejected=rejected)
                 older = watermark is not None and times and max(times) <= watermark
                 if pag.mode == "none" or not records or not fresh or older:
                     break

@@ -13,7 +13,9 @@ Spool (decided: files, not a table, so receiving works while the database is bus
 ``<spool_dir>/incoming.jsonl`` is appended under an exclusive ``flock``. :meth:`WebhookSource.fetch`
 seals it (renames it to ``seg-<ns>.jsonl`` under the same lock) and drains the sealed segments in
 order; the cursor ``{"segment", "line"}`` says how far a segment is stored, and a segment is deleted
-only after its last batch is committed.
+only after its last batch is committed. A line that cannot be used (invalid JSON, a field of the
+wrong type) or stored is dead-lettered as ``<segment>:<line>``, and the line itself is kept in
+``<spool_dir>/dead/`` so ``sensing deadletter retry`` can read it again after a fix.
 """
 
 from __future__ import annotations
@@ -27,9 +29,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ingest.base import CHANNELS, FatalSourceError, FetchBatch, Health, RawItem, Source, SourceOptions
+from ingest.base import (
+    CHANNELS,
+    FatalSourceError,
+    FetchBatch,
+    Health,
+    InvalidItemError,
+    RawItem,
+    Rejected,
+    Source,
+    SourceOptions,
+)
 from ingest.cursors import merged, stable_id
 from ingest.dates import parse_datetime
 from ingest.sources.webhook_guard import ReceiverOptions
@@ -37,6 +49,7 @@ from kernel.errors import describe_error
 from storage.permissions import make_private_dir, open_private
 
 INCOMING = "incoming.jsonl"
+DEAD = "dead"
 
 
 class WebhookOptions(SourceOptions, ReceiverOptions):
@@ -113,7 +126,9 @@ class Spool:
 
     def append(self, records: list[dict[str, Any]]) -> None:
         """Append records durably (flushed and fsync-ed before returning)."""
-        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode("utf-8")
+        # ASCII-escaped: a lone surrogate in a pushed string is kept as \udXXX (UTF-8 cannot hold
+        # it) and removed when the line is read back (ingest.base.sanitize_item).
+        data = "".join(json.dumps(r, default=str) + "\n" for r in records).encode("ascii")
         lock = self._locked()
         try:
             with open_private(self.folder / INCOMING, "ab") as fh:
@@ -137,7 +152,14 @@ class Spool:
         return sorted(self.folder.glob("seg-*.jsonl")) if self.folder.is_dir() else []
 
 
-def _to_item(record: dict[str, Any], tz: str) -> RawItem:
+def _problem(exc: Exception) -> str:
+    """What is wrong with a line, without echoing its values (they may hold personal data)."""
+    return describe_error(exc).partition(": ")[2] or type(exc).__name__
+
+
+def _to_item(record: Any, tz: str) -> RawItem:
+    if not isinstance(record, dict):
+        raise InvalidItemError(f"a JSON object, got {type(record).__name__}")
     pushed = PushedItem.model_validate(record)
     known = set(PushedItem.model_fields)
     extra = {k: v for k, v in record.items() if k not in known and k != "received_at"}
@@ -199,27 +221,71 @@ class WebhookSource(Source):
     def fetch(self, cursor: dict[str, Any]) -> Iterator[FetchBatch]:
         spool = self.spool
         spool.seal()
+        self._raw: dict[str, str] = {}  # ref -> line, for the batch being stored (dead letters)
         for segment in spool.segments():
             start = int(cursor.get("line", 0)) if cursor.get("segment") == segment.name else 0
             items: list[RawItem] = []
-            skipped: list[tuple[str, str]] = []
+            rejected: list[Rejected] = []
             line_no = 0
             with segment.open("r", encoding="utf-8", errors="replace") as fh:
                 for line_no, line in enumerate(fh, start=1):  # noqa: B007 - line_no used below
                     if line_no <= start or not line.strip():
                         continue
+                    ref = f"{segment.name}:{line_no}"
+                    self._raw[ref] = line
                     try:
-                        items.append(_to_item(json.loads(line), self.timezone))
-                    except (json.JSONDecodeError, ValidationError, TypeError) as exc:
-                        skipped.append((f"{segment.name}:{line_no}", "invalid_spool_line"))
-                        why = describe_error(exc)  # never the pushed values
-                        self.log.warning("spool %s line %d unusable: %s", segment.name, line_no, why)
-                    if len(items) + len(skipped) >= self.options.batch_size:
-                        yield FetchBatch(items, merged(cursor, segment=segment.name, line=line_no), skipped)
-                        items, skipped = [], []
-            yield FetchBatch(items, merged(cursor, segment=segment.name, line=max(line_no, start)), skipped)
+                        item = _to_item(json.loads(line), self.timezone)
+                    except Exception as exc:  # noqa: BLE001 - any unusable line is dead-lettered
+                        reason = "invalid_spool_line"
+                        rejected.append(Rejected(ref, reason, type(exc).__name__, _problem(exc)))
+                    else:
+                        item.origin = ref
+                        items.append(item)
+                    if len(items) + len(rejected) >= self.options.batch_size:
+                        cur = merged(cursor, segment=segment.name, line=line_no)
+                        yield FetchBatch(items, cur, rejected=rejected)
+                        items, rejected = [], []
+                        self._raw = {}
+            cur = merged(cursor, segment=segment.name, line=max(line_no, start))
+            yield FetchBatch(items, cur, rejected=rejected)
+            self._raw = {}
             segment.unlink(missing_ok=True)  # resumed: the segment's last batch is committed
             cursor = merged(cursor, segment=None, line=0)
+
+    def keep_for_retry(self, ref: str) -> dict[str, Any] | None:
+        """Copy the spool line ``ref`` to ``<spool_dir>/dead/`` (flushed to disk) for a retry."""
+        line = getattr(self, "_raw", {}).get(ref)
+        if line is None:
+            return None
+        folder = self.spool.folder / DEAD
+        folder.mkdir(parents=True, exist_ok=True)
+        name = ref.replace(":", "-") + ".json"
+        with (folder / name).open("w", encoding="utf-8", errors="surrogateescape") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return {"spool_file": f"{DEAD}/{name}"}
+
+    def _dead_path(self, locator: dict[str, Any]) -> Path:
+        name = Path(str(locator.get("spool_file", ""))).name
+        if not name:
+            raise InvalidItemError("this dead letter has no spool file")
+        return self.spool.folder / DEAD / name
+
+    def reread(self, locator: dict[str, Any]) -> RawItem:
+        path = self._dead_path(locator)
+        if not path.is_file():
+            raise InvalidItemError(f"{path.name} is no longer in the spool's dead folder")
+        line = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            item = _to_item(json.loads(line), self.timezone)
+        except Exception as exc:  # noqa: BLE001 - still unusable: say why
+            raise InvalidItemError(f"{type(exc).__name__}: {_problem(exc)}") from None
+        item.origin = path.stem
+        return item
+
+    def forget_retry(self, locator: dict[str, Any]) -> None:
+        self._dead_path(locator).unlink(missing_ok=True)
 
     def check(self) -> Health:
         try:

@@ -60,7 +60,7 @@ def init_cmd(app: App) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_app
 def status_cmd(app: App, as_json: bool) -> None:
-    """Show each source's last success, last error, item counts and the untagged backlog."""
+    """Show each source's last success, last error, item counts, dead letters and the untagged backlog."""
     from storage.migrate import current_revision
 
     if current_revision(app.engine) is None:
@@ -93,6 +93,7 @@ def status_cmd(app: App, as_json: bool) -> None:
         "last run",
         "new/fetched",
         "skipped",
+        "dead-lettered",
         "last error",
     ):
         table.add_column(col)
@@ -105,11 +106,15 @@ def status_cmd(app: App, as_json: bool) -> None:
             f"{_fmt(row.last_run)} {row.last_status or ''}",
             f"{_int(row.last_new)}/{_int(row.last_fetched)}",
             _int(row.last_skipped),
+            _int(row.dead_letters),
             (str(row.last_error)[:60] if isinstance(row.last_error, str) else "-"),
         )
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     console.print(f"untagged backlog: {backlog} documents")
+    dead = int(health["dead_letters"].sum()) if not health.empty else 0
+    if dead:
+        console.print(f"[yellow]{dead} dead-lettered item(s): see `sensing deadletter list`[/yellow]")
     for job in failing:
         console.print(f"[red]job {job['job']} failing since {_fmt(job['started_at'])}: {job['error']}[/red]")
 

@@ -292,6 +292,22 @@ def test_sources_page(open_page: OpenPage, seeded: SeedFacts) -> None:
     assert metrics(at)["数据源"] == "2"
 
 
+def test_sources_page_shows_open_dead_letters(open_page: OpenPage, seeded: SeedFacts, engine: Engine) -> None:
+    from sqlalchemy import select
+
+    from storage import schema as s
+    from storage.db import write_tx
+    from storage.dead_letters import DeadLetter, write_dead_letters
+
+    with write_tx(engine) as conn:
+        weibo = conn.execute(select(s.sources.c.id).where(s.sources.c.name == "weibo_sim")).scalar_one()
+        write_dead_letters(conn, weibo, [DeadLetter(f"a.csv:{n}", "RowError", "bad") for n in (2, 3)])
+    at = open_page("sources", role="official")
+    assert metrics(at)["死信（待处理）"] == "2"
+    table = table_with(at, "累计文档")
+    assert dict(zip(table["数据源"], table["死信（待处理）"], strict=True))["weibo_sim"] == 2
+
+
 def test_user_management_is_admin_only(open_page: OpenPage, engine: Engine) -> None:
     at = open_page("users", role="admin")
     users = table_with(at, "用户名")

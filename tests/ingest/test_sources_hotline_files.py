@@ -52,7 +52,7 @@ def test_tipdm_preset_imports_good_rows_and_quarantines_the_file(tmp_path: Path)
     assert (
         items[2].published_at is not None and items[2].published_at.isoformat() == "2019-03-03T02:30:00+00:00"
     )
-    reasons = [r for b in batches for _, r in b.skipped]
+    reasons = [r.reason for b in batches for r in b.rejected]
     assert reasons == ["invalid_date:留言时间", "invalid_number:点赞数"]
     assert not (inbox / "tipdm_sample.xlsx").exists()
     quarantined = inbox / "quarantine" / "tipdm_sample.xlsx"

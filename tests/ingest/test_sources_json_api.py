@@ -180,13 +180,13 @@ def test_literal_secrets_are_refused() -> None:
         JsonApiOptions.model_validate({"url": "https://x.test/api"})
 
 
-def test_bad_records_are_skipped_with_reasons(http_server: ScriptedServer) -> None:
+def test_bad_records_are_rejected_with_reasons(http_server: ScriptedServer) -> None:
     bad_time = {**post(2), "created_at": "not a time"}
     no_id = {**post(3), "mid": None}
     http_server.set("/api", Reply.json([post(1), bad_time, no_id, "just a string"]))
     batch = next(iter(api_source(http_server.url("/api"), fields=FIELDS).fetch({})))
     assert [i.external_id for i in batch.items] == ["m1"]
-    assert sorted(r for _, r in batch.skipped) == [
+    assert sorted(r.reason for r in batch.rejected) == [
         "invalid_date:created_at",
         "missing_id:mid",
         "not_an_object",
@@ -207,7 +207,7 @@ def test_weibo_hot_search_preset_reads_the_board(http_server: ScriptedServer) ->
     assert third.content == "高考志愿填报指南"  # no description: the title is the text
     assert first.published_at is not None  # a board has no times: fetch time
     assert first.external_id.startswith("某地暴雨致道路积水@")  # one item per title per day
-    reasons = sorted(r for _, r in batch.skipped)
+    reasons = sorted([r for _, r in batch.skipped] + [r.reason for r in batch.rejected])
     assert reasons == ["filtered:ads", "missing_id:title"]
 
 

@@ -33,7 +33,7 @@ def test_every_command_explains_itself(name: str) -> None:
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0, result.output
     assert "unavailable" not in result.output, result.output
-    assert "--config" in result.output or name in ("alerts", "users", "report", "events")
+    assert "--config" in result.output or name in ("alerts", "users", "report", "events", "deadletter")
 
 
 def test_init_twice_and_status(tmp_path: Path, db_url: str) -> None:

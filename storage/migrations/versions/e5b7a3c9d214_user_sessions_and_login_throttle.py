@@ -1,7 +1,7 @@
 """user sessions and login throttle
 
 Revision ID: e5b7a3c9d214
-Revises: c4a8e2d9f153
+Revises: e5b1d7a3c920
 Create Date: 2026-12-06 04:20:00
 
 ``users.session_epoch`` is raised by a password reset, a role change or disabling a user; a
@@ -18,7 +18,7 @@ from alembic import op
 import storage.types
 
 revision = "e5b7a3c9d214"
-down_revision = "c4a8e2d9f153"
+down_revision = "e5b1d7a3c920"
 branch_labels = None
 depends_on = None
 
