@@ -1,4 +1,4 @@
-"""NLP jobs: tag the backlog incrementally and idempotently (``sensing process``, ``sensing worker``).
+"""NLP jobs: tag the backlog incrementally and idempotently (what ``sensing process`` and ``sensing worker`` run).
 
 A document is in the backlog when it has no tags or was tagged by another pipeline version,
 so a model change re-tags old documents in the background, new documents first. On
@@ -20,17 +20,13 @@ import functools
 import gc
 import json
 import logging
-import signal
-import time
 import weakref
 from collections.abc import Sequence
 from typing import Any
 
-import click
 from sqlalchemy import JSON, Engine, select
 
 from nlp.pipeline import DocInput, Tagger
-from sensing.app import App, pass_app
 from storage import schema as s
 from storage.backlog import BacklogCursor, claim_backlog
 from storage.db import is_sqlite, write_tx
@@ -247,73 +243,3 @@ def tag_backlog(engine: Engine, tagger: Tagger, batch_size: int = 500, max_docs:
             break
         done += max(n, 0)
     return done
-
-
-@click.command("process")
-@click.option("--limit", type=int, default=None, help="Tag at most this many documents.")
-@pass_app
-def process_cmd(app: App, limit: int | None) -> None:
-    """Tag every untagged (or outdated) document once, then refresh the rollups."""
-    from rich.progress import Progress
-
-    from storage.backlog import count_backlog
-    from storage.rollups.refresh import refresh_rollups
-
-    tagger = build_tagger(app.settings)
-    total = count_backlog(app.engine, tagger.version)
-    if limit is not None:
-        total = min(total, limit)
-    start = time.perf_counter()
-    done = 0
-    with app.store.job_run("nlp.process") as counts, Progress(transient=True) as progress:
-        task = progress.add_task("tagging", total=total)
-        while done < total:
-            n = tag_batch(app.engine, tagger, min(app.settings.nlp.batch_size, total - done))
-            if n == 0:
-                break
-            done += max(n, 0)
-            progress.update(task, advance=max(n, 0))
-        counts["tagged"] = done
-        counts.update(
-            refresh_rollups(
-                app.engine, tz=app.settings.app.timezone, low_confidence=app.settings.nlp.low_confidence
-            )
-        )
-    secs = time.perf_counter() - start
-    click.echo(
-        f"tagged {done} documents in {secs:.1f}s ({done / max(secs, 1e-9):.0f} docs/s), version {tagger.version}"
-    )
-
-
-@click.command("worker")
-@click.option("--once", is_flag=True, help="Drain the backlog once and exit.")
-@pass_app
-def worker_cmd(app: App, once: bool) -> None:
-    """Run the NLP worker: tag new documents as they arrive (several may run on PostgreSQL)."""
-    stop = {"flag": False}
-
-    def _stop(*_: Any) -> None:
-        stop["flag"] = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    tagger = build_tagger(app.settings)
-    log.info("nlp worker started", extra={"version": tagger.version})
-    cfg = app.settings.nlp
-    while not stop["flag"]:
-        try:
-            n = tag_batch(app.engine, tagger, cfg.batch_size)
-        except Exception:  # a bad batch must not kill the worker; it is logged and retried
-            log.exception("tagging batch failed")
-            n = 0
-            time.sleep(cfg.worker_idle_seconds)
-        if n:
-            if n > 0:
-                log.info("tagged batch", extra={"documents": n})
-            continue
-        if once:
-            break
-        deadline = time.monotonic() + cfg.worker_idle_seconds
-        while not stop["flag"] and time.monotonic() < deadline:
-            time.sleep(0.2)
-    log.info("nlp worker stopped")
