@@ -30,8 +30,7 @@ from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.engine import Connection
 
 from storage import schema as s
-from storage.db import write_tx
-from storage.store import dialect_insert
+from storage.db import dialect_insert, write_tx
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ For each batch a source yields, :class:`Ingestor`
 4. masks personal data (:func:`ingest.pii.mask_pii`) and replaces the author by a keyed hash;
 5. links copies to the first one (``dup_of``): same content hash (stored or earlier in the batch)
    or a near duplicate from a :class:`~ingest.dedup.NearDuplicateIndex` warmed from recent days;
-6. writes rows and the batch's cursor in one transaction (:func:`ingest.store_ops.write_documents_bulk`,
+6. writes rows and the batch's cursor in one transaction (:func:`storage.documents.write_documents`,
    the multi-row form of :meth:`Store.write_documents`). ``dup_of`` always names the cluster's
    first copy, whose ``dup_count`` counts the copies.
 
@@ -52,6 +52,7 @@ from ingest.pii import hash_author, mask_extra, mask_pii
 from ingest.run_report import RunReport
 from kernel.errors import describe_error
 from storage.dead_letters import DeadLetter, is_item_error
+from storage.documents import write_documents
 from storage.store import Store
 from storage.types import utcnow
 
@@ -264,7 +265,7 @@ class Ingestor:
         engine = self.store.engine
         bad: list[DeadLetter] = []
         try:
-            new_ids = store_ops.write_documents_bulk(
+            new_ids = write_documents(
                 engine, source_id, rows, batch.cursor, copies, dead=self._located(source, dead)
             )
         except Exception as exc:
@@ -273,9 +274,7 @@ class Ingestor:
             source.log.warning("batch of %d rows failed (%s): isolating the bad rows", len(prepared), exc)
             new_ids, bad = self._isolate(source_id, rows, copies, origins)
             dead.extend(bad)
-            store_ops.write_documents_bulk(
-                engine, source_id, [], batch.cursor, (), dead=self._located(source, dead)
-            )
+            write_documents(engine, source_id, [], batch.cursor, (), dead=self._located(source, dead))
         for p in prepared:
             if p.key is not None and p.row["external_id"] in new_ids:
                 self._resolved[p.key] = new_ids[p.row["external_id"]]
@@ -328,7 +327,7 @@ class Ingestor:
             if not known_bad:
                 try:
                     new_ids.update(
-                        store_ops.write_documents_bulk(
+                        write_documents(
                             engine,
                             source_id,
                             [r for r, first in part if first is None],

@@ -29,9 +29,8 @@ from sqlalchemy import JSON, Engine, select
 from nlp.pipeline import DocInput, Tagger
 from storage import schema as s
 from storage.backlog import BacklogCursor, claim_backlog
-from storage.db import is_sqlite, write_tx
+from storage.db import dialect_insert, is_sqlite, write_tx
 from storage.dead_letters import DeadLetter, is_item_error, write_dead_letters
-from storage.store import dialect_insert
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,7 @@ from sqlalchemy import Engine, bindparam, delete, func, select, update
 from kernel.settings import Settings
 from nlp.pipeline import DocInput, doc_text
 from storage import schema as s
-from storage.db import write_tx
-from storage.store import dialect_insert
+from storage.db import dialect_insert, write_tx
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)

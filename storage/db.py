@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from storage.permissions import make_private_dir, touch_private_file
@@ -108,3 +109,8 @@ class write_tx:  # noqa: N801 - used like a function: ``with write_tx(engine) as
         finally:
             self._conn.info.pop("write", None)
             self._conn.close()
+
+
+def dialect_insert(engine: Engine, table: Any) -> Any:
+    """``INSERT`` with ``on_conflict_*`` support for the engine's dialect."""
+    return sqlite.insert(table) if is_sqlite(engine) else postgresql.insert(table)

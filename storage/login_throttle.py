@@ -49,7 +49,7 @@ def record_failure(
     The row is read under a row lock (``FOR UPDATE`` on PostgreSQL, the write lock on SQLite), so
     concurrent failures from several dashboard processes are all counted.
     """
-    from storage.store import dialect_insert
+    from storage.db import dialect_insert
 
     t = s.login_throttle
     key = key[:MAX_KEY]

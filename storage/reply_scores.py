@@ -14,8 +14,7 @@ from typing import Protocol
 from sqlalchemy import Engine, or_, select
 
 from storage import schema as s
-from storage.db import write_tx
-from storage.store import dialect_insert
+from storage.db import dialect_insert, write_tx
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)

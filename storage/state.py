@@ -18,7 +18,7 @@ def get_state(engine: Engine, key: str) -> Any:
 
 def set_state(conn: Any, engine: Engine, key: str, value: Any) -> None:
     """Store ``value`` under ``key`` inside the caller's transaction (insert or update)."""
-    from storage.store import dialect_insert
+    from storage.db import dialect_insert
 
     stmt = dialect_insert(engine, s.app_state).values(key=key, value=value, updated_at=utcnow())
     conn.execute(

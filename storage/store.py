@@ -16,21 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from kernel.errors import describe_error
 from storage import schema as s
-from storage.db import is_sqlite, write_tx
+from storage.db import dialect_insert, write_tx
+from storage.documents import write_documents
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
-
-DOCUMENT_COLUMNS = tuple(c.name for c in s.documents.columns if c.name != "id")
-
-
-def dialect_insert(engine: Engine, table: Any) -> Any:
-    """``INSERT`` with ``on_conflict_*`` support for the engine's dialect."""
-    return sqlite.insert(table) if is_sqlite(engine) else postgresql.insert(table)
 
 
 @dataclass
@@ -71,44 +64,13 @@ class Store:
     def write_documents(
         self, source_id: int, rows: Sequence[dict[str, Any]], cursor: dict[str, Any] | None = None
     ) -> WriteResult:
-        """Insert prepared document rows and persist ``cursor``, all in one transaction.
+        """Insert prepared document rows and persist ``cursor`` (:func:`storage.documents.write_documents`).
 
-        Rows already present (same source and external id) are skipped. Rows whose ``dup_of``
-        points at a first copy increment that copy's ``dup_count``.
+        Rows already present (same source and external id) are counted as duplicates.
         """
-        result = WriteResult()
-        now = utcnow()
-        with write_tx(self.engine) as conn:
-            for row in rows:
-                values = {k: row.get(k) for k in DOCUMENT_COLUMNS if k in row}
-                values["source_id"] = source_id
-                values.setdefault("fetched_at", now)
-                for k in ("likes", "reposts", "comments", "reads", "dup_count"):
-                    values[k] = int(values.get(k) or 0)
-                values.setdefault("simulated", False)
-                values.setdefault("archived", False)
-                stmt = (
-                    dialect_insert(self.engine, s.documents)
-                    .values(**values)
-                    .on_conflict_do_nothing(index_elements=["source_id", "external_id"])
-                    .returning(s.documents.c.id)
-                )
-                new_id = conn.execute(stmt).scalar()
-                if new_id is None:
-                    result.duplicates += 1
-                    continue
-                result.new_ids.append(int(new_id))
-                if values.get("dup_of"):
-                    conn.execute(
-                        update(s.documents)
-                        .where(s.documents.c.id == values["dup_of"])
-                        .values(dup_count=s.documents.c.dup_count + 1)
-                    )
-            if cursor is not None:
-                conn.execute(
-                    update(s.sources).where(s.sources.c.id == source_id).values(cursor=cursor, updated_at=now)
-                )
-        return result
+        new = write_documents(self.engine, source_id, rows, cursor)
+        ids = [new[r["external_id"]] for r in rows if r["external_id"] in new]
+        return WriteResult(new_ids=list(dict.fromkeys(ids)), duplicates=len(rows) - len(new))
 
     def find_by_hash(self, hashes: Sequence[str]) -> dict[str, int]:
         """Map content hash -> id of the first stored copy, for exact de-duplication."""

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert
 
 from storage import schema as s
 from storage.db import write_tx
+from storage.documents import write_documents
 from storage.rollups.refresh import refresh_rollups
 
 SEED = 20261120
@@ -195,20 +196,21 @@ def _make_docs(rng: random.Random, now: datetime, source_ids: dict[str, int]) ->
 
 
 def _insert_documents(engine: Engine, rows: list[dict[str, Any]], now: datetime) -> list[int]:
-    d = s.documents
+    """Store the rows through the one document write path; returns their ids in row order."""
     values = [
         {
             "source_id": r["source_id"], "channel": r["channel"], "external_id": r["external_id"],
             "url": f"https://example.invalid/{r['external_id']}", "title": r["title"], "content": r["content"],
             "published_at": r["published_at"], "fetched_at": now, "likes": r["likes"], "reposts": r["reposts"],
             "comments": r["comments"], "reads": r["reads"], "content_hash": f"h-{r['external_id']}",
-            "dup_of": r["dup_of"], "dup_count": 0, "simulated": True, "archived": False,
+            "dup_of": r["dup_of"], "simulated": True,
         }
         for r in rows
     ]  # fmt: skip
-    with write_tx(engine) as conn:  # one batched statement; ids come back in row order
-        result = conn.execute(insert(d).returning(d.c.id, sort_by_parameter_order=True), values)
-        return [int(i) for i in result.scalars().all()]
+    ids: dict[str, int] = {}
+    for source_id in sorted({v["source_id"] for v in values}):
+        ids |= write_documents(engine, source_id, [v for v in values if v["source_id"] == source_id])
+    return [ids[v["external_id"]] for v in values]
 
 
 def seed_database(engine: Engine, now: datetime) -> SeedFacts:
@@ -247,11 +249,8 @@ def seed_database(engine: Engine, now: datetime) -> SeedFacts:
         )
     for c, i in zip(copies, _insert_documents(engine, copies, now), strict=True):
         c["id"] = i
-    dup_counts = Counter(c["dup_of"] for c in copies)
-    all_rows = rows + copies
+    all_rows = rows + copies  # the write path counted each copy on its first copy's dup_count
     with write_tx(engine) as conn:
-        for first, n in dup_counts.items():
-            conn.execute(update(s.documents).where(s.documents.c.id == first).values(dup_count=n))
         for tid, (label, terms, days) in TOPICS.items():
             members = [r for r in all_rows if r["topic_id"] == tid and r["tagged"]]
             conn.execute(

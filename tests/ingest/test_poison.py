@@ -344,14 +344,19 @@ def test_status_and_deadletter_commands(tmp_path: Path, db_url: str) -> None:
         "options": {"folder": str(inbox), "settle_seconds": 0, "fields": fields},
     }
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"database": {"url": db_url}, "sources": [source]}), encoding="utf-8")
+    data = {
+        "database": {"url": db_url},
+        "app": {"author_hash_key": "$env:POISON_TEST_KEY"},
+        "sources": [source],
+    }
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
     drop_file(
         inbox, "a.csv", "id,content,t\n1,第一条,2026-11-20 08:00\n2,第二条,日期不详\n3,第三条,时间未知\n"
     )
     runner = CliRunner()
 
     def run(*args: str) -> Any:
-        result = runner.invoke(cli, ["--config", str(config), *args])
+        result = runner.invoke(cli, ["--config", str(config), *args], env={"POISON_TEST_KEY": "k" * 32})
         assert result.exit_code == 0, result.output
         return result
 
