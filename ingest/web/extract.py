@@ -1,0 +1,236 @@
+"""Article extraction: clean main text, title, publication time, author and attachments of a page.
+
+The body comes from trafilatura (balanced settings, no comments, tables kept) run on a copy of
+the page from which page furniture has been pruned first: elements whose class or id names a
+related / recommended / hot list, comments, share bars, navigation, footers or ads, and link
+lists (blocks whose text is mostly links). Title, time and author come from :mod:`ingest.web.meta`.
+Per-site CSS overrides (``title``, ``published``, ``body``) replace a rule where it is wrong.
+
+Attachments (PDF, Office, archive links) are listed with the article, never downloaded.
+This is the one extraction used by the ``web`` collector and ``sensing extract``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from lxml import html as lxml_html
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.web import meta
+
+log = logging.getLogger(__name__)
+
+ATTACHMENT_EXTENSIONS = frozenset(
+    {"pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "wps", "et", "ofd", "zip", "rar", "7z", "txt", "csv"}
+)
+# Class / id words of page furniture; matched as whole words of the attribute (kebab/snake parts).
+_FURNITURE = (
+    "related|relate|relative|recommend|recommendation|tuijian|xgxw|xgwz|xiangguan|hot|hotnews|rank|ranking"
+    "|comment|comments|reply|share|sharebar|bdshare|social|nav|navbar|menu|breadcrumb|crumb|footer|foot"
+    "|sidebar|side|aside|ad|ads|advert|adv|banner|copyright|login|subscribe|qrcode|erweima|more|tags|tag"
+    "|pagination|pager|toolbar|tool|tools|print|fontsize|disclaimer|statement|next|prev"
+    "|dialog|popup|modal|mask|toast"
+)
+_FURNITURE_RE = re.compile(rf"(?:^|[\s_-])(?:{_FURNITURE})(?:$|[\s_\d-])", re.I)
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+# Lines of a body that are promotions (follow us, scan the QR code, get the app) wherever they are.
+_PROMO_LINE = re.compile(
+    r"二维码|扫一扫|扫码|下载地址|【点击|点击下载|点击投票|下载客户端|客户端第一时间|(?:关注|搜索).{0,12}(?:公众号|微信|微博)"
+)
+# Lines that end an article: what follows them is furniture (editor, disclaimers, related lists).
+_END_LINE = re.compile(
+    r"^(?:责任编辑|编辑\s*[:：]|免责声明|声明\s*[:：]|违法和不良信息|热门推荐|相关阅读|相关新闻|相关文章|相关报道"
+    r"|延伸阅读|推荐阅读|猜你喜欢|点击进入专题|版权所有|copyright|©|\(c\)\s)",
+    re.I,
+)
+_PROMO_MAX = 150
+_PRUNE_TAGS = ("nav", "footer", "aside", "form", "button", "select", "textarea", "iframe")
+_LINK_DENSITY = 0.5
+_LINK_LIST_OWN_TEXT = 200
+
+
+class Overrides(BaseModel):
+    """Per-site CSS selectors used instead of the automatic rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, description="CSS selector of the headline")
+    published: str | None = Field(default=None, description="CSS selector of the element holding the date")
+    body: str | None = Field(default=None, description="CSS selector of the article body")
+
+
+@dataclass
+class Attachment:
+    """A linked file (not downloaded)."""
+
+    url: str
+    name: str
+
+
+@dataclass
+class Article:
+    """What one article page says."""
+
+    title: str | None
+    published: datetime | None  # aware, UTC
+    author: str | None
+    text: str
+    attachments: list[Attachment] = field(default_factory=list)
+
+    def as_json(self, tz: str = "Asia/Shanghai") -> dict[str, Any]:
+        """The ``sensing extract --json`` object: ``published`` in ISO 8601 in the source zone."""
+        from zoneinfo import ZoneInfo
+
+        published = self.published.astimezone(ZoneInfo(tz)).isoformat() if self.published else None
+        return {
+            "title": self.title,
+            "published": published,
+            "author": self.author,
+            "text": self.text,
+            "attachments": [{"url": a.url, "name": a.name} for a in self.attachments],
+        }
+
+
+def parse_html(html: str) -> lxml_html.HtmlElement:
+    """An lxml tree of ``html`` (an XML encoding declaration is dropped: lxml refuses it in str input)."""
+    html = re.sub(r"^\s*<\?xml[^>]*\?>", "", html, count=1)
+    return lxml_html.document_fromstring(html or "<html></html>")
+
+
+def _is_furniture(element: lxml_html.HtmlElement) -> bool:
+    if element.tag in ("body", "html", "article", "main"):
+        return False
+    words = f"{element.get('class') or ''} {element.get('id') or ''}".strip()
+    return bool(words) and bool(_FURNITURE_RE.search(words))
+
+
+def _link_heavy(element: lxml_html.HtmlElement) -> bool:
+    if element.tag not in ("ul", "ol", "dl", "div", "table", "section", "p"):
+        return False
+    text = meta.squash(element.text_content())
+    if len(text) < 8:
+        return False
+    linked = sum(len(meta.squash(a.text_content())) for a in element.iter("a"))
+    own = len(text) - linked  # a long article with many links in or around it is no link list
+    return (
+        linked / len(text) > _LINK_DENSITY and own < _LINK_LIST_OWN_TEXT and len(list(element.iter("a"))) >= 2
+    )
+
+
+def prune_furniture(tree: lxml_html.HtmlElement, keep: lxml_html.HtmlElement | None = None) -> int:
+    """Drop page furniture from ``tree`` in place (never ``keep`` or its ancestors); returns the count."""
+    protected = set() if keep is None else {keep, *keep.iterancestors()}
+    doomed = []
+    for element in tree.iter():
+        if not isinstance(element.tag, str) or element in protected:
+            continue
+        hidden = _HIDDEN_STYLE.search(element.get("style") or "") or element.get("hidden") is not None
+        if element.tag in _PRUNE_TAGS or hidden or _is_furniture(element) or _link_heavy(element):
+            doomed.append(element)
+    dropped = 0
+    for element in doomed:
+        if element.getparent() is not None and not any(a in doomed for a in element.iterancestors()):
+            element.drop_tree()
+            dropped += 1
+    return dropped
+
+
+def find_attachments(tree: lxml_html.HtmlElement, url: str | None) -> list[Attachment]:
+    """Links to files (``.pdf``, ``.docx``, ``.xls`` ...) with their link text."""
+    out: dict[str, Attachment] = {}
+    for link in tree.iter("a"):
+        href = (link.get("href") or "").strip()
+        if not href or href.startswith(("javascript:", "mailto:", "#")):
+            continue
+        path = urlsplit(href).path.lower()
+        ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
+        if ext in ATTACHMENT_EXTENSIONS:
+            absolute = urljoin(url, href) if url else href
+            out.setdefault(absolute, Attachment(absolute, meta.squash(link.text_content()) or path))
+    return list(out.values())
+
+
+def _body_text(tree: lxml_html.HtmlElement, url: str | None, selector: str | None) -> str:
+    import trafilatura
+
+    if selector:
+        found = tree.cssselect(selector)
+        if found:
+            return "\n".join(t for t in (_block_text(e) for e in found) if t)
+    text = trafilatura.extract(
+        tree,
+        url=url,
+        include_comments=False,
+        include_tables=True,
+        deduplicate=False,
+        with_metadata=False,
+    )
+    return (text or "").strip()
+
+
+def clean_body(text: str, title: str | None = None) -> str:
+    """Drop the repeated headline, promotion lines, and what follows an end line in the second half."""
+    lines = [meta.squash(line) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    while lines and title and meta.squash(title) == lines[0]:
+        lines.pop(0)
+    total = sum(len(line) for line in lines) or 1
+    kept: list[str] = []
+    done = 0
+    for line in lines:
+        if _END_LINE.match(line):
+            if done / total >= 0.5:
+                break
+            done += len(line)
+            continue
+        done += len(line)
+        if len(line) <= _PROMO_MAX and _PROMO_LINE.search(line):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _block_text(element: lxml_html.HtmlElement) -> str:
+    lines = []
+    for block in element.iter("p", "div", "li", "h2", "h3", "h4", "td", "br"):
+        block.tail = "\n" + (block.tail or "") if block.tag == "br" else block.tail
+    for line in element.text_content().splitlines():
+        squashed = meta.squash(line)
+        if squashed:
+            lines.append(squashed)
+    return "\n".join(lines)
+
+
+def extract_article(
+    html: str,
+    *,
+    url: str | None = None,
+    tz: str = "Asia/Shanghai",
+    overrides: Overrides | None = None,
+    now: datetime | None = None,
+) -> Article:
+    """Extract one article page (decoded ``html``) the way the ``web`` collector does."""
+    overrides = overrides or Overrides()
+    tree = parse_html(html)
+    headline = meta.find_headline(tree, overrides.title)
+    line = meta.date_line(tree, headline)
+    published = meta.find_published(tree, line, html, tz, selector=overrides.published, url=url)
+    author = meta.find_author(tree, line)
+    attachments = find_attachments(tree, url)
+    pruned = copy.deepcopy(tree)
+    for bad in pruned.xpath("//script|//style|//noscript|//template"):
+        bad.drop_tree()
+    body_root = (
+        pruned.cssselect(overrides.body)[0] if overrides.body and pruned.cssselect(overrides.body) else None
+    )
+    if body_root is None:
+        prune_furniture(pruned)
+    text = clean_body(_body_text(pruned, url, overrides.body), headline.title)
+    return Article(headline.title, published, author, text, attachments)

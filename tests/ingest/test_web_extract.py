@@ -1,0 +1,132 @@
+"""Article extraction (ingest.web.extract) and page decoding (ingest.web.decode)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from bench.web_extraction import load_labels, page_html, run, score_page, trafilatura_defaults
+from ingest.web.decode import UndecodableError, decode_html
+from ingest.web.extract import Overrides, clean_body, extract_article
+from ingest.web.meta import strip_site_name
+from nlp.datasets import shared_data_dir
+from tests.ingest.conftest import DATA
+
+GOV_NOTICE = DATA / "web" / "gov_notice.html"
+TEXT = "关于开展城乡居民医保集中参保缴费工作的通知，各县（市、区）医疗保障局"
+TEXT_BIG5 = "關於開展城鄉居民醫保集中參保繳費工作的通知，各縣（市、區）醫療保障局"
+
+
+def test_gbk_page_declared_in_meta_decodes() -> None:
+    page = decode_html(GOV_NOTICE.read_bytes())
+    assert (page.charset, page.how) == ("gb18030", "meta")
+    assert "城乡居民医保" in page.text
+
+
+@pytest.mark.parametrize("codec", ["gbk", "gb18030", "big5"])
+def test_charset_from_the_http_header_wins_over_detection(codec: str) -> None:
+    text = TEXT_BIG5 if codec == "big5" else TEXT
+    body = f"<html><body><p>{text}</p></body></html>".encode(codec)
+    page = decode_html(body, header_charset=codec)
+    assert text in page.text and page.how == "header"
+
+
+def test_undeclared_gbk_page_is_detected() -> None:
+    body = f"<html><body><p>{TEXT * 3}</p></body></html>".encode("gbk")
+    page = decode_html(body)
+    assert TEXT in page.text and page.how == "detected"
+
+
+def test_utf8_page_with_a_stale_gb2312_meta_tag_reads_as_utf8() -> None:
+    body = f'<html><head><meta charset="gb2312"></head><body><p>{TEXT}</p></body></html>'.encode()
+    assert TEXT in decode_html(body).text
+
+
+def test_a_page_no_charset_decodes_is_refused_not_stored_as_mojibake() -> None:
+    broken = f"<html><body><p>{TEXT}</p>".encode("gbk") + b"\x81\x20\xff\xfe\x80" * 40 + b"</body></html>"
+    with pytest.raises(UndecodableError, match="no charset decodes"):
+        decode_html(broken, header_charset="gbk")
+
+
+def test_gov_notice_title_date_author_body_attachments() -> None:
+    html = decode_html(GOV_NOTICE.read_bytes()).text
+    article = extract_article(html, url="http://gov.example.cn/tzgg/3.html", tz="Asia/Shanghai")
+    assert article.title == "关于开展2024年城乡居民医保集中参保缴费工作的通知"
+    assert article.published == datetime(2024, 3, 5, 2, 21, tzinfo=UTC)  # 10:21 in Shanghai
+    assert article.author == "市医保局"
+    assert "为做好2024年度城乡居民基本医疗保险参保缴费工作" in article.text
+    assert "逾期缴费的设置待遇等待期" in article.text
+    for furniture in ("关于做好2023年城乡居民医保工作的通知", "版权所有", "政务公开", "浏览次数"):
+        assert furniture not in article.text
+    assert [(a.url, a.name) for a in article.attachments] == [
+        ("http://gov.example.cn/files/2024/canbao.pdf", "城乡居民医保参保登记表.pdf"),
+        ("http://gov.example.cn/files/2024/list.xlsx", "经办机构联系方式"),
+    ]
+    as_json = article.as_json("Asia/Shanghai")
+    assert as_json["published"] == "2024-03-05T10:21:00+08:00"
+    assert json.loads(json.dumps(as_json, ensure_ascii=False)) == as_json
+
+
+def test_overrides_replace_the_rules() -> None:
+    html = decode_html(GOV_NOTICE.read_bytes()).text
+    overrides = Overrides(title=".related h3", published=".header-date", body=".related ul")
+    article = extract_article(html, overrides=overrides)
+    assert article.title == "相关文件"
+    assert article.published == datetime(2024, 11, 30, 16, 0, tzinfo=UTC)
+    assert "关于做好2023年城乡居民医保工作的通知" in article.text
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("多地项目连环爆雷_网易财经", "多地项目连环爆雷"),
+        ("法国全国大罢工再次严重影响交通-新华网", "法国全国大罢工再次严重影响交通"),
+        ("山西品牌丝路行正式启动 - 山西省人民政府门户网站", "山西品牌丝路行正式启动"),
+        ("苹果发布新iPhone 11|苹果|新品_电信_新浪科技_", "苹果发布新iPhone 11"),
+        ("1-10月德清县固定资产投资结构趋稳趋优", "1-10月德清县固定资产投资结构趋稳趋优"),
+    ],
+)
+def test_strip_site_name(title: str, expected: str) -> None:
+    assert strip_site_name(title) == expected
+
+
+def test_clean_body_drops_promotions_and_what_follows_the_editor_line() -> None:
+    text = "\n".join(
+        [
+            "标题",
+            "安装新浪财经客户端第一时间接收最全面的市场资讯→【下载地址】",
+            "第一段正文，足够长的一段话。" * 3,
+            "第二段正文，足够长的一段话。" * 3,
+            "责任编辑：张三",
+            "热门推荐：某某新闻",
+        ]
+    )
+    cleaned = clean_body(text, "标题")
+    assert cleaned.splitlines() == ["第一段正文，足够长的一段话。" * 3, "第二段正文，足够长的一段话。" * 3]
+
+
+def _shared_pages() -> object:
+    folder = shared_data_dir() / "web_pages"
+    if not (folder / "labels.jsonl").is_file():
+        pytest.skip("shared corpora not available (set SENSING_SHARED_DATA)")
+    return folder
+
+
+def test_bench_scores_the_shared_pages_above_the_targets_and_the_baseline() -> None:
+    folder = _shared_pages()
+    results = run(folder)  # type: ignore[arg-type]
+    ours, base = results["minsheng"]["all"], results["trafilatura defaults"]["all"]
+    assert ours["title"] >= 0.95 and ours["published"] >= 0.90
+    assert ours["recall"] >= 0.95 and ours["precision"] >= 0.90
+    assert ours["precision"] > base["precision"] and ours["title"] > base["title"]
+
+
+def test_score_page_counts_snippets() -> None:
+    folder = _shared_pages()
+    label = load_labels(folder)[0]  # type: ignore[arg-type]
+    got = trafilatura_defaults(page_html(folder, label), None)  # type: ignore[arg-type]
+    figures = score_page(label, got)
+    assert set(figures) == {"title", "published", "day", "recall", "precision"}
+    assert all(0.0 <= v <= 1.0 for v in figures.values())
