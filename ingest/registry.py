@@ -13,6 +13,7 @@ SOURCE_KINDS: dict[str, str] = {
     "hotline_files": "ingest.sources.hotline_files:HotlineFilesSource",
     "webhook": "ingest.sources.webhook:WebhookSource",
     "demo": "ingest.sources.demo:DemoSource",
+    "web": "ingest.sources.web:WebSource",
 }
 
 
