@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "train": "nlp.cli:train_cmd",
     "ingest": "ingest.cli:ingest_cmd",
     "import": "ingest.cli:import_cmd",
+    "extract": "ingest.web.cli:extract_cmd",
     "alerts": "alerts.cli:alerts_cmd",
     "report": "reports.cli:report_cmd",
     "users": "dashboard.cli:users_cmd",

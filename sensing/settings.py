@@ -128,7 +128,7 @@ class ScheduleSettings(Section):
 
 class SourceSettings(Section):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="unique source name")
-    kind: str = Field(..., description="source kind: rss, json_api, hotline_files, webhook, demo")
+    kind: str = Field(..., description="source kind: rss, json_api, hotline_files, webhook, web, demo")
     enabled: bool = True
     channel: Literal["social", "news", "hotline", "gov"] | None = Field(None, description="default channel")
     timezone: TimeZone = Field("Asia/Shanghai", description="time zone of naive timestamps")
