@@ -111,7 +111,7 @@ _LABEL_RE = re.compile(
 )
 _HMS_REQUIRED = r"(?:\s*(?P<H>[01]?\d|2[0-3])\s*[:：时]\s*(?P<M>[0-5]\d)(?:\s*[:：分]\s*(?P<S>[0-5]\d))?)"
 _HMS = _HMS_REQUIRED + "?"
-_FULL_DATE_RE = re.compile(
+FULL_DATE_RE = re.compile(  # a full date anywhere in text: 2024-03-05 10:21, 2024年3月5日, 2024/3/5
     r"(?<!\d)(?P<y>(?:19|20)\d{2})\s*(?P<sep>[-/.年])\s*(?P<m>1[0-2]|0?[1-9])\s*[-/.月]\s*"
     r"(?P<d>3[01]|[12]\d|0?[1-9])\s*日?" + _HMS
 )
@@ -361,7 +361,7 @@ def find_datetime(
         rest_at = label.end()
         rest = s[rest_at:].lstrip()
         offset = len(s) - len(rest)
-        full = _FULL_DATE_RE.match(rest)
+        full = FULL_DATE_RE.match(rest)
         if full:
             found = _found(full, int(full.group("y")), zone)
         elif match := _SHORT_YEAR_RE.match(rest):
@@ -376,7 +376,7 @@ def find_datetime(
             return FoundDate(found.value, found.has_time, offset + full.start(), offset + full.end())
     if labelled_only:
         return None
-    for match in _FULL_DATE_RE.finditer(s):
+    for match in FULL_DATE_RE.finditer(s):
         found = _found(match, int(match.group("y")), zone)
         if found is not None:
             return found

@@ -33,10 +33,9 @@ ATTACHMENT_EXTENSIONS = frozenset(
 # Class / id words of page furniture; matched as whole words of the attribute (kebab/snake parts).
 _FURNITURE = (
     "related|relate|relative|recommend|recommendation|tuijian|xgxw|xgwz|xiangguan|hot|hotnews|rank|ranking"
-    "|comment|comments|reply|share|sharebar|bdshare|social|nav|navbar|menu|breadcrumb|crumb|footer|foot"
-    "|sidebar|side|aside|ad|ads|advert|adv|banner|copyright|login|subscribe|qrcode|erweima|more|tags|tag"
-    "|pagination|pager|toolbar|tool|tools|print|fontsize|disclaimer|statement|next|prev"
-    "|dialog|popup|modal|mask|toast"
+    "|comment|comments|reply|share|sharebar|bdshare|social|nav|navbar|menu|breadcrumb|crumb|footer"
+    "|sidebar|aside|ad|ads|advert|adv|banner|copyright|login|subscribe|qrcode|erweima|tag|tags"
+    "|pagination|pager|toolbar|disclaimer|statement|dialog|popup|modal|mask|toast"
 )
 _FURNITURE_RE = re.compile(rf"(?:^|[\s_-])(?:{_FURNITURE})(?:$|[\s_\d-])", re.I)
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
@@ -53,6 +52,8 @@ _END_LINE = re.compile(
 _PROMO_MAX = 150
 _PRUNE_TAGS = ("nav", "footer", "aside", "form", "button", "select", "textarea", "iframe")
 _LINK_DENSITY = 0.5
+_SHORT_BODY = 300
+_RECOVER_FACTOR = 3
 _LINK_LIST_OWN_TEXT = 200
 
 
@@ -227,10 +228,14 @@ def extract_article(
     pruned = copy.deepcopy(tree)
     for bad in pruned.xpath("//script|//style|//noscript|//template"):
         bad.drop_tree()
-    body_root = (
-        pruned.cssselect(overrides.body)[0] if overrides.body and pruned.cssselect(overrides.body) else None
-    )
-    if body_root is None:
+    whole = copy.deepcopy(pruned) if not overrides.body else None
+    if not overrides.body:
         prune_furniture(pruned)
-    text = clean_body(_body_text(pruned, url, overrides.body), headline.title)
+    text = _body_text(pruned, url, overrides.body)
+    if whole is not None and len(text) < _SHORT_BODY:
+        # Pruning may have hit the article itself (a container named like furniture): compare.
+        unpruned = _body_text(whole, url, None)
+        if len(unpruned) > _RECOVER_FACTOR * max(1, len(text)):
+            text = unpruned
+    text = clean_body(text, headline.title)
     return Article(headline.title, published, author, text, attachments)

@@ -7,8 +7,9 @@ Rules, none tied to a site:
   (``标题_网易新闻``, ``标题 - 山西省人民政府门户网站``, ``标题|频道|新浪``).
 * **published**: the first date in the text right after the headline (the date line of Chinese
   news and government pages: ``2019-09-07 13:43:45 来源: …``, ``发布时间：10-08 12:00``,
-  ``时间：2019-09-18 06:23``); else a date meta tag (``article:published_time``, ``PubDate``...); else
-  htmldate's search of the page. A date line without a year takes it from the meta date.
+  ``时间：2019-09-18 06:23``); else a labelled date (``发布时间：``) anywhere on the page; else a date
+  meta tag (``article:published_time``, ``PubDate``...); else htmldate's day, with the time the page
+  shows for that day if it shows one. A date line without a year takes it from the meta date.
 * **author**: ``作者：`` / ``来源：`` in the date line, else the author meta tags.
 """
 
@@ -17,11 +18,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from lxml import etree
 from lxml import html as lxml_html
 
-from ingest.dates import find_datetime, parse_datetime
+from ingest.dates import FULL_DATE_RE, find_datetime, parse_datetime
 
 _WS = re.compile(r"\s+")
 _TITLE_SEP = re.compile(r"\s*(?:[_|｜]|\s[-–—]\s|[-–—]{1,2}|\s::\s)\s*")
@@ -53,6 +55,8 @@ _AUTHOR_LABEL = re.compile(
 _NOT_AUTHOR = re.compile(r"^(?:发布|时间|日期|浏览|阅读|点击|字体|打印|分享|责任编辑|编辑|\d)")
 _GENERIC_AUTHORS = frozenset({"网易", "新浪", "腾讯", "搜狐", "admin", "administrator"})
 _DATE_WINDOW = 160
+_MIN_H1 = 6
+_VISIBLE_LIMIT = 200_000
 _INVISIBLE = frozenset({"script", "style", "noscript", "template", "head", "title"})
 
 
@@ -126,12 +130,13 @@ def find_headline(tree: lxml_html.HtmlElement, selector: str | None = None) -> H
         return Headline(best[2], best[1])
     if cleaned:
         element = _element_showing(tree, cleaned)
-        return Headline(cleaned, element)
-    for h1 in tree.iter("h1"):
+        if element is not None:
+            return Headline(cleaned, element)
+    for h1 in tree.iter("h1"):  # <title> names only the site, or is not shown: the first real h1
         text = element_text(h1)
-        if text:
+        if len(text) >= _MIN_H1 and not h1.xpath("ancestor::a"):
             return Headline(text, h1)
-    return Headline(None, None)
+    return Headline(cleaned or None, None)
 
 
 def _element_showing(tree: lxml_html.HtmlElement, text: str) -> lxml_html.HtmlElement | None:
@@ -147,11 +152,11 @@ def _element_showing(tree: lxml_html.HtmlElement, text: str) -> lxml_html.HtmlEl
     return None
 
 
-def _text_after(tree: lxml_html.HtmlElement, element: lxml_html.HtmlElement, limit: int) -> str:
-    """The visible text that follows ``element`` in document order, up to ``limit`` characters."""
+def _text_after(tree: lxml_html.HtmlElement, element: lxml_html.HtmlElement | None, limit: int) -> str:
+    """The visible text that follows ``element`` (None: all of it) in document order, up to ``limit``."""
     chunks: list[str] = []
     size = 0
-    state = {"after": False, "skip": 0}
+    state = {"after": element is None, "skip": 0}
     for event, node in etree.iterwalk(tree, events=("start", "end")):
         markup = not isinstance(node.tag, str)  # comments and processing instructions: only tails count
         hidden = not markup and node.tag in _INVISIBLE
@@ -202,9 +207,23 @@ def find_published(
         found = find_datetime(line, tz, meta_time)
         if found:
             return found.value
+    visible = _text_after(tree, None, _VISIBLE_LIMIT)
+    labelled = find_datetime(visible, tz, meta_time, labelled_only=True)  # 发布时间：… away from the headline
+    if labelled:
+        return labelled.value
     if meta_time is not None:
         return meta_time
-    return _htmldate(html, tz, url)
+    day = _htmldate(html, tz, url)
+    if day is None:
+        return None
+    # htmldate knows the day only: the same day shown with its time on the page is better.
+    zone = ZoneInfo(tz)
+    wanted = day.astimezone(zone).date()
+    for match in FULL_DATE_RE.finditer(visible):
+        found = find_datetime(match.group(0), tz)
+        if found and found.has_time and found.value.astimezone(zone).date() == wanted:
+            return found.value
+    return day
 
 
 def _htmldate(html: str, tz: str, url: str | None) -> datetime | None:

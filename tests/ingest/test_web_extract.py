@@ -130,3 +130,40 @@ def test_score_page_counts_snippets() -> None:
     figures = score_page(label, got)
     assert set(figures) == {"title", "published", "day", "recall", "precision"}
     assert all(0.0 <= v <= 1.0 for v in figures.values())
+
+
+PARAGRAPHS = "".join(
+    f"<p>第{n}段：市政府常务会议研究部署了城市更新和老旧小区改造工作，要求各区按时完成年度任务。</p>"
+    for n in range(1, 6)
+)
+
+
+def test_title_from_h1_when_the_title_tag_names_only_the_site() -> None:
+    html = (
+        "<html><head><title>示例市人民政府</title></head><body>"
+        "<h1>关于进一步做好城市更新工作的实施意见</h1>"
+        f"<div>2024-03-05 来源：市政府办公室</div><div class='content'>{PARAGRAPHS}</div></body></html>"
+    )
+    article = extract_article(html)
+    assert article.title == "关于进一步做好城市更新工作的实施意见"
+    assert article.published == datetime(2024, 3, 4, 16, 0, tzinfo=UTC)
+
+
+def test_a_labelled_date_away_from_the_headline_wins_over_meta() -> None:
+    html = (
+        "<html><head><title>城市更新实施意见_示例市</title>"
+        "<meta property='article:published_time' content='2024-03-06T09:00:00+08:00'></head><body>"
+        "<h1>城市更新实施意见</h1><div class='content'>" + PARAGRAPHS + "</div>"
+        "<div class='info'>浏览次数：12 发布时间：2024年3月5日 10:21</div></body></html>"
+    )
+    assert extract_article(html).published == datetime(2024, 3, 5, 2, 21, tzinfo=UTC)
+
+
+def test_an_article_inside_a_container_named_like_furniture_is_recovered() -> None:
+    html = (
+        "<html><head><title>城市更新实施意见_示例市</title></head><body>"
+        "<div class='nav'><a href='/'>首页</a></div>"
+        f"<div class='share-content'><h1>城市更新实施意见</h1>{PARAGRAPHS}</div></body></html>"
+    )
+    text = extract_article(html).text
+    assert "第1段" in text and "第5段" in text
