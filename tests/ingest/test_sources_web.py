@@ -8,14 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
 from ingest.pipeline import Ingestor
 from ingest.registry import build_source
 from ingest.sources.web import WebOptions, WebSource
 from ingest.web.polite import HostThrottle
-from nlp.datasets import shared_data_dir
+from sensing.cli import cli
 from storage import schema as s
+from storage.db import make_engine
 from storage.store import Store
 from tests.ingest.conftest import (
     DATA,
@@ -44,20 +47,18 @@ def crawl_stats(engine: Engine, name: str) -> dict[str, Any]:
     return dict(cursor["crawl"])
 
 
-def shared_labels() -> dict[str, dict[str, Any]]:
-    folder = shared_data_dir() / "web_pages"
-    if not (folder / "labels.jsonl").is_file():
-        pytest.skip("shared corpora not available (set SENSING_SHARED_DATA)")
-    rows = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+def shared_labels(shared_data: Path) -> dict[str, dict[str, Any]]:
+    labels = (shared_data / "web_pages" / "labels.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in labels.splitlines()]
     return {r["id"]: r for r in rows if r["id"] in SHARED_PAGES}
 
 
 def test_collects_a_site_end_to_end_and_a_second_run_fetches_only_new_articles(
-    http_server: ScriptedServer, ingestor: Ingestor, engine: Engine
+    http_server: ScriptedServer, ingestor: Ingestor, engine: Engine, shared_data: Path
 ) -> None:
-    labels = shared_labels()
+    labels = shared_labels(shared_data)
     site = LocalSite(http_server, per_page=3)
-    folder = shared_data_dir() / "web_pages" / "pages"
+    folder = shared_data / "web_pages" / "pages"
     for page_id in SHARED_PAGES:
         body = (folder / f"{page_id}.html").read_bytes()
         site.add_page(f"/news/{page_id}.html", labels[page_id]["title"], Reply(body=body))
@@ -258,6 +259,48 @@ def test_robots_crawl_delay_and_user_agent(http_server: ScriptedServer) -> None:
     assert http_server.hits("/robots.txt")[0].headers["User-Agent"] == "minsheng-test/1.0"
     assert not http_server.hits("/news/index.html")
     assert not source.check().ok
+
+
+def test_sensing_ingest_collects_the_site_on_both_databases(
+    http_server: ScriptedServer, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = LocalSite(http_server)
+    for i in (1, 2, 3):
+        site.add_notice(i)
+    monkeypatch.setenv("TEST_WEB_AUTHOR_KEY", "web-tests")
+    source = {
+        "name": "city_notices",
+        "kind": "web",
+        "channel": "gov",
+        "options": {"list_urls": [site.url()], "request_interval_s": 0, "http": FAST_HTTP},
+    }
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "app": {"data_dir": str(tmp_path / "var"), "author_hash_key": "$env:TEST_WEB_AUTHOR_KEY"},
+                "database": {"url": db_url},
+                "logging": {"level": "WARNING", "json_logs": False},
+                "sources": [source],
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
+    run = ["--config", str(config), "ingest", "--source", "city_notices"]
+    first = CliRunner().invoke(cli, run, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert "source city_notices: ok; fetched 3, new 3" in first.output
+    site.add_notice(4)
+    second = CliRunner().invoke(cli, run, catch_exceptions=False)
+    assert "source city_notices: ok; fetched 1, new 1" in second.output
+    engine = make_engine(db_url)
+    try:
+        docs = documents(engine, "city_notices")
+    finally:
+        engine.dispose()
+    assert sorted(d["title"] for d in docs) == [f"关于第{i}批老旧小区改造项目的公示" for i in (1, 2, 3, 4)]
+    assert {d["channel"] for d in docs} == {"gov"} and len(http_server.hits("/news/1.html")) == 1
 
 
 SCRIPT_LIST = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>通知公告</title></head><body>

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,6 @@ from bench.web_extraction import load_labels, page_html, run, score_page, trafil
 from ingest.web.decode import UndecodableError, decode_html
 from ingest.web.extract import Overrides, clean_body, extract_article
 from ingest.web.meta import strip_site_name
-from nlp.datasets import shared_data_dir
 from tests.ingest.conftest import DATA
 
 GOV_NOTICE = DATA / "web" / "gov_notice.html"
@@ -107,26 +107,19 @@ def test_clean_body_drops_promotions_and_what_follows_the_editor_line() -> None:
     assert cleaned.splitlines() == ["第一段正文，足够长的一段话。" * 3, "第二段正文，足够长的一段话。" * 3]
 
 
-def _shared_pages() -> object:
-    folder = shared_data_dir() / "web_pages"
-    if not (folder / "labels.jsonl").is_file():
-        pytest.skip("shared corpora not available (set SENSING_SHARED_DATA)")
-    return folder
-
-
-def test_bench_scores_the_shared_pages_above_the_targets_and_the_baseline() -> None:
-    folder = _shared_pages()
-    results = run(folder)  # type: ignore[arg-type]
+def test_bench_scores_the_shared_pages_above_the_targets_and_the_baseline(shared_data: Path) -> None:
+    folder = shared_data / "web_pages"
+    results = run(folder)
     ours, base = results["minsheng"]["all"], results["trafilatura defaults"]["all"]
     assert ours["title"] >= 0.95 and ours["published"] >= 0.90
     assert ours["recall"] >= 0.95 and ours["precision"] >= 0.90
     assert ours["precision"] > base["precision"] and ours["title"] > base["title"]
 
 
-def test_score_page_counts_snippets() -> None:
-    folder = _shared_pages()
-    label = load_labels(folder)[0]  # type: ignore[arg-type]
-    got = trafilatura_defaults(page_html(folder, label), None)  # type: ignore[arg-type]
+def test_score_page_counts_snippets(shared_data: Path) -> None:
+    folder = shared_data / "web_pages"
+    label = load_labels(folder)[0]
+    got = trafilatura_defaults(page_html(folder, label), None)
     figures = score_page(label, got)
     assert set(figures) == {"title", "published", "day", "recall", "precision"}
     assert all(0.0 <= v <= 1.0 for v in figures.values())
