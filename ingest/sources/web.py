@@ -46,7 +46,7 @@ from ingest.base import (
 from ingest.cursors import merged, remember, stable_id, to_iso
 from ingest.web.decode import UndecodableError, decode_html
 from ingest.web.extract import Overrides, extract_article, parse_html
-from ingest.web.links import find_article_links, next_page_link, template_page
+from ingest.web.links import check_selector, find_article_links, next_page_link, template_page
 from ingest.web.polite import HostThrottle, RobotsRules
 from ingest.web.render import BrowserRenderer
 
@@ -63,6 +63,8 @@ class LinkOptions(BaseModel):
         default=None, description="CSS selector of article links (or their containers)"
     )
     pattern: str | None = Field(default=None, description="regex an article URL must match")
+
+    _selector = field_validator("selector")(check_selector)
 
     @field_validator("pattern")
     @classmethod
@@ -90,6 +92,11 @@ class WebPagination(BaseModel):
         default=2, ge=0, le=10_000, description="number of the second page in the template"
     )
     max_pages: int = Field(default=5, ge=1, le=200, description="list pages read per list URL and run")
+
+    @field_validator("next_selector")
+    @classmethod
+    def _next(cls, v: str | None) -> str | None:
+        return v if v == "auto" else check_selector(v)
 
     @model_validator(mode="after")
     def _one_way(self) -> WebPagination:

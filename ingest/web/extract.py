@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from lxml import html as lxml_html
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ingest.web import meta
 
@@ -65,6 +65,13 @@ class Overrides(BaseModel):
     title: str | None = Field(default=None, description="CSS selector of the headline")
     published: str | None = Field(default=None, description="CSS selector of the element holding the date")
     body: str | None = Field(default=None, description="CSS selector of the article body")
+
+    @field_validator("title", "published", "body")
+    @classmethod
+    def _css(cls, v: str | None) -> str | None:
+        from ingest.web.links import check_selector
+
+        return check_selector(v)
 
 
 @dataclass

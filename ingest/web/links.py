@@ -2,15 +2,17 @@
 
 Article links come from a CSS selector (``a`` elements, or containers whose links are taken),
 else automatically from the page's main list: the container (``ul``/``ol``/``table``/``div``)
-holding the most links with a headline-length text. Either way an optional regex on the absolute
-URL filters them, and only http(s) links on the list page's host are kept.
+holding the most headline-length links to this host (with a regex: to addresses matching it), so
+a larger block of 友情链接 to other sites is not taken for the list.
+Either way an optional regex on the absolute URL filters them, and only http(s) links on the list
+page's host are kept.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from lxml import html as lxml_html
@@ -57,11 +59,13 @@ def _anchors(elements: Iterable[lxml_html.HtmlElement]) -> list[lxml_html.HtmlEl
     return out
 
 
-def _main_list(tree: lxml_html.HtmlElement) -> list[lxml_html.HtmlElement]:
-    """The anchors of the container holding the most headline-like links."""
+def _main_list(
+    tree: lxml_html.HtmlElement, usable: Callable[[lxml_html.HtmlElement], bool]
+) -> list[lxml_html.HtmlElement]:
+    """The usable headline-like anchors of the container holding the most of them."""
     counts: Counter[lxml_html.HtmlElement] = Counter()
     for anchor in tree.iter("a"):
-        if len(squash(anchor.text_content())) < _MIN_LINK_TEXT:
+        if len(squash(anchor.text_content())) < _MIN_LINK_TEXT or not usable(anchor):
             continue
         parent = anchor.getparent()
         while parent is not None and parent.tag not in _LIST_CONTAINERS:
@@ -84,22 +88,24 @@ def find_article_links(
     """Canonical article URLs of a list page, in page order, without repeats."""
     host = urlsplit(page_url).hostname
     regex = re.compile(pattern) if pattern else None
-    if selector:
-        anchors = _anchors(tree.cssselect(selector))
-    elif regex is not None:
-        anchors = list(tree.iter("a"))
-    else:
-        anchors = _main_list(tree)
-    out: dict[str, None] = {}
     own = canonical_url(page_url)
-    for anchor in anchors:
+
+    def target(anchor: lxml_html.HtmlElement) -> str | None:
         absolute = _absolute_http(anchor.get("href"), page_url)
         if absolute is None or urlsplit(absolute).hostname != host or _is_file(absolute):
-            continue
+            return None
         if regex is not None and not regex.search(absolute):
-            continue
+            return None
         url = canonical_url(absolute)
-        if url != own:
+        return None if url == own else url
+
+    anchors = (
+        _anchors(tree.cssselect(selector)) if selector else _main_list(tree, lambda a: target(a) is not None)
+    )
+    out: dict[str, None] = {}
+    for anchor in anchors:
+        url = target(anchor)
+        if url is not None:
             out.setdefault(url, None)
     return list(out)
 
@@ -121,3 +127,15 @@ def next_page_link(tree: lxml_html.HtmlElement, page_url: str, selector: str | N
 def template_page(template: str, page: int) -> str:
     """``https://x/list_{page}.html`` with the page number filled in."""
     return template.replace("{page}", str(page))
+
+
+def check_selector(selector: str | None) -> str | None:
+    """Validate a CSS selector (a pydantic validator helper): ValueError naming the fault."""
+    if selector:
+        from cssselect import GenericTranslator, SelectorError
+
+        try:
+            GenericTranslator().css_to_xpath(selector)
+        except SelectorError as exc:
+            raise ValueError(f"not a CSS selector: {selector!r} ({exc})") from None
+    return selector

@@ -15,6 +15,8 @@ from sqlalchemy import Engine, select
 from ingest.pipeline import Ingestor
 from ingest.registry import build_source
 from ingest.sources.web import WebOptions, WebSource
+from ingest.web.extract import parse_html
+from ingest.web.links import canonical_url, find_article_links
 from ingest.web.polite import HostThrottle
 from sensing.cli import cli
 from storage import schema as s
@@ -206,6 +208,24 @@ def test_links_by_selector_and_pattern(http_server: ScriptedServer) -> None:
     assert [i.url for b in by_selector.fetch({}) for i in b.items] == [site.url("/news/1.html")]
 
 
+def test_automatic_links_ignore_a_larger_block_of_links_to_other_sites() -> None:
+    friends = "".join(
+        f'<li><a href="http://gov{i}.example.cn/">示例省第{i}市人民政府网站</a></li>' for i in range(8)
+    )
+    hot = "".join(f'<li><a href="/zt/{i}.html">专题：优化营商环境第{i}期</a></li>' for i in range(5))
+    notices = "".join(f'<li><a href="/tzgg/t2024_{i}.html">关于第{i}批项目的公示</a></li>' for i in range(3))
+    html = f"<body><ul class='yqlj'>{friends}</ul><ul class='zt'>{hot}</ul><ul class='list'>{notices}</ul></body>"
+    tree = parse_html(html)
+    page = "http://www.example.gov.cn/tzgg/index.html"
+    assert find_article_links(tree, page) == [f"http://www.example.gov.cn/zt/{i}.html" for i in range(5)]
+    assert find_article_links(tree, page, pattern=r"/tzgg/t\d+_\d+\.html$") == [
+        f"http://www.example.gov.cn/tzgg/t2024_{i}.html" for i in range(3)
+    ]
+    assert canonical_url("HTTP://WWW.Example.gov.cn:80/a.html?utm_source=x&id=3#top") == (
+        "http://www.example.gov.cn/a.html?id=3"
+    )
+
+
 def test_an_unreachable_site_fails_the_run_with_the_reason(
     http_server: ScriptedServer, sqlite_engine: Engine
 ) -> None:
@@ -224,6 +244,10 @@ def test_options_are_validated() -> None:
         WebOptions.model_validate({"list_urls": ["ftp://x"]})
     with pytest.raises(ValueError, match="regular expression"):
         WebOptions.model_validate({"list_urls": ["http://x"], "links": {"pattern": "("}})
+    with pytest.raises(ValueError, match="links.selector"):
+        WebOptions.model_validate({"list_urls": ["http://x"], "links": {"selector": "ul[[a"}})
+    with pytest.raises(ValueError, match="overrides.body"):
+        WebOptions.model_validate({"list_urls": ["http://x"], "overrides": {"body": "div >> p"}})
     with pytest.raises(ValueError, match="not both"):
         WebOptions.model_validate(
             {
