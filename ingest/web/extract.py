@@ -36,6 +36,7 @@ _FURNITURE = (
     "|comment|comments|reply|share|sharebar|bdshare|social|nav|navbar|menu|breadcrumb|crumb|footer"
     "|sidebar|aside|ad|ads|advert|adv|banner|copyright|login|subscribe|qrcode|erweima|tag|tags"
     "|pagination|pager|toolbar|disclaimer|statement|dialog|popup|modal|mask|toast"
+    "|remen|redian|paihang|rdph|guanggao|xgyd|xgtj|pinglun|fenxiang|mianze"
 )
 _FURNITURE_RE = re.compile(rf"(?:^|[\s_-])(?:{_FURNITURE})(?:$|[\s_\d-])", re.I)
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
@@ -45,7 +46,7 @@ _PROMO_LINE = re.compile(
 )
 # Lines that end an article: what follows them is furniture (editor, disclaimers, related lists).
 _END_LINE = re.compile(
-    r"^(?:责任编辑|编辑\s*[:：]|免责声明|声明\s*[:：]|违法和不良信息|热门推荐|相关阅读|相关新闻|相关文章|相关报道"
+    r"^[\[【（(]?\s*(?:责任编辑|编辑\s*[:：]|免责声明|声明\s*[:：]|违法和不良信息|热门推荐|相关阅读|相关新闻|相关文章|相关报道"
     r"|延伸阅读|推荐阅读|猜你喜欢|点击进入专题|版权所有|copyright|©|\(c\)\s)",
     re.I,
 )

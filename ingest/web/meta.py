@@ -56,6 +56,7 @@ _NOT_AUTHOR = re.compile(r"^(?:发布|时间|日期|浏览|阅读|点击|字体|
 _GENERIC_AUTHORS = frozenset({"网易", "新浪", "腾讯", "搜狐", "admin", "administrator"})
 _DATE_WINDOW = 160
 _MIN_H1 = 6
+_BADGE_MAX = 4
 _VISIBLE_LIMIT = 200_000
 _INVISIBLE = frozenset({"script", "style", "noscript", "template", "head", "title"})
 
@@ -123,6 +124,8 @@ def find_headline(tree: lxml_html.HtmlElement, selector: str | None = None) -> H
             continue
         if cleaned and text == cleaned:
             return Headline(text, element)
+        if cleaned and len(cleaned) >= _MIN_H1 and cleaned in text and len(text) - len(cleaned) <= _BADGE_MAX:
+            return Headline(cleaned, element)  # a badge (原创, 置顶) inside the headline element
         matched = any(text in r or (cleaned and cleaned in text and len(text) <= len(r)) for r in references)
         if matched and len(text) >= max(6, 0.6 * len(cleaned)) and (best is None or len(text) > best[0]):
             best = (len(text), element, text)

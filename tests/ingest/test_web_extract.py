@@ -160,3 +160,24 @@ def test_an_article_inside_a_container_named_like_furniture_is_recovered() -> No
     )
     text = extract_article(html).text
     assert "第1段" in text and "第5段" in text
+
+
+def test_a_badge_inside_the_headline_is_not_part_of_the_title() -> None:
+    html = (
+        "<html><head><title>城市更新实施意见出台_示例新闻网</title></head><body>"
+        "<h1><span class='badge'>原创</span>城市更新实施意见出台</h1>"
+        f"<div>2024-03-05 10:21 来源：示例日报</div><div>{PARAGRAPHS}</div></body></html>"
+    )
+    assert extract_article(html).title == "城市更新实施意见出台"
+
+
+def test_a_bracketed_editor_line_ends_the_body() -> None:
+    body = "\n".join(
+        [
+            "第一段正文，足够长的一段话。" * 3,
+            "第二段正文，足够长的一段话。" * 3,
+            "【责任编辑：张三】",
+            "热点推荐标题",
+        ]
+    )
+    assert clean_body(body).splitlines()[-1] == "第二段正文，足够长的一段话。" * 3
