@@ -57,6 +57,13 @@ _GENERIC_AUTHORS = frozenset({"网易", "新浪", "腾讯", "搜狐", "admin", "
 _DATE_WINDOW = 160
 _MIN_H1 = 6
 _BADGE_MAX = 4
+_SITE_NAME_MAX = 16
+_SITE_NAME = re.compile(r"(?:网|网站|政府|门户|首页|频道|官网|主页|平台)$")
+_FALLBACK_XPATHS = (
+    "//body//h1",
+    "//body//*[contains(translate(@class,'TITLE','title'),'title') or contains(translate(@id,'TITLE','title'),'title')]",
+    "//body//h2",
+)
 _VISIBLE_LIMIT = 200_000
 _INVISIBLE = frozenset({"script", "style", "noscript", "template", "head", "title"})
 
@@ -131,14 +138,21 @@ def find_headline(tree: lxml_html.HtmlElement, selector: str | None = None) -> H
             best = (len(text), element, text)
     if best is not None:
         return Headline(best[2], best[1])
-    if cleaned:
+    site_only = bool(cleaned) and len(cleaned) <= _SITE_NAME_MAX and bool(_SITE_NAME.search(cleaned))
+    if cleaned and not site_only:
         element = _element_showing(tree, cleaned)
         if element is not None:
             return Headline(cleaned, element)
-    for h1 in tree.iter("h1"):  # <title> names only the site, or is not shown: the first real h1
-        text = element_text(h1)
-        if len(text) >= _MIN_H1 and not h1.xpath("ancestor::a"):
-            return Headline(text, h1)
+    # <title> names only the site, or is not shown: the first real h1, title-classed element, h2.
+    for xpath in _FALLBACK_XPATHS:
+        for element in tree.xpath(xpath):
+            text = element_text(element)
+            if (
+                _MIN_H1 <= len(text) <= 120
+                and text != cleaned
+                and not element.xpath("ancestor::a|ancestor::li")
+            ):
+                return Headline(text, element)
     return Headline(cleaned or None, None)
 
 

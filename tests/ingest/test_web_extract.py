@@ -181,3 +181,15 @@ def test_a_bracketed_editor_line_ends_the_body() -> None:
         ]
     )
     assert clean_body(body).splitlines()[-1] == "第二段正文，足够长的一段话。" * 3
+
+
+def test_title_from_a_title_classed_cell_when_the_title_tag_is_the_site_name() -> None:
+    html = (
+        "<html><head><title>示例市人民政府门户网站</title></head><body>"
+        "<div class='logo'>示例市人民政府门户网站</div><table><tr><td class='bt_title'>"
+        "关于印发示例市城市更新三年行动方案的通知</td></tr>"
+        f"<tr><td>发布日期：2024-03-05</td></tr><tr><td>{PARAGRAPHS}</td></tr></table></body></html>"
+    )
+    article = extract_article(html)
+    assert article.title == "关于印发示例市城市更新三年行动方案的通知"
+    assert article.published == datetime(2024, 3, 4, 16, 0, tzinfo=UTC)
