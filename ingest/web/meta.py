@@ -223,7 +223,13 @@ def find_published(
     if line:
         found = find_datetime(line, tz, meta_time)
         if found:
-            return found.value
+            zone = ZoneInfo(tz)
+            same_day = (
+                meta_time is not None
+                and meta_time.astimezone(zone).date() == found.value.astimezone(zone).date()
+            )
+            # The page shows the day only and a meta tag has the time of that day: take the time too.
+            return meta_time if same_day and not found.has_time and meta_time is not None else found.value
     visible = _text_after(tree, None, _VISIBLE_LIMIT)
     labelled = find_datetime(visible, tz, meta_time, labelled_only=True)  # 发布时间：… away from the headline
     if labelled:

@@ -193,3 +193,14 @@ def test_title_from_a_title_classed_cell_when_the_title_tag_is_the_site_name() -
     article = extract_article(html)
     assert article.title == "关于印发示例市城市更新三年行动方案的通知"
     assert article.published == datetime(2024, 3, 4, 16, 0, tzinfo=UTC)
+
+
+def test_a_date_line_without_time_takes_the_time_of_the_same_day_from_meta() -> None:
+    html = (
+        "<html><head><title>城市更新实施意见_示例市</title>"
+        "<meta name='PubDate' content='2024-03-05 10:21'></head><body>"
+        f"<h1>城市更新实施意见</h1><div>2024年03月05日 来源：示例日报</div><div>{PARAGRAPHS}</div></body></html>"
+    )
+    assert extract_article(html).published == datetime(2024, 3, 5, 2, 21, tzinfo=UTC)
+    other_day = html.replace("2024-03-05 10:21", "2024-03-07 10:21")
+    assert extract_article(other_day).published == datetime(2024, 3, 4, 16, 0, tzinfo=UTC)  # the page wins
