@@ -41,8 +41,10 @@ _FURNITURE = (
 _FURNITURE_RE = re.compile(rf"(?:^|[\s_-])(?:{_FURNITURE})(?:$|[\s_\d-])", re.I)
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 # Lines of a body that are promotions (follow us, scan the QR code, get the app) wherever they are.
+# A notice telling citizens to scan a code to register is body text: only follow / download calls count.
 _PROMO_LINE = re.compile(
-    r"二维码|扫一扫|扫码|下载地址|【点击|点击下载|点击投票|下载客户端|客户端第一时间|(?:关注|搜索).{0,12}(?:公众号|微信|微博)"
+    r"(?:扫描|扫一扫|扫码|长按).{0,12}(?:关注|下载|订阅|识别)|关注.{0,10}(?:公众号|官方微信|官方微博)"
+    r"|下载地址|【点击|点击下载|点击投票|客户端第一时间|下载.{0,6}客户端|^(?:微信)?扫一扫$"
 )
 # Lines that end an article: what follows them is furniture (editor, disclaimers, related lists).
 _END_LINE = re.compile(

@@ -204,3 +204,14 @@ def test_a_date_line_without_time_takes_the_time_of_the_same_day_from_meta() -> 
     assert extract_article(html).published == datetime(2024, 3, 5, 2, 21, tzinfo=UTC)
     other_day = html.replace("2024-03-05 10:21", "2024-03-07 10:21")
     assert extract_article(other_day).published == datetime(2024, 3, 4, 16, 0, tzinfo=UTC)  # the page wins
+
+
+def test_body_lines_about_scanning_a_code_to_register_are_kept() -> None:
+    lines = [
+        "即日起市民可通过微信扫码预约城乡居民医保参保登记，也可到社区服务中心办理。",
+        "该话题引发网友广泛关注，微博话题阅读量超过一亿次。",
+        "更多猛料！欢迎扫描左方二维码关注新浪新闻官方微信（xinlang-xinwen）",
+        "微信扫一扫",
+        "关注该公众号",
+    ]
+    assert clean_body("\n".join(lines)).splitlines() == lines[:2]
