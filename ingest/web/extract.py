@@ -55,6 +55,10 @@ _END_LINE = re.compile(
 _PROMO_MAX = 150
 _PRUNE_TAGS = ("nav", "footer", "aside", "form", "button", "select", "textarea", "iframe")
 _LINK_DENSITY = 0.5
+_INLINE_TAGS = ("span", "strong", "b", "em", "i", "font", "u", "small", "sup", "sub", "code", "mark", "ins")
+_BLOCK_INSIDE = ".//p|.//div|.//section|.//li|.//ul|.//ol|.//table|.//br|.//img|.//h1|.//h2|.//h3"
+_PROSE_PARENTS = ("p", "section", "div", "td", "blockquote")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _SHORT_BODY = 300
 _RECOVER_FACTOR = 3
 _LINK_LIST_OWN_TEXT = 200
@@ -122,16 +126,25 @@ def _is_furniture(element: lxml_html.HtmlElement) -> bool:
     return bool(words) and bool(_FURNITURE_RE.search(words))
 
 
+def _is_file_link(anchor: lxml_html.HtmlElement) -> bool:
+    last = urlsplit((anchor.get("href") or "").strip()).path.rsplit("/", 1)[-1].lower()
+    return "." in last and last.rsplit(".", 1)[-1] in ATTACHMENT_EXTENSIONS
+
+
 def _link_heavy(element: lxml_html.HtmlElement) -> bool:
-    if element.tag not in ("ul", "ol", "dl", "div", "table", "section", "p"):
+    """A block that is mostly links to pages (a related list), not a paragraph with keyword links."""
+    if element.tag not in ("ul", "ol", "dl", "div", "table", "section"):
         return False
     text = meta.squash(element.text_content())
     if len(text) < 8:
         return False
-    linked = sum(len(meta.squash(a.text_content())) for a in element.iter("a"))
+    pages = [a for a in element.iter("a") if not _is_file_link(a)]  # attachments are content
+    texts = [meta.squash(a.text_content()) for a in pages]
+    linked = sum(len(t) for t in texts)
     own = len(text) - linked  # a long article with many links in or around it is no link list
+    sentences = text.count("。") - sum(t.count("。") for t in texts)  # prose of its own: keyword links
     return (
-        linked / len(text) > _LINK_DENSITY and own < _LINK_LIST_OWN_TEXT and len(list(element.iter("a"))) >= 2
+        linked / len(text) > _LINK_DENSITY and own < _LINK_LIST_OWN_TEXT and len(pages) >= 2 and not sentences
     )
 
 
@@ -153,6 +166,29 @@ def prune_furniture(tree: lxml_html.HtmlElement, keep: lxml_html.HtmlElement | N
     return dropped
 
 
+def _has_prose(element: lxml_html.HtmlElement) -> bool:
+    """Whether ``element`` has Chinese text of its own, between or around its children."""
+    own = (element.text or "") + "".join(child.tail or "" for child in element)
+    return bool(_CJK.search(own))
+
+
+def unwrap_inline(tree: lxml_html.HtmlElement) -> None:
+    """Replace inline markup by its text, so a sentence split over ``<span>``s or keyword links
+    comes out as one line (the extractor would put each inline element on a line of its own)."""
+    for element in list(tree.iter(*_INLINE_TAGS)):
+        if element.getparent() is not None and not element.xpath(_BLOCK_INSIDE):
+            element.drop_tag()
+    for anchor in list(tree.iter("a")):
+        parent = anchor.getparent()
+        if (
+            parent is not None
+            and parent.tag in _PROSE_PARENTS
+            and _has_prose(parent)
+            and not _is_file_link(anchor)
+        ):
+            anchor.drop_tag()
+
+
 def find_attachments(tree: lxml_html.HtmlElement, url: str | None) -> list[Attachment]:
     """Links to files (``.pdf``, ``.docx``, ``.xls`` ...) with their link text."""
     out: dict[str, Attachment] = {}
@@ -160,9 +196,8 @@ def find_attachments(tree: lxml_html.HtmlElement, url: str | None) -> list[Attac
         href = (link.get("href") or "").strip()
         if not href or href.startswith(("javascript:", "mailto:", "#")):
             continue
-        path = urlsplit(href).path.lower()
-        ext = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
-        if ext in ATTACHMENT_EXTENSIONS:
+        if _is_file_link(link):
+            path = urlsplit(href).path
             absolute = urljoin(url, href) if url else href
             out.setdefault(absolute, Attachment(absolute, meta.squash(link.text_content()) or path))
     return list(out.values())
@@ -241,9 +276,11 @@ def extract_article(
     whole = copy.deepcopy(pruned) if not overrides.body else None
     if not overrides.body:
         prune_furniture(pruned)
+    unwrap_inline(pruned)
     text = _body_text(pruned, url, overrides.body)
     if whole is not None and len(text) < _SHORT_BODY:
         # Pruning may have hit the article itself (a container named like furniture): compare.
+        unwrap_inline(whole)
         unpruned = _body_text(whole, url, None)
         if len(unpruned) > _RECOVER_FACTOR * max(1, len(text)):
             text = unpruned

@@ -215,3 +215,30 @@ def test_body_lines_about_scanning_a_code_to_register_are_kept() -> None:
         "关注该公众号",
     ]
     assert clean_body("\n".join(lines)).splitlines() == lines[:2]
+
+
+def test_a_paragraph_with_keyword_links_is_body_not_a_link_list() -> None:
+    html = (
+        "<html><head><title>关于公示2024年度示范项目名单的通知_示例市发改委</title></head><body>"
+        "<div class='nav'><a href='/'>首页</a><a href='/tzgg/'>通知公告</a></div>"
+        "<h1>关于公示2024年度示范项目名单的通知</h1><div>发布日期：2024-03-05</div>"
+        f"<div class='content'><div>现将2024年度示范项目名单予以公示，公示期五个工作日。</div>{PARAGRAPHS}"
+        "<div><a href='/files/a.pdf'>附件1：2024年度示范项目名单（第一批）.pdf</a>"
+        "<a href='/files/b.docx'>附件2：示范项目异议申请表.docx</a></div>"
+        "<p><a href='/k/hw'>华为技术有限公司</a>与<a href='/k/zx'>中兴通讯股份有限公司</a>入选。</p></div>"
+        "</body></html>"
+    )
+    article = extract_article(html, url="http://fgw.example.gov.cn/tzgg/1.html")
+    assert "公示期五个工作日" in article.text
+    assert "华为技术有限公司与中兴通讯股份有限公司入选" in article.text  # one line, as on the page
+    assert len(article.attachments) == 2
+
+
+def test_a_sentence_split_over_spans_comes_out_as_one_line() -> None:
+    spans = "".join(
+        f"<section><span>第{n}段前半句，屏幕尺寸为6.2英寸，</span><span>第{n}段后半句，非常适合单手握持。</span></section>"
+        for n in range(1, 6)
+    )
+    html = f"<html><head><title>新品发布_示例</title></head><body><h1>新品发布</h1><div id='js_content'>{spans}</div></body></html>"
+    text = extract_article(html).text
+    assert "第3段前半句，屏幕尺寸为6.2英寸，第3段后半句，非常适合单手握持。" in text.splitlines()
