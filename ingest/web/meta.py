@@ -59,6 +59,10 @@ _MIN_H1 = 6
 _BADGE_MAX = 4
 _SITE_NAME_MAX = 16
 _SITE_NAME = re.compile(r"(?:网|网站|政府|门户|首页|频道|官网|主页|平台)$")
+_NOT_HEADLINE = (
+    "ancestor::a|ancestor::li|ancestor::*[contains(@class,'logo') or contains(@id,'logo')"
+    " or contains(@class,'header') or contains(@id,'header')]"
+)
 _FALLBACK_XPATHS = (
     "//body//h1",
     "//body//*[contains(translate(@class,'TITLE','title'),'title') or contains(translate(@id,'TITLE','title'),'title')]",
@@ -147,12 +151,11 @@ def find_headline(tree: lxml_html.HtmlElement, selector: str | None = None) -> H
     for xpath in _FALLBACK_XPATHS:
         for element in tree.xpath(xpath):
             text = element_text(element)
-            if (
-                _MIN_H1 <= len(text) <= 120
-                and text != cleaned
-                and not element.xpath("ancestor::a|ancestor::li")
-            ):
-                return Headline(text, element)
+            if not _MIN_H1 <= len(text) <= 120 or text == cleaned or element.xpath(_NOT_HEADLINE):
+                continue
+            if len(text) <= _SITE_NAME_MAX and _SITE_NAME.search(text):
+                continue  # the site's name in its banner
+            return Headline(text, element)
     return Headline(cleaned or None, None)
 
 

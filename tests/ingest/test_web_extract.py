@@ -242,3 +242,13 @@ def test_a_sentence_split_over_spans_comes_out_as_one_line() -> None:
     html = f"<html><head><title>新品发布_示例</title></head><body><h1>新品发布</h1><div id='js_content'>{spans}</div></body></html>"
     text = extract_article(html).text
     assert "第3段前半句，屏幕尺寸为6.2英寸，第3段后半句，非常适合单手握持。" in text.splitlines()
+
+
+def test_the_banner_h1_is_not_taken_for_the_headline() -> None:
+    html = (
+        "<html><head><title>示例省人民政府门户网站</title></head><body>"
+        "<div class='top'><h1>示例省人民政府网站</h1></div>"
+        "<h2>关于印发城市更新行动方案的通知（2024—2026年）</h2>"
+        f"<div>发布日期：2024-03-05</div><div>{PARAGRAPHS}</div></body></html>"
+    )
+    assert extract_article(html).title == "关于印发城市更新行动方案的通知（2024—2026年）"
