@@ -352,7 +352,9 @@ def test_sources_page_shows_the_last_run_of_web_sources(open_page: OpenPage, eng
         "robots_refused": 1,
         "last_error": "http://gov.example.cn/news/slow.html: time-out (ReadTimeout) after 2 attempts",
     }
-    store.write_documents(store.ensure_source("city_web", "web", "gov"), [], cursor={"seen": [], "crawl": crawl})
+    store.write_documents(
+        store.ensure_source("city_web", "web", "gov"), [], cursor={"seen": [], "crawl": crawl}
+    )
     table = table_with(open_page("sources", role="official"), "新文章")
     (row,) = table.to_dict("records")
     assert (row["数据源"], row["列表页"], row["新文章"], row["已采集（未变化）"], row["robots 拒绝"]) == (
