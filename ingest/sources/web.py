@@ -289,7 +289,11 @@ class WebSource(web.HttpSource):
             return _Outcome(url, reason="undecodable", error=f"{url}: {exc}")
         try:
             article = extract_article(
-                page.text, url=result.url, tz=self.timezone, overrides=self.options.overrides
+                page.text,
+                url=result.url,
+                tz=self.timezone,
+                overrides=self.options.overrides,
+                now=datetime.now(UTC),
             )
         except Exception as exc:  # noqa: BLE001 - a page that breaks the parser is skipped, not fatal
             self.log.warning("%s: extraction failed: %s", url, exc)

@@ -262,12 +262,15 @@ def extract_article(
     overrides: Overrides | None = None,
     now: datetime | None = None,
 ) -> Article:
-    """Extract one article page (decoded ``html``) the way the ``web`` collector does."""
+    """Extract one article page (decoded ``html``) the way the ``web`` collector does.
+
+    ``now`` is the fetch time, for a date line that shows only a relative time (``3小时前``).
+    """
     overrides = overrides or Overrides()
     tree = parse_html(html)
     headline = meta.find_headline(tree, overrides.title)
     line = meta.date_line(tree, headline)
-    published = meta.find_published(tree, line, html, tz, selector=overrides.published, url=url)
+    published = meta.find_published(tree, line, html, tz, selector=overrides.published, url=url, now=now)
     author = meta.find_author(tree, line)
     attachments = find_attachments(tree, url)
     pruned = copy.deepcopy(tree)

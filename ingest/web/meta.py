@@ -63,6 +63,9 @@ _NOT_HEADLINE = (
     "ancestor::a|ancestor::li|ancestor::*[contains(@class,'logo') or contains(@id,'logo')"
     " or contains(@class,'header') or contains(@id,'header')]"
 )
+_RELATIVE_RE = re.compile(
+    r"刚刚|\d+\s*(?:秒钟?|分钟|小时)前|(?:今天|昨天|前天)(?:\s*\d{1,2}:\d{2})?|\d+\s*天前"
+)
 _FALLBACK_XPATHS = (
     "//body//h1",
     "//body//*[contains(translate(@class,'TITLE','title'),'title') or contains(translate(@id,'TITLE','title'),'title')]",
@@ -213,8 +216,13 @@ def find_published(
     *,
     selector: str | None = None,
     url: str | None = None,
+    now: datetime | None = None,
 ) -> datetime | None:
-    """The publication instant (UTC); see the module docstring for the order of evidence."""
+    """The publication instant (UTC); see the module docstring for the order of evidence.
+
+    ``now`` (the fetch time) reads a date line that says only ``3小时前`` / ``昨天 10:21``; it is the
+    last resort, as a saved page read later would be misdated by it.
+    """
     meta_time = next(
         (t for t in (parse_datetime(v, tz=tz) for v in _meta(tree, _DATE_META)) if t is not None), None
     )
@@ -241,7 +249,8 @@ def find_published(
         return meta_time
     day = _htmldate(html, tz, url)
     if day is None:
-        return None
+        relative = _RELATIVE_RE.search(line) if line and now is not None else None
+        return parse_datetime(relative.group(0), tz=tz, now=now) if relative else None
     # htmldate knows the day only: the same day shown with its time on the page is better.
     zone = ZoneInfo(tz)
     wanted = day.astimezone(zone).date()

@@ -252,3 +252,13 @@ def test_the_banner_h1_is_not_taken_for_the_headline() -> None:
         f"<div>发布日期：2024-03-05</div><div>{PARAGRAPHS}</div></body></html>"
     )
     assert extract_article(html).title == "关于印发城市更新行动方案的通知（2024—2026年）"
+
+
+def test_a_relative_date_line_is_read_against_the_fetch_time_only_as_a_last_resort() -> None:
+    html = (
+        "<html><head><title>城市更新实施意见_示例市</title></head><body>"
+        f"<h1>城市更新实施意见</h1><div>3小时前 来源：示例日报</div><div>{PARAGRAPHS}</div></body></html>"
+    )
+    fetched = datetime(2024, 3, 5, 6, 0, tzinfo=UTC)
+    assert extract_article(html, now=fetched).published == datetime(2024, 3, 5, 3, 0, tzinfo=UTC)
+    assert extract_article(html).published is None  # a saved page without a fetch time: unknown
