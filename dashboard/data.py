@@ -297,6 +297,13 @@ def source_health(url: str, minute: datetime) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def web_crawl(url: str, minute: datetime) -> pd.DataFrame:
+    from storage.health import web_crawl_stats
+
+    return web_crawl_stats(engine())
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def backlog(url: str) -> int:
     return q.tagging_backlog(engine())
 

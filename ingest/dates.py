@@ -4,8 +4,9 @@ Handled forms: ``datetime``/``date`` (and pandas ``Timestamp``, a ``datetime`` s
 ``datetime64``, epoch seconds / milliseconds / microseconds (numbers or digit strings), compact
 digits (``20240501``, ``202405011230``, ``20240501123000``), ISO 8601 and RFC 822 (through
 ``dateutil``), Chinese absolute forms (``2024年5月1日 12:30``, ``5月1日``, ``下午3点``, ``2018/4/24``,
-``05-01 12:30``) and Weibo-style relative forms (``刚刚``, ``3分钟前``, ``2小时前``, ``昨天 12:30``,
-``前天``, ``今天 08:00``, ``5 minutes ago``).
+``05-01 12:30``), web-page date lines (``发布时间：2024-03-05``, ``来源：新华社 时间：2024-03-05 10:21``,
+``日期：2024/3/5``: the first date after a label, see :func:`find_datetime`) and Weibo-style relative
+forms (``刚刚``, ``3分钟前``, ``2小时前``, ``昨天 12:30``, ``前天``, ``今天 08:00``, ``5 minutes ago``).
 
 Naive values are read in the source's time zone. A value without a year takes the year of ``now``
 in that zone, or the year before if that would put it more than a day in the future. Anything that
@@ -18,6 +19,7 @@ import logging
 import math
 import re
 import warnings
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -102,6 +104,20 @@ _ZH_DATE_RE = re.compile(
     re.I,
 )
 _PM_WORDS = frozenset({"下午", "晚上", "傍晚", "夜里", "pm"})
+
+# Date lines of web pages: a label, then the date (see find_datetime).
+_LABEL_RE = re.compile(
+    r"(?:发布|发表|成文|印发|更新|上传|创建)?(?:时间|日期)\s*[:：]|发布于|\bpublished\s*:?|\bdate\s*:", re.I
+)
+_HMS_REQUIRED = r"(?:\s*(?P<H>[01]?\d|2[0-3])\s*[:：时]\s*(?P<M>[0-5]\d)(?:\s*[:：分]\s*(?P<S>[0-5]\d))?)"
+_HMS = _HMS_REQUIRED + "?"
+FULL_DATE_RE = re.compile(  # a full date anywhere in text: 2024-03-05 10:21, 2024年3月5日, 2024/3/5
+    r"(?<!\d)(?P<y>(?:19|20)\d{2})\s*(?P<sep>[-/.年])\s*(?P<m>1[0-2]|0?[1-9])\s*[-/.月]\s*"
+    r"(?P<d>3[01]|[12]\d|0?[1-9])\s*日?" + _HMS
+)
+# Forms only trusted right after a label: two-digit years (18-03-08 23:16) and no year (10-08 12:00).
+_SHORT_YEAR_RE = re.compile(r"^(?P<y>\d{2})-(?P<m>1[0-2]|0[1-9])-(?P<d>3[01]|[12]\d|0[1-9])" + _HMS_REQUIRED)
+_NO_YEAR_RE = re.compile(r"^(?P<m>1[0-2]|0?[1-9])\s*[-/月]\s*(?P<d>3[01]|[12]\d|0?[1-9])\s*日?" + _HMS)
 
 
 @lru_cache(maxsize=64)
@@ -221,6 +237,10 @@ def _parse_string(s: str, zone: tzinfo, now: datetime | None) -> datetime | None
     s = " ".join(s.translate(_FULLWIDTH_DIGITS).split())
     if not s:
         return None
+    if _LABEL_RE.search(s) or "来源" in s:  # a date line of a web page: 发布时间：… / 来源：… 时间：…
+        found = find_datetime(s, zone, now)
+        if found is not None:
+            return found.value
     if s.isdigit():
         return _parse_digits(s, zone)
     if re.fullmatch(r"\d{9,}\.\d+", s):
@@ -285,4 +305,79 @@ def parse_datetime(
         value = value.decode("utf-8", errors="replace")
     if isinstance(value, str):
         return _parse_string(value.strip(), zone, now)
+    return None
+
+
+@dataclass(frozen=True)
+class FoundDate:
+    """A date found in free text: the instant (UTC), whether a clock time was shown, and where."""
+
+    value: datetime
+    has_time: bool
+    start: int
+    end: int
+
+
+def _found(match: re.Match[str], year: int, zone: tzinfo) -> FoundDate | None:
+    hour, minute, second = (int(match.group(k) or 0) for k in ("H", "M", "S"))
+    try:
+        local = datetime(year, int(match.group("m")), int(match.group("d")), hour, minute, second)
+    except ValueError:
+        return None
+    value = _to_utc(local, zone)
+    if value is None:
+        return None
+    return FoundDate(value, match.group("H") is not None, match.start(), match.end())
+
+
+def _year_for(month: int, day: int, now_local: datetime) -> int:
+    year = now_local.year
+    try:
+        if datetime(year, month, day, tzinfo=now_local.tzinfo) > now_local + timedelta(days=1):
+            return year - 1
+    except ValueError:
+        pass
+    return year
+
+
+def find_datetime(
+    text: str, tz: str | tzinfo = "Asia/Shanghai", now: datetime | None = None, *, labelled_only: bool = False
+) -> FoundDate | None:
+    """The first publication date in a line of page text, such as a date line under a headline.
+
+    A date after a label (``发布时间：``, ``时间：``, ``日期：``, ``发布于``) wins over an earlier unlabelled
+    one (``来源：新华社 2024-03-01 时间：2024-03-05`` reads 2024-03-05). After a label, two-digit
+    years (``18-03-08 23:16``) and dates without a year (``10-08 12:00``: the year of ``now`` in the
+    zone, or the year before when that is more than a day ahead) are read too; elsewhere only
+    full dates (``2024-03-05 10:21``, ``2024年3月5日``, ``2024/3/5``, ``2024.03.05``).
+
+    Returns:
+        The date with its span in ``text``, or None.
+    """
+    zone = _as_zone(tz)
+    s = text.translate(_FULLWIDTH_DIGITS)
+    now_local = (now or datetime.now(UTC)).astimezone(zone)
+    for label in _LABEL_RE.finditer(s):
+        rest_at = label.end()
+        rest = s[rest_at:].lstrip()
+        offset = len(s) - len(rest)
+        full = FULL_DATE_RE.match(rest)
+        if full:
+            found = _found(full, int(full.group("y")), zone)
+        elif match := _SHORT_YEAR_RE.match(rest):
+            found = _found(match, 2000 + int(match.group("y")), zone)
+            full = match
+        elif match := _NO_YEAR_RE.match(rest):
+            found = _found(match, _year_for(int(match.group("m")), int(match.group("d")), now_local), zone)
+            full = match
+        else:
+            continue
+        if found is not None and full is not None:
+            return FoundDate(found.value, found.has_time, offset + full.start(), offset + full.end())
+    if labelled_only:
+        return None
+    for match in FULL_DATE_RE.finditer(s):
+        found = _found(match, int(match.group("y")), zone)
+        if found is not None:
+            return found
     return None

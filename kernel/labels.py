@@ -48,6 +48,16 @@ ALERT_EVENTS = {
 }
 ROLES = {"official": "领导", "analyst": "分析员", "duty": "值班员", "admin": "管理员"}
 RUN_STATUS = {"ok": "成功", "partial": "部分成功", "failed": "失败", "running": "运行中"}
+WEB_SKIP_REASONS = {  # why the web collector skipped a page (ingest.sources.web)
+    "robots": "robots.txt 禁止",
+    "robots_unavailable": "robots.txt 无法读取",
+    "fetch_failed": "抓取失败（将重试）",
+    "http_error": "HTTP 错误",
+    "undecodable": "无法解码",
+    "extract_failed": "正文抽取失败",
+    "empty_article": "无正文",
+    "list_failed": "列表页失败",
+}
 HEAT_COMPONENTS = {
     "volume": "声量",
     "growth": "增长",

@@ -73,6 +73,35 @@ def source_health(engine: Engine) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(q.selected_columns.keys()))
 
 
+WEB_CRAWL_COLUMNS = [
+    "name",
+    "at",
+    "pages",
+    "lists_not_modified",
+    "articles_new",
+    "articles_unchanged",
+    "articles_skipped",
+    "skipped",
+    "robots_refused",
+    "last_error",
+]
+
+
+def web_crawl_stats(engine: Engine) -> pd.DataFrame:
+    """One row per ``web`` source: the figures of its last run, kept in its cursor under ``crawl``."""
+    q = (
+        select(s.sources.c.name, s.sources.c.cursor)
+        .where(s.sources.c.kind == "web")
+        .order_by(s.sources.c.name)
+    )
+    with engine.connect() as conn:
+        rows = [
+            {"name": name, **{k: (cursor or {}).get("crawl", {}).get(k) for k in WEB_CRAWL_COLUMNS[1:]}}
+            for name, cursor in conn.execute(q)
+        ]
+    return pd.DataFrame(rows, columns=WEB_CRAWL_COLUMNS)
+
+
 def recent_job_runs(engine: Engine, limit: int = 50) -> pd.DataFrame:
     """The newest job runs, newest first."""
     q = select(s.job_runs).order_by(s.job_runs.c.id.desc()).limit(limit)

@@ -79,6 +79,35 @@ st.dataframe(
     width="stretch",
 )
 
+crawl = data.web_crawl(ctx.url, data.minute_of(ctx.now))
+crawl = crawl.loc[crawl["name"].isin(health["name"])]  # the sidebar's source and channel filters
+if not crawl.empty:
+    st.subheader("网页采集（最近一次运行）")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "数据源": crawl["name"].astype(str),
+                "运行时间": local_time(crawl["at"], ctx.tz),
+                "列表页": crawl["pages"],
+                "列表未变化": crawl["lists_not_modified"],
+                "新文章": crawl["articles_new"],
+                "已采集（未变化）": crawl["articles_unchanged"],
+                "跳过": crawl["articles_skipped"],
+                "跳过原因": crawl["skipped"].map(
+                    lambda d: (
+                        "，".join(f"{labels.WEB_SKIP_REASONS.get(k, k)} {v}" for k, v in d.items())
+                        if isinstance(d, dict)
+                        else ""
+                    )
+                ),
+                "robots 拒绝": crawl["robots_refused"],
+                "最近错误": crawl["last_error"].fillna("").astype(str),
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
 runs = data.job_runs(ctx.url)
 if not runs.empty:
     st.subheader("后台任务")

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from dashboard import auth
 from storage import schema as s
+from storage.store import Store
 from tests.dashboard.conftest import OpenPage
 from tests.dashboard.helpers import chart_titled, charts, decode, metrics, page_text, table_with, total_of
 from tests.seed import SeedFacts
@@ -363,3 +364,28 @@ def test_reports_page_generates_and_downloads(
 def test_reports_page_generation_needs_analyst(open_page: OpenPage) -> None:
     at = open_page("reports", role="official")
     assert not [b for b in at.button if b.key == "r_generate"]
+
+
+def test_sources_page_shows_the_last_run_of_web_sources(open_page: OpenPage, engine: Engine) -> None:
+    store = Store(engine)
+    crawl = {
+        "at": "2026-11-20T05:30:00+00:00",
+        "pages": 3,
+        "lists_not_modified": 1,
+        "articles_new": 6,
+        "articles_unchanged": 5,
+        "articles_skipped": 2,
+        "skipped": {"robots": 1, "fetch_failed": 1},
+        "robots_refused": 1,
+        "last_error": "http://gov.example.cn/news/slow.html: time-out (ReadTimeout) after 2 attempts",
+    }
+    store.write_documents(
+        store.ensure_source("city_web", "web", "gov"), [], cursor={"seen": [], "crawl": crawl}
+    )
+    table = table_with(open_page("sources", role="official"), "新文章")
+    (row,) = table.to_dict("records")
+    assert (row["数据源"], row["列表页"], row["新文章"], row["已采集（未变化）"], row["robots 拒绝"]) == (
+        "city_web", 3, 6, 5, 1,
+    )  # fmt: skip
+    assert row["跳过原因"] == "robots.txt 禁止 1，抓取失败（将重试） 1" and "slow.html" in row["最近错误"]
+    assert row["运行时间"] == "2026-11-20 13:30"

@@ -34,6 +34,7 @@ from kernel import plugins
 from kernel.settings import SourceSettings
 from storage.store import Store
 from tests.ingest.conftest import FAST_HTTP, Reply, Request, ScriptedServer, count_documents
+from tests.ingest.web_site import LocalSite
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 
@@ -177,12 +178,33 @@ def demo_harness(server: ScriptedServer, tmp: Path, monkeypatch: pytest.MonkeyPa
     return Harness("demo", options, add, initial, prepare)
 
 
+def web_harness(server: ScriptedServer, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    site = LocalSite(server)
+    count = {"n": 0}
+
+    def add(n: int) -> int:
+        for _ in range(n):
+            count["n"] += 1
+            site.add_notice(count["n"])
+        return n
+
+    add(4)
+    options = {
+        "list_urls": [site.url()],
+        "pagination": {"next_selector": "auto", "max_pages": 5},
+        "request_interval_s": 0,
+        "http": FAST_HTTP,
+    }
+    return Harness("web", options, add, 4)
+
+
 HARNESSES = {
     "rss": rss_harness,
     "json_api": json_api_harness,
     "hotline_files": hotline_harness,
     "webhook": webhook_harness,
     "demo": demo_harness,
+    "web": web_harness,
 }
 
 

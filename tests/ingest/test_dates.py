@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.dates import parse_datetime
+from ingest.dates import find_datetime, parse_datetime
 
 # 2024-05-02 10:00 in Shanghai.
 NOW = datetime(2024, 5, 2, 2, 0, tzinfo=UTC)
@@ -116,3 +116,40 @@ def test_year_less_dates_roll_back_at_new_year() -> None:
     new_year = utc(2024, 1, 1, 2, 0)
     assert parse_datetime("12月31日 23:00", now=new_year) == utc(2023, 12, 31, 15, 0)
     assert parse_datetime("1月1日 09:00", now=new_year) == utc(2024, 1, 1, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("发布时间：2024-03-05", utc(2024, 3, 4, 16, 0)),
+        ("发布日期：2024-03-05 10:21", utc(2024, 3, 5, 2, 21)),
+        ("来源：新华社 时间：2024-03-05 10:21", utc(2024, 3, 5, 2, 21)),
+        ("来源：山西日报 2024年3月5日 10:21", utc(2024, 3, 5, 2, 21)),
+        ("时间：2019-09-18 06:23 来源： 山西日报", utc(2019, 9, 17, 22, 23)),
+    ],
+)
+def test_web_page_date_lines(value: str, expected: datetime) -> None:
+    assert parse_datetime(value, tz="Asia/Shanghai", now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected", "has_time"),
+    [
+        ("2019-09-07 13:43:45 来源: 证券市场红周刊 举报 326", utc(2019, 9, 7, 5, 43, 45), True),
+        ("2019年09月11日01:53 新浪科技 我有话说", utc(2019, 9, 10, 17, 53), True),
+        ("2024/3/5 浏览次数：12", utc(2024, 3, 4, 16, 0), False),
+        ("加拿大必读 发布时间：10-0812:00优质原创作者", utc(2023, 10, 8, 4, 0), True),  # year of now
+        ("体育教科书 发布时间：18-03-0823:16水洗工艺", utc(2018, 3, 8, 15, 16), True),
+        ("来源：人民网 2024-01-02 日期：2024-03-05", utc(2024, 3, 4, 16, 0), False),  # the label wins
+    ],
+)
+def test_find_datetime_in_a_date_line(line: str, expected: datetime, has_time: bool) -> None:
+    now = datetime(2024, 2, 1, tzinfo=UTC)
+    found = find_datetime(line, "Asia/Shanghai", now)
+    assert found is not None and (found.value, found.has_time) == (expected, has_time)
+
+
+def test_find_datetime_ignores_lines_without_a_date() -> None:
+    assert find_datetime("浏览次数：12 字体：大 中 小", "Asia/Shanghai", NOW) is None
+    assert find_datetime("第13-32名排位赛", "Asia/Shanghai", NOW) is None
+    assert find_datetime("2024-03-05", "Asia/Shanghai", NOW, labelled_only=True) is None
