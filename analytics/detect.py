@@ -203,6 +203,8 @@ def _latest(scored: pd.DataFrame, params: SpikeParams) -> Spike | None:
         z=float(row["z"]),
         peak=last.peak,
         window=int(row["window"]),
+        expected=float(row["expected"]) if "expected" in row.index else float(row["baseline"]),
+        p_value=float(norm.sf(row["z"])),
     )
 
 
