@@ -279,19 +279,25 @@ def _test_windows(
     memory: float,
     inflate: float,
     params: SpikeParams,
+    level_wander: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rows value, baseline, expected, scale, z, ratio of each window: array [window, row, bucket]."""
+    """Rows value, baseline, expected, scale, z, ratio of each window: array [window, row, bucket].
+
+    ``level_wander`` marks the buckets whose variance is the level-dependent ``nb2`` one (None: none).
+    """
     out = []
     observed = np.isfinite(x)
     for w in windows:
         s, e, base = (observed_sums(v, observed, w) for v in (x, expected, mu))
-        if params.overdispersion == "nb2" and floor >= 1.0:
-            k = pooled_overdispersion(s, e, memory) if params.dispersion_floor else np.zeros_like(s)
-            with np.errstate(invalid="ignore"):
-                phi = (1.0 + k * e) * inflate  # variance / mean at this bucket's level
+        if params.dispersion_floor:
+            phi = pooled_dispersion(s, e, memory, floor)
+            if level_wander is not None and level_wander.any():
+                k = pooled_overdispersion(s, e, memory)
+                with np.errstate(invalid="ignore"):
+                    phi = np.where(level_wander, 1.0 + k * e, phi)  # variance / mean at this level
         else:
-            phi = pooled_dispersion(s, e, memory, floor) if params.dispersion_floor else np.ones_like(s)
-            phi = phi * inflate
+            phi = np.ones_like(s)
+        phi = phi * inflate
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = s / np.fmax(base, 1.0)
         z = glr_z(s, e, phi) if params.tail == "glr" else tail_z(s, e, phi, mid=params.tail == "midp")
@@ -321,9 +327,11 @@ def score_scan(s: pd.Series, step: pd.Timedelta, period: int, params: SpikeParam
     memory = params.ewma_halflife * period
     inflate = 1.0 + 1.0 / history_size(params, step, period)
     windows = params.scan_windows
-    blocks = [_test_windows(x, mu, mu, windows, 1.0, memory, inflate, params)]
-    sizes = list(windows)
     rho = residual_autocorrelation(x, mu, memory, min_periods=2 * period)
+    # the level-only variance misses how much the window sums of a persistent series vary
+    flow = (rho < RHO_MIN) if params.overdispersion == "nb2" else None
+    blocks = [_test_windows(x, mu, mu, windows, 1.0, memory, inflate, params, flow)]
+    sizes = list(windows)
     persistent = (rho >= RHO_MIN) if params.autoregressive else np.zeros(len(x), dtype=bool)
     if params.autoregressive:
         step_ahead = np.where(persistent, one_step_expectation(x, mu, rho), np.nan)
