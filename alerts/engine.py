@@ -44,6 +44,7 @@ from alerts.rules import Candidate, evaluate_negative_share, evaluate_source_sil
 from kernel import plugins
 from kernel.errors import describe_error
 from kernel.settings import AlertRuleSettings, NotifierSettings, Settings
+from storage import alert_actions
 from storage import schema as s
 from storage.db import write_tx
 from storage.types import utcnow
@@ -238,7 +239,7 @@ def _record_delivery(engine: Any, row: outbox.OutboxRow, event: str, note: str, 
         )
         for alert_id in _alert_ids(row.payload):
             if alert_id in existing:
-                lifecycle.record_event(conn, alert_id, event, f"notifier:{row.notifier}", now, note)
+                alert_actions.record_event(conn, alert_id, event, f"notifier:{row.notifier}", now, note)
 
 
 def deliver_outbox(

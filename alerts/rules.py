@@ -8,9 +8,11 @@ summary that say what happened, how far above normal (numbers) and since when. T
 
 Volume and negative-share rules use ``analytics.detect`` on hourly series of ``n_unique`` (first
 copies only, so reposts count as one event): volume rules the default scan detector
-(``analytics/scan.py``: likelihood-ratio scan over the last one and two windows against the
-seasonal and one-step expectations, threshold from the rule's ``alarms_per_week``, or its
-``threshold`` as a z-score), negative-share rules the binomial share test.
+(``analytics/scan.py``: exact negative-binomial tail of the last one and two windows, longer ones
+on sparse series, against the seasonal and one-step expectations, threshold from the rule's
+``alarms_per_week``, or its ``threshold`` as a z-score), negative-share rules the binomial share
+test. A volume alert says how unusual its count is from the detector's own tail probability
+(``analytics/chance.py``: "本小时 9 条，按近 14 天同时段预计 3 条，偶然出现的概率约千分之一").
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from scipy.stats import norm
 
+from analytics.chance import describe_count
 from analytics.detect import SpikeParams, detect_share_spike, evaluate_latest
 from kernel.labels import CHANNELS
 from kernel.settings import AlertRuleSettings
@@ -170,7 +174,7 @@ def evaluate_volume(
         if str(value) in EMPTY_VALUES and rule.dimension != "total":
             continue
         series = table[value]
-        if series.iloc[-rule.window_hours * params.n_scales :].sum() < rule.min_count:
+        if series.iloc[-max(params.scan_windows) :].sum() < rule.min_count:
             continue  # quiet windows never alarm; skips most values cheaply
         spike = evaluate_latest(series, params)
         if spike is None:
@@ -178,10 +182,11 @@ def evaluate_volume(
         subject = subject_of(rule.dimension, str(value), labels)
         since = _ts(spike.start)
         hours = spike.window or rule.window_hours  # spike.value sums this many (hourly) buckets
+        expected = spike.baseline if spike.expected is None else spike.expected
+        p = float(norm.sf(spike.z)) if spike.p_value is None else spike.p_value
         summary = (
-            f"{subject}最近{hours}小时 "
-            f"{spike.value:.0f} 条（转载去重后），同一时段常态约 "
-            f"{spike.baseline:.1f} 条，是常态的 {spike.ratio:.1f} 倍（z 值 {spike.z:.1f}），"
+            f"{subject}{describe_count(spike.value, expected, hours, rule.lookback_days, p)}；"
+            f"是常态的 {spike.ratio:.1f} 倍（转载去重后计数，z 值 {spike.z:.1f}），"
             f"自 {format_local(since, tz)} 起。"
         )
         out.append(
@@ -203,6 +208,10 @@ def evaluate_volume(
                     "z": round(float(spike.z), 3),
                     "peak": float(spike.peak),
                     "window_hours": hours,
+                    "value": float(spike.value),
+                    "expected": round(float(expected), 3),
+                    "p_value": float(f"{p:.3g}"),
+                    "lookback_days": rule.lookback_days,
                 },
                 scope=DocScope(
                     rule.dimension, None if rule.dimension == "total" else str(value), None, since

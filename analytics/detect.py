@@ -203,6 +203,8 @@ def _latest(scored: pd.DataFrame, params: SpikeParams) -> Spike | None:
         z=float(row["z"]),
         peak=last.peak,
         window=int(row["window"]),
+        expected=float(row["expected"]) if "expected" in row.index else float(row["baseline"]),
+        p_value=float(norm.sf(row["z"])),
     )
 
 
@@ -221,6 +223,6 @@ def evaluate_latest(series: pd.Series, params: SpikeParams | None = None) -> Spi
     if params.method == "mad" and len(series):
         # The MAD baseline only looks lookback_days back (plus the longest window, at most a day a
         # bucket), so a tail is enough; EWMA needs it all.
-        days = params.lookback_days + 3 + max(params.windows)
+        days = params.lookback_days + 3 + max(params.scan_windows)
         series = series[series.index >= series.index.max() - pd.Timedelta(days=days)]
     return _latest(score_buckets(series, params), params)

@@ -61,6 +61,16 @@ class SpikeParams:
             deviance by it.
         autoregressive: "scan" only: also test the newest window against the one-step expectation
             (seasonal baseline corrected by the lag-1 autocorrelation of the residuals).
+        sparse_scales: "scan" only: on sparse buckets, windows of up to ``sparse_scales * window``
+            buckets are tested, each longer one while the next shorter window expects fewer than
+            ``sparse_count`` items (busy buckets keep the ``n_scales`` windows).
+        sparse_count: expected items a window must reach before no longer window is added.
+        overdispersion: "scan" only: "nb2" (variance = mean + k * mean**2, the level's wander ``k``
+            pooled over the series' earlier windows) or "quasi" (variance = dispersion * mean, one
+            dispersion for every level).
+        tail: "scan" only: the window's statistic: "negbin" (exact negative-binomial upper tail,
+            the Gamma-Poisson predictive), "midp" (its mid-p version) or "glr" (signed root of
+            the quasi-Poisson deviance, the earlier statistic).
         share_min_delta: minimum rise of the share over its baseline (``detect_share_spike`` only).
         merge_gap: firing buckets separated by at most this many quiet buckets form one episode.
         freq: bucket size (pandas offset string); inferred from the index when None.
@@ -83,6 +93,10 @@ class SpikeParams:
     dispersion_floor: bool = True
     detector: Literal["scan", "zscore"] = "scan"
     autoregressive: bool = True
+    sparse_scales: int = 6
+    sparse_count: float = 5.0
+    overdispersion: Literal["nb2", "quasi"] = "nb2"
+    tail: Literal["negbin", "glr", "midp"] = "negbin"
 
     def __post_init__(self) -> None:
         if self.method not in ("ewma", "mad"):
@@ -97,6 +111,10 @@ class SpikeParams:
             raise SpikeParamsError("need n_scales >= 1 and alarms_per_week > 0")
         if (self.z_threshold is not None and self.z_threshold <= 0) or self.ratio_threshold < 1:
             raise SpikeParamsError("need z_threshold > 0 (or None) and ratio_threshold >= 1")
+        if self.sparse_scales < 1 or self.sparse_count < 0:
+            raise SpikeParamsError("need sparse_scales >= 1 and sparse_count >= 0")
+        if self.tail not in ("negbin", "glr", "midp") or self.overdispersion not in ("nb2", "quasi"):
+            raise SpikeParamsError("tail must be negbin|glr|midp and overdispersion nb2|quasi")
         if self.min_count < 0 or self.ewma_halflife <= 0:
             raise SpikeParamsError("need min_count >= 0 and ewma_halflife > 0")
 
@@ -104,6 +122,11 @@ class SpikeParams:
     def windows(self) -> tuple[int, ...]:
         """Window lengths tested, in buckets, shortest first."""
         return tuple(self.window * k for k in range(1, self.n_scales + 1))
+
+    @property
+    def scan_windows(self) -> tuple[int, ...]:
+        """Window lengths the scan may test on sparse buckets, shortest first."""
+        return tuple(self.window * k for k in range(1, max(self.n_scales, self.sparse_scales) + 1))
 
     def alarm_probability(self, step: pd.Timedelta) -> float:
         """Per-bucket false-alarm probability for buckets of size ``step``.
@@ -134,6 +157,10 @@ class Spike:
         z: z-score at ``at`` (of the reported window, for counts).
         peak: largest evaluated value in the episode.
         window: buckets summed into ``value`` (the window that gave the strongest evidence at ``at``).
+        expected: what the reporting test expected in that window (the seasonal or one-step
+            expectation; ``baseline`` when the detector has no separate one).
+        p_value: chance of a value at least this high when ``expected`` holds: the upper tail
+            probability behind ``z`` (its normal tail, ``norm.sf(z)``).
     """
 
     start: pd.Timestamp
@@ -145,6 +172,8 @@ class Spike:
     z: float
     peak: float
     window: int = 1
+    expected: float | None = None
+    p_value: float | None = None
 
 
 def newest_block_adds_evidence(
@@ -213,6 +242,8 @@ def spikes_from_scores(scored: pd.DataFrame, params: SpikeParams | None = None) 
     fired = scored["fired"].to_numpy(dtype=bool)
     windows = _windows_of(scored, params)
     cols = {c: scored[c].to_numpy(dtype=float) for c in ("value", "baseline", "ratio", "z")}
+    cols["expected"] = scored["expected"].to_numpy(dtype=float) if "expected" in scored else cols["baseline"]
+    cols["p"] = norm.sf(cols["z"])
     # Episode boundaries: rising and falling edges of the state.
     edges = np.flatnonzero(np.diff(np.concatenate(([0], state.astype(np.int8), [0]))))
     spikes: list[Spike] = []
@@ -230,6 +261,8 @@ def spikes_from_scores(scored: pd.DataFrame, params: SpikeParams | None = None) 
                 z=float(cols["z"][first]),
                 peak=float(np.nanmax(cols["value"][rows])),
                 window=int(windows[first]),
+                expected=float(cols["expected"][first]),
+                p_value=float(cols["p"][first]),
             )
         )
     return spikes

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from analytics.chance import describe_evidence
 from dashboard import auth, data, filters
 from dashboard.context import page_context, page_header, recheck_session
 from dashboard.markdown import escape_md
@@ -87,6 +88,10 @@ cols[2].metric("当前值", "—" if pd.isna(alert["value"]) else f"{float(alert
 cols[3].metric("基线", "—" if pd.isna(alert["baseline"]) else f"{float(alert['baseline']):g}")
 st.text(f"规则：{alert['rule']}　对象：{alert['key']}")
 st.text(str(alert["message"]))
+evidence: Any = alert["evidence"] or {}
+unusual = describe_evidence(evidence) if isinstance(evidence, dict) else None
+if unusual:  # how unusual the count is, from the detector's own tail probability
+    st.text(f"异常程度：{unusual}")
 when = local_time(pd.Series([alert["first_seen"], alert["last_seen"]]), ctx.tz)
 st.text(f"首次触发：{when.iloc[0]}　最近触发：{when.iloc[1]}")
 if pd.notna(alert["acked_by"]) and alert["acked_by"]:
@@ -96,7 +101,6 @@ if pd.notna(alert["resolved_by"]) and alert["resolved_by"]:
         f"解除：{alert['resolved_by']}（{local_time(pd.Series([alert['resolved_at']]), ctx.tz).iloc[0]}）"
     )
 
-evidence: Any = alert["evidence"] or {}
 doc_ids = tuple(int(i) for i in (evidence.get("document_ids") or [])) if isinstance(evidence, dict) else ()
 with st.expander(f"证据文档（{len(doc_ids)} 条）", expanded=bool(doc_ids)):
     if doc_ids:
@@ -125,7 +129,7 @@ st.dataframe(
 def act(kind: str, alert_id: int, rule: str, key: str) -> None:
     """Run one action on the alert the user saw, through the alerts lifecycle (audit-logged there),
     if the user, re-read from the database, may still act on alerts."""
-    from alerts.lifecycle import (
+    from storage.alert_actions import (
         AlertNotFoundError,
         AlertStateError,
         acknowledge_alert,

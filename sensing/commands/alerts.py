@@ -23,9 +23,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from alerts import lifecycle
 from kernel import labels
 from sensing.app import App, pass_app
+from storage import alert_actions
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,8 @@ def alerts_cmd() -> None:
 @pass_app
 def list_cmd(app: App, status: str, limit: int, as_json: bool) -> None:
     """Show alerts, newest first."""
-    statuses = {"active": list(lifecycle.ACTIVE), "all": None}.get(status, [status])
-    rows = lifecycle.list_alerts(app.engine, statuses, limit)
+    statuses = {"active": list(alert_actions.ACTIVE), "all": None}.get(status, [status])
+    rows = alert_actions.list_alerts(app.engine, statuses, limit)
     if as_json:
         click.echo(json.dumps(rows, default=str, ensure_ascii=False))
         return
@@ -109,7 +109,7 @@ def list_cmd(app: App, status: str, limit: int, as_json: bool) -> None:
 def _act(action: Any, *args: Any, **kwargs: Any) -> None:
     try:
         action(*args, **kwargs)
-    except (lifecycle.AlertNotFoundError, lifecycle.AlertStateError, ValueError) as exc:
+    except (alert_actions.AlertNotFoundError, alert_actions.AlertStateError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -120,7 +120,7 @@ def _act(action: Any, *args: Any, **kwargs: Any) -> None:
 @pass_app
 def ack_cmd(app: App, alert_id: int, note: str | None, user: str) -> None:
     """Acknowledge alert ID: stops reminders, keeps it active."""
-    _act(lifecycle.acknowledge_alert, app.engine, alert_id, user, note)
+    _act(alert_actions.acknowledge_alert, app.engine, alert_id, user, note)
     click.echo(f"预警 {alert_id} 已由 {user} 确认")
 
 
@@ -131,7 +131,7 @@ def ack_cmd(app: App, alert_id: int, note: str | None, user: str) -> None:
 @pass_app
 def resolve_cmd(app: App, alert_id: int, note: str | None, user: str) -> None:
     """Resolve alert ID."""
-    _act(lifecycle.resolve_alert, app.engine, alert_id, user, note)
+    _act(alert_actions.resolve_alert, app.engine, alert_id, user, note)
     click.echo(f"预警 {alert_id} 已由 {user} 解除")
 
 
@@ -151,7 +151,7 @@ def silence_cmd(app: App, rule: str, duration: str, key: str | None, note: str |
         until = utcnow() + parse_duration(duration)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--for") from None
-    silence_id = lifecycle.create_silence(app.engine, rule, until, user, key=key, note=note)
+    silence_id = alert_actions.create_silence(app.engine, rule, until, user, key=key, note=note)
     scope = f"「{key}」" if key else "全部对象"
     click.echo(
         f"静默 {silence_id}：规则 {rule} {scope} 至 {_local(until, app.settings.app.timezone)}，由 {user} 设置"
@@ -163,7 +163,7 @@ def silence_cmd(app: App, rule: str, duration: str, key: str | None, note: str |
 def silences_cmd(app: App) -> None:
     """Show silences in force."""
     tz = app.settings.app.timezone
-    rows = lifecycle.list_silences(app.engine)
+    rows = alert_actions.list_silences(app.engine)
     table = Table(title=f"静默（{len(rows)} 条）")
     for col in ("ID", "规则", "对象", "截止", "设置人", "说明"):
         table.add_column(col)
@@ -185,7 +185,7 @@ def silences_cmd(app: App) -> None:
 @pass_app
 def unsilence_cmd(app: App, silence_id: int, user: str) -> None:
     """End silence SILENCE_ID now."""
-    _act(lifecycle.end_silence, app.engine, silence_id, user)
+    _act(alert_actions.end_silence, app.engine, silence_id, user)
     click.echo(f"静默 {silence_id} 已结束")
 
 

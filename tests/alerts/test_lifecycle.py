@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from alerts import lifecycle
 from alerts.engine import deliver_outbox, evaluate_rules
 from sensing.app import App
+from storage import alert_actions
 from storage import schema as s
 from storage.db import write_tx
 from storage.store import Store
@@ -140,7 +140,9 @@ def test_renotifies_until_acknowledged(silent_ab: Engine, receiver: HttpReceiver
     reminder = receiver.requests[-1].json()
     assert "仍在持续" in reminder["title"]
     alert_a = alerts_by_key(silent_ab)["source=a"][0]
-    lifecycle.acknowledge_alert(silent_ab, alert_a.id, "zhang.san", "已联系数据源负责人", now=NOW + 121 * MIN)
+    alert_actions.acknowledge_alert(
+        silent_ab, alert_a.id, "zhang.san", "已联系数据源负责人", now=NOW + 121 * MIN
+    )
     evaluate_rules(app.engine, app.settings, now=NOW + 240 * MIN)
     with silent_ab.connect() as conn:
         payload = conn.execute(select(s.outbox.c.payload).order_by(s.outbox.c.id.desc())).scalars().first()
@@ -152,7 +154,7 @@ def test_renotifies_until_acknowledged(silent_ab: Engine, receiver: HttpReceiver
 
 def test_silence_suppresses_until_it_expires(silent_ab: Engine, receiver: HttpReceiver) -> None:
     app = silence_app(silent_ab, receiver)
-    lifecycle.create_silence(
+    alert_actions.create_silence(
         silent_ab, "src_silent", NOW + 60 * MIN, "li.si", key="source=a", note="维护窗口", now=NOW - MIN
     )
     evaluate_rules(app.engine, app.settings, now=NOW)
@@ -161,13 +163,15 @@ def test_silence_suppresses_until_it_expires(silent_ab: Engine, receiver: HttpRe
     assert [a["key"] for a in payload["alerts"]] == ["source=b"]  # a is recorded but not sent
     assert evaluate_rules(app.engine, app.settings, now=NOW + 59 * MIN)["queued"] == 0
     assert evaluate_rules(app.engine, app.settings, now=NOW + 61 * MIN)["queued"] == 1  # silence expired
-    assert [r["id"] for r in lifecycle.list_silences(silent_ab, now=NOW + 61 * MIN)] == []
-    all_keys = lifecycle.create_silence(silent_ab, "src_silent", NOW + 999 * MIN, "li.si", now=NOW + 62 * MIN)
+    assert [r["id"] for r in alert_actions.list_silences(silent_ab, now=NOW + 61 * MIN)] == []
+    all_keys = alert_actions.create_silence(
+        silent_ab, "src_silent", NOW + 999 * MIN, "li.si", now=NOW + 62 * MIN
+    )
     assert ("silenced", "li.si") in events(silent_ab, alerts_by_key(silent_ab)["source=b"][0].id)
     assert (
         evaluate_rules(app.engine, app.settings, now=NOW + 300 * MIN)["queued"] == 0
     )  # every key silenced: no reminders
-    lifecycle.end_silence(silent_ab, all_keys, "li.si", now=NOW + 301 * MIN)
+    alert_actions.end_silence(silent_ab, all_keys, "li.si", now=NOW + 301 * MIN)
     assert evaluate_rules(app.engine, app.settings, now=NOW + 302 * MIN)["queued"] == 1
 
 
@@ -175,13 +179,13 @@ def test_manual_resolve_ack_and_state_errors(silent_ab: Engine, receiver: HttpRe
     app = silence_app(silent_ab, receiver)
     evaluate_rules(app.engine, app.settings, now=NOW)
     alert_a = alerts_by_key(silent_ab)["source=a"][0]
-    lifecycle.resolve_alert(silent_ab, alert_a.id, "wang.wu", "数据源已修复", now=NOW + MIN)
-    with pytest.raises(lifecycle.AlertStateError):
-        lifecycle.resolve_alert(silent_ab, alert_a.id, "wang.wu")
-    with pytest.raises(lifecycle.AlertStateError):
-        lifecycle.acknowledge_alert(silent_ab, alert_a.id, "wang.wu")
-    with pytest.raises(lifecycle.AlertNotFoundError):
-        lifecycle.acknowledge_alert(silent_ab, 99999, "wang.wu")
+    alert_actions.resolve_alert(silent_ab, alert_a.id, "wang.wu", "数据源已修复", now=NOW + MIN)
+    with pytest.raises(alert_actions.AlertStateError):
+        alert_actions.resolve_alert(silent_ab, alert_a.id, "wang.wu")
+    with pytest.raises(alert_actions.AlertStateError):
+        alert_actions.acknowledge_alert(silent_ab, alert_a.id, "wang.wu")
+    with pytest.raises(alert_actions.AlertNotFoundError):
+        alert_actions.acknowledge_alert(silent_ab, 99999, "wang.wu")
     assert events(silent_ab, alert_a.id)[-1] == ("resolved", "wang.wu")
     with silent_ab.connect() as conn:
         audit = conn.execute(select(s.audit_log.c.user, s.audit_log.c.action)).all()

@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 from sqlalchemy import Engine, select
 
 from alerts.engine import evaluate_rules
 from alerts.rules import SourceActivity, evaluate_negative_share, evaluate_source_silence, evaluate_volume
+from analytics.chance import describe_count, describe_evidence
 from kernel.settings import AlertRuleSettings
 from storage import schema as s
 from storage.db import write_tx
@@ -57,7 +59,12 @@ def test_volume_spike_fires_with_numbers_in_plain_chinese() -> None:
     c = cands[0]
     assert c.value == usual + 45 and c.baseline is not None and c.value / max(c.baseline, 1) > 3
     assert c.since == CURRENT and c.severity == "warning"
-    assert "诉求类别「环境保护」最近1小时" in c.summary and f"{c.value:.0f} 条" in c.summary
+    assert f"诉求类别「环境保护」本小时 {c.value:.0f} 条，按近 14 天同时段预计" in c.summary
+    # how unusual, in words, from the tail probability of the detector's own statistic
+    ev = c.evidence
+    assert ev["p_value"] == pytest.approx(norm.sf(ev["z"]), rel=1e-2, abs=1e-12)
+    assert describe_count(c.value, ev["expected"], 1, 14, ev["p_value"]) in c.summary
+    assert "偶然出现的概率" in c.summary and describe_evidence(ev) in c.summary
     assert "倍" in c.summary and "自 11月20日 14:00 起" in c.summary  # 06:00 UTC shown in Beijing time
     assert c.scope is not None and (c.scope.dimension, c.scope.value) == ("category", "环境保护")
 
@@ -83,7 +90,7 @@ def test_volume_spike_reports_the_hours_its_value_sums(window_hours: int) -> Non
     hours = c.evidence["window_hours"]
     assert hours in (window_hours, 2 * window_hours)
     assert c.value == sum(counts[-hours:])  # the reported value sums exactly the reported hours
-    assert f"最近{hours}小时" in c.summary
+    assert ("本小时" if hours == 1 else f"最近 {hours} 小时") in c.summary
 
 
 def test_volume_spike_needs_history_not_zeros_before_the_data() -> None:

@@ -75,6 +75,7 @@ def test_season_none_mistakes_the_daily_cycle_for_spikes() -> None:
 def test_min_count_keeps_quiet_series_silent(method: str) -> None:
     idx = pd.date_range("2025-01-01", periods=24 * 30, freq="h", tz="UTC")
     s = pd.Series(np.random.default_rng(1).poisson(0.05, len(idx)).astype(float), index=idx)
+    s.iloc[-12:] = 0.0  # fewer than min_count items in every window the scan may test (up to 6 hours)
     s.iloc[-1] = 4.0
     assert evaluate_latest(s, SpikeParams(method=method)) is None
     spike = evaluate_latest(s, SpikeParams(method=method, min_count=3))
@@ -135,7 +136,7 @@ def test_window_sums_buckets() -> None:
 
 def test_each_bucket_reports_the_sum_over_its_window() -> None:
     s = hourly_counts(seed=7)
-    scored = score_buckets(s, SpikeParams(window=2, n_scales=3))
+    scored = score_buckets(s, SpikeParams(window=2, n_scales=3, sparse_scales=1))
     assert set(scored["window"].unique()) <= {2, 4, 6} and scored["window"].nunique() > 1
     sums = {w: s.rolling(w).sum() for w in (2, 4, 6)}
     expected = [sums[w].iloc[i] for i, w in enumerate(scored["window"])]
@@ -166,7 +167,7 @@ def test_sustained_small_excess_needs_the_longer_window(detector: str, burst: fl
     idx = pd.date_range("2024-01-01", periods=7 * 30, freq="D", tz="UTC")
     s = pd.Series(np.random.default_rng(12).poisson(1.5, len(idx)).astype(float), index=idx)
     s.iloc[-2:] = [burst, burst]
-    single = evaluate_latest(s, SpikeParams(detector=detector, n_scales=1, z_threshold=3.0))
+    single = evaluate_latest(s, SpikeParams(detector=detector, n_scales=1, sparse_scales=1, z_threshold=3.0))
     multi = evaluate_latest(s, SpikeParams(detector=detector, n_scales=2, z_threshold=3.0))
     assert single is None
     assert multi is not None and multi.window == 2 and multi.value == 2 * burst and multi.z > 3.3

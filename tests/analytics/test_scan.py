@@ -153,7 +153,9 @@ def test_residual_autocorrelation_tells_stocks_from_flows() -> None:
 
 def test_explicit_z_threshold_is_the_single_window_threshold() -> None:
     s, _ = poisson_series(5, 5.0, seed=12)
-    params = SpikeParams(z_threshold=2.5, n_scales=1, autoregressive=False, min_count=0, ratio_threshold=1.0)
+    params = SpikeParams(
+        z_threshold=2.5, n_scales=1, sparse_scales=1, autoregressive=False, min_count=0, ratio_threshold=1.0
+    )
     scored = score_buckets(s, params)
     ok = scored["z"].notna() & scored["baseline"].notna()
     assert ((scored["z"] >= 2.5) == scored["fired"])[ok].all()

@@ -208,6 +208,26 @@ def test_alerts_page_acknowledge_by_duty(open_page: OpenPage, seeded: SeedFacts,
     assert silences == [(target["rule"], target["key"], "duty")]
 
 
+def test_alerts_page_says_how_unusual_a_volume_alert_is(
+    open_page: OpenPage, seeded: SeedFacts, engine: Engine
+) -> None:
+    """A volume alert's evidence carries the detector's tail probability: the page says it in words."""
+    target = next(a for a in seeded.alerts if a["rule"] == "category_spike")
+    evidence = {
+        **target["evidence"],
+        **{"value": 9.0, "expected": 3.0, "window_hours": 1, "lookback_days": 14, "p_value": 0.0011},
+    }
+    with engine.begin() as conn:
+        conn.execute(s.alerts.update().where(s.alerts.c.id == target["id"]).values(evidence=evidence))
+    at = open_page("alerts", role="official")
+    at.selectbox(key="alert_pick").select(target["id"]).run()
+    shown = [str(e.value) for e in at.text]  # plain text, never Markdown or HTML
+    assert "异常程度：本小时 9 条，按近 14 天同时段预计 3 条，偶然出现的概率约千分之一" in shown
+    other = next(a for a in seeded.alerts if a["rule"] == "public_safety")  # no tail probability stored
+    at.selectbox(key="alert_pick").select(other["id"]).run()
+    assert not [e for e in at.text if "异常程度" in str(e.value)]
+
+
 def test_alerts_page_is_read_only_for_officials(open_page: OpenPage) -> None:
     at = open_page("alerts", role="official")
     assert not [b for b in at.button if b.key in ("btn_ack", "btn_resolve", "btn_silence")]
