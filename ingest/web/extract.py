@@ -109,7 +109,7 @@ class Article:
             "published": published,
             "author": self.author,
             "text": self.text,
-            "attachments": [{"url": a.url, "name": a.name} for a in self.attachments],
+            "attachments": [{"url": a.url, "title": a.name} for a in self.attachments],
         }
 
 

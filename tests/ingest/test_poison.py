@@ -353,10 +353,10 @@ def test_status_and_deadletter_commands(tmp_path: Path, db_url: str) -> None:
     drop_file(
         inbox, "a.csv", "id,content,t\n1,第一条,2026-11-20 08:00\n2,第二条,日期不详\n3,第三条,时间未知\n"
     )
-    runner = CliRunner()
+    runner = CliRunner(env={"POISON_TEST_KEY": "k" * 32})
 
     def run(*args: str) -> Any:
-        result = runner.invoke(cli, ["--config", str(config), *args], env={"POISON_TEST_KEY": "k" * 32})
+        result = runner.invoke(cli, ["--config", str(config), *args])
         assert result.exit_code == 0, result.output
         return result
 

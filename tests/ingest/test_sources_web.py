@@ -82,7 +82,7 @@ def test_collects_a_site_end_to_end_and_a_second_run_fetches_only_new_articles(
     gbk_doc = docs["gbk.html"]
     assert gbk_doc["title"] == "关于开展2024年城乡居民医保集中参保缴费工作的通知"
     assert gbk_doc["extra"]["charset"] == "gb18030"
-    assert [a["name"] for a in gbk_doc["extra"]["attachments"]] == [
+    assert [a["title"] for a in gbk_doc["extra"]["attachments"]] == [
         "城乡居民医保参保登记表.pdf",
         "经办机构联系方式",
     ]

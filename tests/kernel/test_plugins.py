@@ -58,8 +58,9 @@ def test_unknown_kind_is_refused_naming_the_choices(tmp_path: Path) -> None:
 
 
 def test_a_third_party_source_is_configured_and_collected(
-    installed_plugin: None, tmp_path: Path, engine: Engine
+    installed_plugin: None, tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("TEST_AUTHOR_KEY", "a-long-random-test-key")
     path = config(
         tmp_path,
         app={"data_dir": str(tmp_path / "var"), "author_hash_key": "$env:TEST_AUTHOR_KEY"},
@@ -71,7 +72,7 @@ def test_a_third_party_source_is_configured_and_collected(
             }
         ],
     )
-    settings = load_config(path, {"TEST_AUTHOR_KEY": "k"})
+    settings = load_config(path, {})
     store = Store(engine)
     (report,) = ingest_sources(settings, store)
     assert report.status == "ok" and report.new == 2
