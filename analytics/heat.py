@@ -94,6 +94,17 @@ class HeatParams:
     channels: tuple[str, ...] = ("social", "news", "hotline", "gov")
 
 
+def heat_input(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Rollup rows by sentiment -> the heat frame: ``n``, ``neg`` and engagement per bucket x keys x channel.
+
+    The one way the dashboard and the reports turn rollup reads into what :func:`rank_heat` and
+    :func:`rank_agenda` rank.
+    """
+    frame = frame.assign(neg=frame["n"].where(frame["sentiment"] == "negative", 0))
+    cols = ["n", "neg", *_ENGAGEMENT]
+    return frame.groupby(["bucket", *keys, "channel"], as_index=False)[cols].sum()
+
+
 def _weight_total(weights: HeatWeights | AgendaWeights) -> float:
     values = [getattr(weights, f.name) for f in fields(weights)]
     if any(v < 0 for v in values) or sum(values) <= 0:

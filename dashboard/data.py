@@ -17,6 +17,9 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from analytics.emerging import EmergingParams, find_emerging
+from analytics.forecast import forecast_volume
+from analytics.heat import HeatParams, HeatWeights, heat_input, rank_agenda, rank_heat
 from kernel.settings import Settings, load_settings
 from storage import alert_queries, corrections
 from storage import events as ev
@@ -140,96 +143,51 @@ def topic_activity(url: str, f: q.QueryFilters) -> pd.DataFrame:
     return q.topic_activity(engine(), f, timedelta(days=LOOKBACK_DAYS), hourly_tail)
 
 
-def heat_input(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Rollup rows grouped by sentiment -> the heat frame: ``n``, ``neg`` and engagement per bucket x keys x channel."""
-    frame = frame.assign(neg=frame["n"].where(frame["sentiment"] == "negative", 0))
-    cols = ["n", "neg", "likes", "reposts", "comments", "reads"]
-    return frame.groupby(["bucket", *keys, "channel"], as_index=False)[cols].sum()
-
-
-def heat_params(f: q.QueryFilters) -> Any:
-    from analytics.heat import HeatParams
-
+def heat_params(f: q.QueryFilters) -> HeatParams:
     hours = max(1, int((f.end - f.start).total_seconds() // 3600))
     return HeatParams(window_hours=hours, baseline_days=LOOKBACK_DAYS, persistence_buckets=min(hours, 168))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def hot_topics(
-    url: str, f: q.QueryFilters, weights: tuple[tuple[str, float], ...]
-) -> tuple[pd.DataFrame, bool]:
-    """Topics ranked by heat for the period, with ``label``; second value: heat explained (c_* columns)."""
+def hot_topics(url: str, f: q.QueryFilters, weights: tuple[tuple[str, float], ...]) -> pd.DataFrame:
+    """Topics ranked by heat for the period, with ``label`` and each component's contribution (c_* columns)."""
     raw = topic_activity(url, f)
     labels = topics(url).set_index("id")["label"].to_dict()
-    try:
-        from analytics.heat import HeatWeights, rank_heat
-    except ImportError:
-        ranked = _rank_by_volume(raw, f)
-        explained = False
-    else:
-        ranked = rank_heat(
-            heat_input(raw, ["topic_id"]),
-            HeatWeights(**dict(weights)),
-            pd.Timestamp(f.end),
-            heat_params(f),
-            ("topic_id",),
-        )
-        explained = True
+    ranked = rank_heat(
+        heat_input(raw, ["topic_id"]),
+        HeatWeights(**dict(weights)),
+        pd.Timestamp(f.end),
+        heat_params(f),
+        ("topic_id",),
+    )
     if ranked.empty:
-        return ranked.assign(label=pd.Series(dtype=str)), explained
+        return ranked.assign(label=pd.Series(dtype=str))
     ranked["topic_id"] = ranked["topic_id"].astype("int64")
     ranked["label"] = [labels.get(int(t), f"话题 {t}") for t in ranked["topic_id"]]
     ranked["neg_ratio"] = ranked["neg"] / ranked["n"].where(ranked["n"] > 0)
-    return ranked, explained
-
-
-def _rank_by_volume(raw: pd.DataFrame, f: q.QueryFilters) -> pd.DataFrame:
-    """Fallback ranking when the heat module is missing: volume in the period."""
-    if raw.empty:
-        return pd.DataFrame(columns=["topic_id", "heat", "n", "neg", "growth_ratio", "channels"])
-    cur = raw.loc[raw["bucket"] >= pd.Timestamp(f.start)]
-    prev = raw.loc[raw["bucket"] < pd.Timestamp(f.start)]
-    g = cur.assign(neg=cur["n"].where(cur["sentiment"] == "negative", 0)).groupby("topic_id")
-    out = g[["n", "neg"]].sum()
-    out["channels"] = g["channel"].agg(lambda c: ",".join(sorted(set(c))))
-    days = max((f.end - f.start).total_seconds() / 86400, 1 / 24)
-    expected = prev.groupby("topic_id")["n"].sum().reindex(out.index, fill_value=0) / LOOKBACK_DAYS * days
-    out["growth_ratio"] = (out["n"] + 1) / (expected + 1)
-    out["heat"] = out["n"].astype(float)
-    return out.reset_index().sort_values("heat", ascending=False).reset_index(drop=True)
+    return ranked
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def agenda(url: str, f: q.QueryFilters) -> tuple[pd.DataFrame, bool]:
-    """Category x region cells ranked by agenda priority (explained) or, without the module, by volume."""
+def agenda(url: str, f: q.QueryFilters) -> pd.DataFrame:
+    """Category x region cells ranked by agenda priority, explained."""
     raw = q.agenda_activity(engine(), f, timedelta(days=LOOKBACK_DAYS))
     raw = raw.rename(columns={"province": "region"})
-    try:
-        from analytics.heat import rank_agenda
-    except ImportError:
-        cur = raw.loc[raw["bucket"] >= pd.Timestamp(f.start)]
-        out = cur.groupby(["category", "region"], as_index=False)["n"].sum()
-        return out.assign(priority=out["n"].astype(float)).sort_values("priority", ascending=False), False
-    ranked = rank_agenda(
+    return rank_agenda(
         heat_input(raw, ["category", "region"]), now=pd.Timestamp(f.end), params=heat_params(f)
     )
-    return ranked, True
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def topic_forecast(
     url: str, f: q.QueryFilters, topic_id: int, tz: str
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """A topic's volume per local bucket and, when :mod:`analytics.forecast` is installed, its forecast.
+    """A topic's volume per local bucket and its forecast (None when there is nothing to forecast).
 
     The forecast (``bucket``, ``mean``, ``lower``, ``upper``; 90 % interval) covers the next day in
     hourly buckets for periods up to three days, else the next three days.
     """
     history = trend(url, f, None, tz, topic_id)
-    try:
-        from analytics.forecast import forecast_volume
-    except ImportError:
-        return history, None
     freq = freq_for(f)
     if history.empty or history["n"].sum() == 0:
         return history, None
@@ -244,12 +202,8 @@ def topic_forecast(
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def emerging_topics(url: str, f: q.QueryFilters) -> pd.DataFrame | None:
-    """New and fast-rising topics in the last 24 hours of the period (None without the module)."""
-    try:
-        from analytics.emerging import EmergingParams, find_emerging
-    except ImportError:
-        return None
+def emerging_topics(url: str, f: q.QueryFilters) -> pd.DataFrame:
+    """New and fast-rising topics in the last 24 hours of the period."""
     raw = topic_activity(url, f)
     hours = max(1, min(RECENT_HOURS, int((f.end - f.start).total_seconds() // 3600)))
     params = EmergingParams(recent_hours=hours, history_days=LOOKBACK_DAYS)

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from analytics.heat import HeatParams, HeatWeights, rank_heat
+from analytics.heat import HeatParams, HeatWeights, heat_input, rank_heat
 from analytics.heat import rank_agenda as rank_agenda_cells
 from storage.queries import QueryFilters, agenda_activity, topic_activity, topics_frame, total
 
@@ -27,17 +27,13 @@ def _heat_params() -> HeatParams:
     return HeatParams(window_hours=WEEK_HOURS, baseline_days=BASELINE_DAYS, persistence_buckets=WEEK_HOURS)
 
 
-def _with_negatives(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["neg"] = frame["n"].where(frame["sentiment"] == "negative", 0)
-    return frame
-
-
 def rank_topics(engine: Engine, settings: Any, start: datetime, end: datetime) -> pd.DataFrame:
     """Topics active in [start, end) ranked by heat at ``end`` (rollups; ``topic_id``, heat, c_*)."""
     frame = topic_activity(engine, QueryFilters(start, end), timedelta(days=BASELINE_DAYS))
     weights = HeatWeights(**settings.analytics.heat_weights.model_dump())
-    ranked = rank_heat(_with_negatives(frame), weights, pd.Timestamp(end), _heat_params(), keys=("topic_id",))
+    ranked = rank_heat(
+        heat_input(frame, ["topic_id"]), weights, pd.Timestamp(end), _heat_params(), keys=("topic_id",)
+    )
     return ranked.sort_values(["heat", "topic_id"], ascending=[False, True], kind="stable").reset_index(
         drop=True
     )
@@ -49,7 +45,7 @@ def rank_agenda(engine: Engine, settings: Any, start: datetime, end: datetime) -
     frame = agenda_activity(engine, QueryFilters(start, end), timedelta(days=BASELINE_DAYS))
     frame = frame[(frame["category"] != "") & (frame["province"] != "")]
     ranked = rank_agenda_cells(
-        _with_negatives(frame),
+        heat_input(frame, ["category", "province"]),
         None,
         pd.Timestamp(end),
         _heat_params(),

@@ -73,7 +73,7 @@ pivot.columns = [labels.place(c) for c in pivot.columns]
 st.plotly_chart(charts.matrix(pivot, "文档数（类别 × 省级地区）", "文档数"), key="cat_matrix")
 
 st.subheader("议程优先级（类别 × 地区）")
-ranked, explained = data.agenda(ctx.url, ctx.filters)
+ranked = data.agenda(ctx.url, ctx.filters)
 ranked = ranked.loc[(ranked["category"] != "") & (ranked["region"] != "")]  # unknown is not actionable
 if ranked.empty:
     st.info("所选范围内暂无数据。")
@@ -88,28 +88,24 @@ else:
             "声量（条）": top["n"].astype("int64"),
         }
     )
-    if explained:
-        shown["紧迫性"] = top["urgency"].astype(float).round(1)
-        shown["影响范围"] = top["scope"].astype(float).round(1)
-        shown["影响力"] = top["impact"].astype(float).round(1)
+    shown["紧迫性"] = top["urgency"].astype(float).round(1)
+    shown["影响范围"] = top["scope"].astype(float).round(1)
+    shown["影响力"] = top["impact"].astype(float).round(1)
     st.dataframe(shown, hide_index=True, width="stretch")
-    if explained:
-        named = top.assign(
-            议题=[
-                f"{labels.place(c)}·{labels.place(r)}"
-                for c, r in zip(top["category"], top["region"], strict=True)
-            ]
-        )
-        st.plotly_chart(
-            charts.contributions(named.head(10), "议题", AGENDA_PARTS, "优先级构成（前 10）"),
-            key="agenda_parts",
-        )
-        st.caption(
-            "优先级 = 紧迫性（增长、负面）+ 影响范围（渠道扩散、覆盖地区）+ 影响力（声量、互动），0–100 分；"
-            "类别或地区未知的文档不参与排序。"
-        )
-    else:
-        st.caption("热度指数模块尚未安装：暂按声量排序。")
+    named = top.assign(
+        议题=[
+            f"{labels.place(c)}·{labels.place(r)}"
+            for c, r in zip(top["category"], top["region"], strict=True)
+        ]
+    )
+    st.plotly_chart(
+        charts.contributions(named.head(10), "议题", AGENDA_PARTS, "优先级构成（前 10）"),
+        key="agenda_parts",
+    )
+    st.caption(
+        "优先级 = 紧迫性（增长、负面）+ 影响范围（渠道扩散、覆盖地区）+ 影响力（声量、互动），0–100 分；"
+        "类别或地区未知的文档不参与排序。"
+    )
 
 st.subheader("事件与效果（类别 × 地区）")
 known = data.options(ctx.url)

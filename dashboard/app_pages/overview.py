@@ -63,12 +63,9 @@ right.plotly_chart(
 )
 
 st.subheader("热点议题（按热度指数）")
-ranked, explained = data.hot_topics(ctx.url, ctx.filters, weights)
+ranked = data.hot_topics(ctx.url, ctx.filters, weights)
 if ranked.empty:
     st.info("所选范围内没有可排名的话题。")
 else:
     st.dataframe(hot_topic_table(ranked.head(10)), hide_index=True, width="stretch")
-    if not explained:
-        st.caption("热度指数模块尚未安装：暂按声量排序。")
-    else:
-        st.caption("热度指数 0–100，由声量、增长、扩散、互动、负面、持续六项加权构成；详见“热点话题”页。")
+    st.caption("热度指数 0–100，由声量、增长、扩散、互动、负面、持续六项加权构成；详见“热点话题”页。")

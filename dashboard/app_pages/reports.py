@@ -7,10 +7,8 @@ browser's reach, so the click on the download button itself is not what is recor
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -21,6 +19,7 @@ from dashboard.context import page_context
 from dashboard.markdown import escape_md
 from dashboard.tables import local_time
 from kernel import labels
+from reports.weekly import generate_weekly_report
 from storage.store import Store
 from storage.types import iso_week
 
@@ -36,20 +35,6 @@ ctx = page_context()
 st.title("报告")
 
 
-def weekly_module() -> ModuleType | None:
-    """``reports.weekly`` when the reports package is installed, else None."""
-    try:
-        module = importlib.import_module("reports.weekly")
-    except ImportError:
-        return None
-    return module if hasattr(module, "generate_weekly_report") else None
-
-
-weekly = weekly_module()
-if weekly is None:
-    st.info("报告模块尚未安装：暂不能生成周报。")
-    st.stop()
-
 out_dir = Path(ctx.settings.reports.out_dir)
 flash = st.session_state.pop(FLASH, None)
 if flash:
@@ -61,13 +46,12 @@ def weeks_ago(offset: int) -> str:
 
 
 def generate(week: str, formats: list[str]) -> None:
-    assert weekly is not None
     user = auth.authorize(data.engine(), "reports")
     if user is None:
         st.session_state[FLASH] = ("error", auth.DENIED)
         return
     try:
-        paths = weekly.generate_weekly_report(
+        paths = generate_weekly_report(
             data.engine(),
             ctx.settings,
             week=week,

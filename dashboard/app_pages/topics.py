@@ -16,7 +16,7 @@ from kernel import labels
 ctx = page_context()
 page_header("热点话题", ctx)
 weights = ctx.settings.analytics.heat_weights.model_dump()
-ranked, explained = data.hot_topics(ctx.url, ctx.filters, tuple(weights.items()))
+ranked = data.hot_topics(ctx.url, ctx.filters, tuple(weights.items()))
 
 if ranked.empty:
     st.info("所选范围内没有可排名的话题。")
@@ -24,14 +24,11 @@ if ranked.empty:
 
 st.dataframe(hot_topic_table(ranked), hide_index=True, width="stretch")
 parts = {f"c_{k}": v for k, v in labels.HEAT_COMPONENTS.items()}
-if explained:
-    top = ranked.head(10).assign(话题=ranked["label"].head(10).astype(str))
-    st.plotly_chart(charts.contributions(top, "话题", parts, "热度构成（前 10 个话题）"), key="heat_parts")
-else:
-    st.caption("热度指数模块尚未安装：暂按声量排序，无法展示热度构成。")
+top = ranked.head(10).assign(话题=ranked["label"].head(10).astype(str))
+st.plotly_chart(charts.contributions(top, "话题", parts, "热度构成（前 10 个话题）"), key="heat_parts")
 
 emerging = data.emerging_topics(ctx.url, ctx.filters)
-if emerging is not None and not emerging.empty:
+if not emerging.empty:
     hours = emerging.attrs.get("hours", 24)
     st.subheader(f"新出现与快速上升的话题（最近 {hours} 小时）")
     st.dataframe(
@@ -71,24 +68,23 @@ if not meta.empty:
     first = meta.iloc[0]["first_seen"].tz_convert(ctx.tz)
     st.text(f"首次出现：{first:%Y-%m-%d %H:%M}")
 
-if explained:
-    total = sum(weights.values())
-    formula = " + ".join(f"{weights[k] / total:.0%}×{v}" for k, v in labels.HEAT_COMPONENTS.items())
-    with st.expander("热度指数说明", expanded=True):
-        st.text(f"热度 = 100 × ({formula})，各分项归一化到 0–1，权重来自配置 analytics.heat_weights。")
-        explain = pd.DataFrame(
-            {
-                "分项": list(labels.HEAT_COMPONENTS.values()),
-                "得分（0–1）": [round(float(row[k]), 3) for k in labels.HEAT_COMPONENTS],
-                "权重": [round(weights[k] / total, 3) for k in labels.HEAT_COMPONENTS],
-                "贡献（分）": [round(float(row[f"c_{k}"]), 1) for k in labels.HEAT_COMPONENTS],
-            }
-        )
-        st.dataframe(explain, hide_index=True, width="stretch")
-        st.text(
-            "声量：本期条数（对数归一）；增长：相对自身过去 7 天速率的增幅；扩散：出现的渠道数；"
-            "互动：点赞转发评论阅读；负面：负面占比（小样本收缩）；持续：有声量的小时数占比。"
-        )
+total = sum(weights.values())
+formula = " + ".join(f"{weights[k] / total:.0%}×{v}" for k, v in labels.HEAT_COMPONENTS.items())
+with st.expander("热度指数说明", expanded=True):
+    st.text(f"热度 = 100 × ({formula})，各分项归一化到 0–1，权重来自配置 analytics.heat_weights。")
+    explain = pd.DataFrame(
+        {
+            "分项": list(labels.HEAT_COMPONENTS.values()),
+            "得分（0–1）": [round(float(row[k]), 3) for k in labels.HEAT_COMPONENTS],
+            "权重": [round(weights[k] / total, 3) for k in labels.HEAT_COMPONENTS],
+            "贡献（分）": [round(float(row[f"c_{k}"]), 1) for k in labels.HEAT_COMPONENTS],
+        }
+    )
+    st.dataframe(explain, hide_index=True, width="stretch")
+    st.text(
+        "声量：本期条数（对数归一）；增长：相对自身过去 7 天速率的增幅；扩散：出现的渠道数；"
+        "互动：点赞转发评论阅读；负面：负面占比（小样本收缩）；持续：有声量的小时数占比。"
+    )
 
 left, right = st.columns(2)
 history, predicted = data.topic_forecast(ctx.url, ctx.filters, topic_id, ctx.tz)

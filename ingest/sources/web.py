@@ -302,7 +302,9 @@ class WebSource(web.HttpSource):
             return _Outcome(url, reason="empty_article")
         extra: dict[str, Any] = {"charset": page.charset}
         if article.attachments:
-            extra["attachments"] = [{"url": a.url, "title": a.name} for a in article.attachments]  # "name" is a personal key
+            extra["attachments"] = [
+                {"url": a.url, "title": a.name} for a in article.attachments
+            ]  # "name" is a personal key
         item = RawItem(
             external_id=stable_id(url),
             content=article.text,

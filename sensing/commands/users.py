@@ -83,17 +83,22 @@ def set_role_cmd(app: App, name: str, role: str) -> None:
     click.echo(f"user {name} now has role {role}")
 
 
+def _set_active(app: App, name: str, active: bool) -> None:
+    try:
+        auth.set_active(app.engine, name, active)
+    except auth.UserError as exc:
+        _fail(exc)
+    word = "enable" if active else "disable"
+    app.store.audit("cli", f"user.{word}", name)
+    click.echo(f"user {name} {word}d")
+
+
 @users_cmd.command("disable")
 @click.argument("name")
 @pass_app
 def disable_cmd(app: App, name: str) -> None:
     """Disable user NAME (their dashboard sessions end at their next page run)."""
-    try:
-        auth.set_active(app.engine, name, False)
-    except auth.UserError as exc:
-        _fail(exc)
-    app.store.audit("cli", "user.disable", name)
-    click.echo(f"user {name} disabled")
+    _set_active(app, name, False)
 
 
 @users_cmd.command("enable")
@@ -101,9 +106,4 @@ def disable_cmd(app: App, name: str) -> None:
 @pass_app
 def enable_cmd(app: App, name: str) -> None:
     """Enable user NAME again."""
-    try:
-        auth.set_active(app.engine, name, True)
-    except auth.UserError as exc:
-        _fail(exc)
-    app.store.audit("cli", "user.enable", name)
-    click.echo(f"user {name} enabled")
+    _set_active(app, name, True)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
+from analytics.heat import heat_input
 from storage import queries as q
 from storage import schema as s
 from storage.corrections import add_correction
@@ -216,13 +217,6 @@ def test_levels_built_with_other_grouping_sets_are_rebuilt(engine: Engine, store
     assert lv.levels_timezone(engine) == TZ
     assert lv.pick_grouping(by) == 5
     assert sorted_frame(q.aggregate(engine, f, by), by).equals(expected)
-
-
-def heat_input(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Rollup rows by sentiment -> the heat frame (``n``, ``neg``, engagement per bucket x keys x channel)."""
-    frame = frame.assign(neg=frame["n"].where(frame["sentiment"] == "negative", 0))
-    cols = ["n", "neg", "likes", "reposts", "comments", "reads"]
-    return frame.groupby(["bucket", *keys, "channel"], as_index=False)[cols].sum()
 
 
 def heat_params(f: q.QueryFilters, baseline_days: int) -> Any:
