@@ -30,11 +30,8 @@ def _compiled_engine(tokenizer: jieba.Tokenizer) -> Any:
     """jieba-rs with ``tokenizer``'s words and frequencies, or ``None`` when it cannot stand in."""
     if jieba.finalseg.Force_Split_Words:
         return None  # deleted words must be split after the HMM: only jieba itself does that
-    try:
-        import rjieba
-    except ImportError:  # pragma: no cover - rjieba is a dependency; the Python cut still works
-        logger.warning("rjieba is not installed: jieba cuts run in pure Python (slower)")
-        return None
+    import rjieba
+
     engine = rjieba.Jieba.empty()
     for word, freq in tokenizer.FREQ.items():
         if freq:  # prefixes of words are stored with frequency 0

@@ -42,12 +42,8 @@ class BrowserRenderer:
         self._browser: Any = None
 
     def __enter__(self) -> BrowserRenderer:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            raise FatalSourceError(
-                "render: browser needs the playwright package (pip install playwright)"
-            ) from None
+        from playwright.sync_api import sync_playwright  # loaded only for sources that render
+
         executable = find_chromium(self.chromium)
         self._pw = sync_playwright().start()
         try:

@@ -31,18 +31,16 @@ def initialize(app: App) -> tuple[str | None, str | None]:
     """Create or upgrade the database, then register sources and users (idempotent)."""
     before, after = upgrade_database(app.engine)
     sync_sources(app)
+    from dashboard.auth import sync_users
+
     try:
-        from dashboard.auth import sync_users
-    except ImportError:  # dashboard package not installed in this build
-        pass
-    else:
-        try:
-            sync_users(app.engine, app.settings.dashboard.users)
-        except ConfigError as exc:  # the other users are synchronised; these are refused
-            origin = app.config_path or os.environ.get("SENSING_CONFIG") or "config.yaml"
-            raise click.ClickException(
-                "\n".join(f"config error: {origin}: {problem}" for problem in exc.problems)
-            ) from exc
+        sync_users(app.engine, app.settings.dashboard.users)
+    except ConfigError as exc:  # the other users are synchronised; these are refused
+        origin = app.config_path or os.environ.get("SENSING_CONFIG") or "config.yaml"
+        raise click.ClickException(
+            "\n".join(f"config error: {origin}: {problem}" for problem in exc.problems)
+        ) from exc
+
     return before, after
 
 

@@ -23,11 +23,8 @@ EVAL_TASKS = (*TASK_CODES, "topics")
 
 def _evaluate_topics(path: Path) -> dict[str, Any]:
     from nlp.evaluate import read_labelled_file
+    from nlp.topics import evaluate_topics  # loads BERTopic: only when topics are evaluated
 
-    try:
-        from nlp.topics import evaluate_topics
-    except ImportError as exc:  # nlp/topics.py is built by another helper
-        raise click.ClickException(f"topic evaluation is not available: {exc}") from exc
     rows = read_labelled_file(path)
     return evaluate_topics([t for t, _ in rows], [lab for _, lab in rows])
 
