@@ -31,12 +31,10 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 
 from kernel.settings import ConfigError, UserSettings, resolve_secret
-from storage import schema as s
-from storage.db import write_tx
-from storage.types import utcnow
+from storage import users
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +113,7 @@ def _check_role(role: str) -> None:
 
 
 def get_user_row(engine: Engine, username: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(s.users).where(s.users.c.username == username)).mappings().first()
-    return dict(row) if row else None
+    return users.get_user(engine, username)
 
 
 def authenticate(engine: Engine, username: str, password: str) -> User | None:
@@ -129,10 +125,9 @@ def authenticate(engine: Engine, username: str, password: str) -> User | None:
     if not verify_password(row["password_hash"], password):
         return None
     if _hasher.check_needs_rehash(row["password_hash"]):
-        with write_tx(engine) as conn:
-            conn.execute(
-                update(s.users).where(s.users.c.id == row["id"]).values(password_hash=_hasher.hash(password))
-            )
+        users.update_user(
+            engine, row["username"], {"password_hash": _hasher.hash(password)}, ends_sessions=False
+        )
     return _user(row)
 
 
@@ -156,25 +151,12 @@ def add_user(
     UserSettings.model_validate({"username": username, "role": role})  # same name rules as the configuration
     if get_user_row(engine, username) is not None:
         raise UserError(f"用户 {username} 已存在")
-    password_hash = hash_password(password, username)
-    with write_tx(engine) as conn:
-        conn.execute(
-            s.users.insert().values(
-                username=username, password_hash=password_hash, role=role, display_name=display_name,
-                active=True, created_at=utcnow(),
-            )
-        )  # fmt: skip
+    users.insert_user(engine, username, role, hash_password(password, username), display_name)
 
 
 def _change(engine: Engine, username: str, values: dict[str, Any], ends_sessions: bool) -> int:
     """Apply ``values`` to the user; raise the session epoch when ``ends_sessions``. Returns the epoch."""
-    u = s.users
-    if ends_sessions:
-        values = {**values, "session_epoch": u.c.session_epoch + 1}
-    with write_tx(engine) as conn:
-        epoch = conn.execute(
-            update(u).where(u.c.username == username).values(**values).returning(u.c.session_epoch)
-        ).scalar_one_or_none()
+    epoch = users.update_user(engine, username, values, ends_sessions=ends_sessions)
     if epoch is None:
         raise UserError(f"用户 {username} 不存在")
     return int(epoch)
@@ -201,10 +183,7 @@ def set_role(engine: Engine, username: str, role: str) -> int:
 
 def list_users(engine: Engine) -> list[dict[str, Any]]:
     """Every user without the password hash, by name."""
-    u = s.users
-    q = select(u.c.username, u.c.role, u.c.display_name, u.c.active, u.c.created_at).order_by(u.c.username)
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+    return users.list_users(engine)
 
 
 def _configured_hash(user: UserSettings, current: str | None) -> str | None:
@@ -229,7 +208,7 @@ def _configured_hash(user: UserSettings, current: str | None) -> str | None:
     return None
 
 
-def sync_users(engine: Engine, users: Sequence[UserSettings]) -> dict[str, int]:
+def sync_users(engine: Engine, configured: Sequence[UserSettings]) -> dict[str, int]:
     """Upsert the configured users (role, display name, password); returns created/updated/skipped counts.
 
     A user whose password reference resolves to nothing is skipped with a warning. A new password
@@ -242,7 +221,7 @@ def sync_users(engine: Engine, users: Sequence[UserSettings]) -> dict[str, int]:
     """
     counts = {"created": 0, "updated": 0, "skipped": 0}
     problems = []
-    for i, user in enumerate(users):
+    for i, user in enumerate(configured):
         row = get_user_row(engine, user.username)
         try:
             password_hash = _configured_hash(user, row["password_hash"] if row else None)
@@ -259,19 +238,13 @@ def sync_users(engine: Engine, users: Sequence[UserSettings]) -> dict[str, int]:
         values: dict[str, Any] = {
             "role": user.role, "display_name": user.display_name, "password_hash": password_hash,
         }  # fmt: skip
-        with write_tx(engine) as conn:
-            if row is None:
-                conn.execute(
-                    s.users.insert().values(
-                        username=user.username, active=True, created_at=utcnow(), **values
-                    )
-                )
-                counts["created"] += 1
-            elif any(row[k] != v for k, v in values.items()):
-                if row["role"] != user.role or row["password_hash"] != password_hash:
-                    values["session_epoch"] = s.users.c.session_epoch + 1
-                conn.execute(update(s.users).where(s.users.c.id == row["id"]).values(**values))
-                counts["updated"] += 1
+        if row is None:
+            users.insert_user(engine, user.username, user.role, password_hash, user.display_name)
+            counts["created"] += 1
+        elif any(row[k] != v for k, v in values.items()):
+            ends = row["role"] != user.role or row["password_hash"] != password_hash
+            users.update_user(engine, user.username, values, ends_sessions=ends)
+            counts["updated"] += 1
     if counts["created"] or counts["updated"] or counts["skipped"]:
         log.info("users synchronised", extra={f"users_{k}": v for k, v in counts.items()})
     if problems:
