@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
@@ -287,12 +286,6 @@ def test_search_export_needs_analyst(open_page: OpenPage) -> None:
     at = open_page("search", role="duty")
     assert not [b for b in at.button if b.key == "q_prepare"]
     assert "分析员或管理员" in page_text(at)
-
-
-def test_reports_page(open_page: OpenPage, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "reports.weekly", None)  # as if the reports package were missing
-    at = open_page("reports", role="analyst")
-    assert "报告模块尚未安装" in page_text(at)
 
 
 def test_sources_page(open_page: OpenPage, seeded: SeedFacts) -> None:
