@@ -22,6 +22,7 @@ from ingest.base import FatalSourceError, FetchBatch, Health, RawItem, Rejected,
 from ingest.cursors import merged
 from ingest.mapping import FieldMap, map_records
 from ingest.presets import ColumnsError, UnknownPresetError, choose_fields, file_key
+from ingest.read_limits import ReadsFiles
 from ingest.sources.hotline_files import reread_row, sha256_of
 from ingest.tabular import TableError, open_table
 from kernel.settings import ImportSettings
@@ -52,7 +53,7 @@ def inspect_file(
         raise FatalSourceError(str(exc).strip("'\"")) from None
 
 
-class FileImportSource(Source):
+class FileImportSource(ReadsFiles, Source):
     """One file, imported once."""
 
     kind: ClassVar[str] = "file_import"
@@ -69,7 +70,6 @@ class FileImportSource(Source):
         self.already_done = False
         self.resumed_from = 0
         self.preset_used: str | None = None
-        self.limits = ImportSettings()  # the app's ``imports`` settings, set by the caller
         self.refused: str | None = None  # why the rest of the file was refused, if it was
 
     def fetch(self, cursor: dict[str, Any]) -> Iterator[FetchBatch]:
@@ -145,7 +145,9 @@ class FileImportSource(Source):
     def reread(self, locator: dict[str, Any]) -> RawItem:
         fields = FieldMap.model_validate(locator["fields"]) if locator.get("fields") else None
         path = Path(str(locator["path"]))
-        return reread_row(path, int(locator["row"]), locator.get("preset"), fields, self.timezone)
+        return reread_row(
+            path, int(locator["row"]), locator.get("preset"), fields, self.timezone, self.limits
+        )
 
     def check(self) -> Health:
         path = Path(self.options.path)

@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from kernel.settings import ImportSettings
+
 _CHUNK = 1 << 20
 _MB = 1 << 20
 # A JSON string (quotes and escapes included) or a bracket: what the depth scan looks at.
@@ -225,3 +227,13 @@ def bad_bytes_line(data: bytes, exc: UnicodeDecodeError) -> str:
     """'line N: byte sequence .. does not decode ..' for a decode error in a whole document."""
     line = data.count(b"\n", 0, exc.start) + 1
     return f"line {line}: {undecodable(data, exc)}"
+
+
+class ReadsFiles:
+    """A source that reads files with :func:`ingest.tabular.open_table`: it reads within ``limits``.
+
+    The runner (and ``sensing import``) hand it the application's ``imports`` settings; until then
+    it reads with the defaults.
+    """
+
+    limits: ImportSettings = ImportSettings()

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from ingest.base import Source
 from ingest.pipeline import Ingestor, RunReport
+from ingest.read_limits import ReadsFiles
 from ingest.registry import build_source, is_simulated_kind
 from kernel.errors import describe_error
 from kernel.settings import ConfigError, Settings, SourceSettings, resolve_secret
@@ -79,7 +80,7 @@ def author_key(settings: Settings, sources: Sequence[tuple[str, str]] | None = N
 
 def configured_source(settings: Settings, src: SourceSettings) -> Source:
     """Build one configured source through :func:`ingest.registry.build_source`."""
-    return build_source(
+    source = build_source(
         src.name,
         src.kind,
         src.options,
@@ -87,6 +88,9 @@ def configured_source(settings: Settings, src: SourceSettings) -> Source:
         timezone=src.timezone,
         data_dir=settings.app.data_dir,
     )
+    if isinstance(source, ReadsFiles):
+        source.limits = settings.imports
+    return source
 
 
 def make_ingestor(

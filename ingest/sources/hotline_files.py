@@ -31,7 +31,9 @@ from ingest.base import FetchBatch, Health, InvalidItemError, RawItem, Rejected,
 from ingest.cursors import merged
 from ingest.mapping import FieldMap, map_records
 from ingest.presets import PRESETS, ColumnsError, UnknownPresetError, choose_fields, file_key
+from ingest.read_limits import ReadsFiles
 from ingest.tabular import TableError, file_kind, open_table
+from kernel.settings import ImportSettings
 
 MAX_ERRORS_KEPT = 500
 
@@ -78,14 +80,16 @@ def move_aside(path: Path, folder: Path) -> Path:
     return target
 
 
-def reread_row(path: Path, row: int, preset: str | None, fields: FieldMap | None, tz: str) -> RawItem:
+def reread_row(
+    path: Path, row: int, preset: str | None, fields: FieldMap | None, tz: str, limits: ImportSettings
+) -> RawItem:
     """Map the record at ``row`` of ``path`` again (a dead letter's retry).
 
     Raises:
         InvalidItemError: the file or the row cannot be read, or the row is still unusable.
     """
     try:
-        with open_table(path) as table:
+        with open_table(path, limits) as table:
             chosen, _ = choose_fields(table.columns, preset, fields)
             wanted = (r for r in table.records if r.row == row)
             for mapped in map_records(wanted, chosen, file_key=file_key(path.name), tz=tz):
@@ -102,7 +106,7 @@ def _copy(state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "errors": list(state["errors"])}
 
 
-class HotlineFilesSource(Source):
+class HotlineFilesSource(ReadsFiles, Source):
     """CSV/XLSX exports dropped into a folder."""
 
     kind: ClassVar[str] = "hotline_files"
@@ -208,7 +212,9 @@ class HotlineFilesSource(Source):
         name, row = str(locator.get("file") or ""), locator.get("row")
         if not name or row is None:
             raise InvalidItemError("a whole file: move it back into the drop folder to read it again")
-        return reread_row(self._find(name), int(row), self.options.preset, self.options.fields, self.timezone)
+        return reread_row(
+            self._find(name), int(row), self.options.preset, self.options.fields, self.timezone, self.limits
+        )
 
     def _fetch_file(self, path: Path, cursor: dict[str, Any]) -> Iterator[FetchBatch]:
         sha = sha256_of(path)
@@ -228,7 +234,7 @@ class HotlineFilesSource(Source):
             self._last_cursor = merged(cursor, file=None)
             return
         try:
-            table = open_table(path)
+            table = open_table(path, self.limits)
         except TableError as exc:
             self._quarantine_whole(path, str(exc))
             self._last_cursor = merged(cursor, file=None)

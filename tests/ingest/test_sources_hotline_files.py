@@ -131,3 +131,30 @@ def test_the_configured_wenzheng_source_validates() -> None:
     wenzheng = settings.source("wenzheng")
     options = HotlineFilesSource.options_model.model_validate(wenzheng.options)
     assert options.preset == "tipdm"
+
+
+def test_the_drop_folder_reads_within_the_configured_import_limits(tmp_path: Path) -> None:
+    from ingest.runner import configured_source
+    from kernel.settings import Settings
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    rows = [
+        ("1", "噪音扰民", "夜间施工噪音严重。"),
+        ("2", "长诉求", "小区停水" * 40),
+        ("3", "路面破损", "坑洼。"),
+    ]
+    lines = ["工单编号,标题,诉求内容,受理时间,来电人,区域"]
+    lines += [f"{i},{title},{body},2026-11-20 08:00,张三,雨花区" for i, title, body in rows]
+    path = inbox / "export.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    src = {"name": "wenzheng", "kind": "hotline_files"}
+    src["options"] = {"folder": str(inbox), "settle_seconds": 0, "fields": GBK_FIELDS}
+    settings = Settings.model_validate({"sources": [src], "imports": {"max_field_chars": 100}})
+    source = configured_source(settings, settings.sources[0])
+    assert isinstance(source, HotlineFilesSource) and source.limits.max_field_chars == 100
+    batches = list(source.fetch({}))
+    assert [i.title for b in batches for i in b.items] == ["噪音扰民", "路面破损"]
+    (refused,) = [r for b in batches for r in b.rejected]  # the 160-character body, with its row
+    assert refused.ref.endswith(":3")
