@@ -19,7 +19,7 @@ from ingest.pii import (
     mask_extra,
     mask_pii,
 )
-from kernel.corpora import shared_data_dir
+from ingest.pii_eval import CUE_KINDS, CUE_NEGATIVES, build_cases, load_carriers, score_cases
 
 CASES = [
     json.loads(line)
@@ -132,19 +132,13 @@ def test_hash_author() -> None:
         hash_author("张三", "")
 
 
-@pytest.fixture(scope="module")
-def carriers() -> list[str]:
-    from bench.pii import load_carriers
-
-    if not (shared_data_dir() / "smp2020_ewect").is_dir():
-        pytest.skip("shared corpora not available (set SENSING_SHARED_DATA)")
+@pytest.fixture
+def carriers(shared_data: Path) -> list[str]:
     return load_carriers(4000, seed=3, tipdm=False)
 
 
 def test_recall_and_false_positive_rate_on_planted_values(carriers: list[str]) -> None:
     """Same generator as bench/pii.py on a smaller set: recall >= 99 %, false positives <= 1 %."""
-    from bench.pii import CUE_KINDS, CUE_NEGATIVES, build_cases, score_cases
-
     score = score_cases(build_cases(carriers, 900, 900, seed=5))
     assert score.recall >= 0.99, [c.text for c in score.misses[:5]]
     assert score.fp_rate <= 0.01, [c.text for c in score.false_positives[:5]]

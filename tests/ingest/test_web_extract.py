@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.web_extraction import load_labels, page_html, run, score_page, trafilatura_defaults
 from ingest.web.decode import UndecodableError, decode_html
+from ingest.web.evaluate import load_labels, page_html, run, score_page, trafilatura_defaults
 from ingest.web.extract import Overrides, clean_body, extract_article
 from ingest.web.meta import strip_site_name
 from tests.ingest.conftest import DATA

@@ -175,19 +175,15 @@ def test_shared_features_do_not_change_results() -> None:
             assert sent["negative"] == pytest.approx((mass["angry"] + mass["sad"] + mass["fear"]) / total)
 
 
-def test_feature_cut_is_exactly_jiebas() -> None:
+def test_feature_cut_is_exactly_jiebas(shared_data: Path) -> None:
     """The models' word features come from the keyword tokenizer's fast cutter: jieba's tokens
     (user dictionary, HMM), so one cut of a text serves the classifiers and the keywords."""
     import json
-    import os
-    from pathlib import Path
 
     from nlp import features
     from nlp.tokenize import get_cutter, get_tokenizer
 
-    shared = Path(
-        os.environ.get("SENSING_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-    )
+    shared = shared_data
     rows = json.loads((shared / "smp2020_ewect" / "usual_eval_labeled.txt").read_text(encoding="utf-8"))
     reference = get_tokenizer()
     texts = [features.normalize_text(r["content"]) for r in rows[:1500]] + ["", "   ", "ABC123 测试！！"]
@@ -197,11 +193,9 @@ def test_feature_cut_is_exactly_jiebas() -> None:
     assert features._cutter() is get_cutter()  # the keyword extractor's instance and memo
 
 
-def test_fast_count_equals_sklearns() -> None:
+def test_fast_count_equals_sklearns(shared_data: Path) -> None:
     """CompactTfidfVectorizer's counting gives exactly sklearn's matrix for every shipped model."""
     import json
-    import os
-    from pathlib import Path
 
     import joblib
     import numpy as np
@@ -209,9 +203,7 @@ def test_fast_count_equals_sklearns() -> None:
 
     from nlp.classifiers import MODELS_DIR
 
-    shared = Path(
-        os.environ.get("SENSING_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-    )
+    shared = shared_data
     rows = json.loads((shared / "smp2020_ewect" / "virus_eval_labeled.txt").read_text(encoding="utf-8"))
     texts = [r["content"] for r in rows[:400]] + ["", "完全没见过的词汇组合xyz", "西地省A市A1区 路灯不亮"]
     for task in ("sentiment", "emotion", "category"):
