@@ -62,7 +62,7 @@ def extract_cmd(
     click.echo(f"时间: {record['published'] or ''}")
     click.echo(f"作者/来源: {record['author'] or ''}")
     for attachment in record["attachments"]:
-        click.echo(f"附件: {attachment['name']} <{attachment['url']}>")
+        click.echo(f"附件: {attachment['title']} <{attachment['url']}>")
     click.echo("")
     click.echo(record["text"])
 
