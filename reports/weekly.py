@@ -75,23 +75,33 @@ def last_complete_week(now: datetime, tz: str) -> str:
 
 def build_weekly_report(engine: Engine, settings: Settings, week: str) -> WeeklyReport:
     """Read the store and assemble the report of ``week`` (no files written)."""
+    start, end = week_bounds(week, settings.app.timezone)
+    return build_period_report(engine, settings, start, end, week, previous_week(week))
+
+
+def build_period_report(
+    engine: Engine, settings: Settings, start: datetime, end: datetime, label: str, previous_label: str
+) -> WeeklyReport:
+    """The report's tables and narrative for [start, end) (whole local days) against the period before.
+
+    The weekly report is this for one ISO week; the daily briefing reads the same figures for one day.
+    """
     tz = settings.app.timezone
-    start, end = week_bounds(week, tz)
-    p_start = start - timedelta(days=7)
+    p_start = start - (end - start)
     su, eu, psu = (t.astimezone(UTC) for t in (start, end, p_start))
     cur = data.load_documents(engine, su, eu)
     prev = data.load_documents(engine, psu, su)
     alerts, prev_alerts = data.load_alerts(engine, su, eu), data.load_alerts(engine, psu, su)
     report = WeeklyReport(
-        week=week,
-        previous_week=previous_week(week),
+        week=label,
+        previous_week=previous_label,
         timezone=tz,
         start=start,
         end=end,
         base_query=data.query_sql(engine, data.documents_query(su, eu)),
         previous_query=data.query_sql(engine, data.documents_query(psu, su)),
     )
-    days = [start + timedelta(days=i) for i in range(7)]
+    days = [start + timedelta(days=i) for i in range((end - start).days)]
     report.add(tables.kpi_table(cur, prev, alerts, prev_alerts))
     report.add(tables.daily_volume_table(cur, days, tz))
     ranked = ranking.rank_topics(engine, settings, su, eu)
