@@ -33,6 +33,8 @@ ONE_ID = re.compile(r"([FD])(\d+)")
 SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
 TRAILING_CITATION = re.compile(r"([。！？!?；;])((?:\s*[\[【]\s*[FD]\d[^\]】]*[\]】])+)")
 PERIOD_UNITS = ("date", "week", "year")
+GENERIC_LABELS = {"本期", "上期", "变化", "变化率"}
+CLAUSE_BREAKS = "，,；;、。"
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,38 @@ def _matches(figure: Figure, candidates: list[Figure]) -> bool:
     return False
 
 
+def fact_slots(fact_texts: list[str]) -> dict[str, list[Figure]]:
+    """Label -> the figures written after it, over the cited facts (``环比 +33.33%`` -> 环比).
+
+    A fact is ``head：label value；label value …``; labels that say only which period (本期, 上期,
+    变化 …) are left out, so a figure after them is matched against the whole fact.
+    """
+    slots: dict[str, list[Figure]] = {}
+    for text in fact_texts:
+        _, _, body = text.partition("：")
+        for part in body.rstrip("。").split("；"):
+            label, _, value = part.strip().partition(" ")
+            core = re.sub(r"[（(].*?[)）]", "", label).strip()
+            if len(core) >= 2 and core not in GENERIC_LABELS and value:
+                slots.setdefault(core, []).extend(extract_figures(value))
+    return {k: v for k, v in slots.items() if v}
+
+
+def slot_label(sentence: str, figure_text: str, slots: Mapping[str, list[Figure]]) -> str | None:
+    """The fact label a figure is stated under: the last one before it in the same clause, if any."""
+    at = sentence.find(figure_text)
+    if at < 0 or not slots:
+        return None
+    clause_start = max(sentence.rfind(p, 0, at) for p in CLAUSE_BREAKS) + 1
+    clause = sentence[clause_start:at]
+    best, best_end = None, -1
+    for label in sorted(slots, key=len, reverse=True):
+        end = clause.rfind(label)
+        if end >= 0 and end + len(label) > best_end:
+            best, best_end = label, end + len(label)
+    return best
+
+
 def find_entities(text: str, entities: Collection[str]) -> list[str]:
     """Entity names in ``text``, longest first, without overlaps (广州市 is not also 广州)."""
     found: list[str] = []
@@ -203,10 +237,12 @@ def check_sentence(
     cited_text = [facts[r] for r in cited if r.startswith("F")]
     cited_text += [documents[int(r[1:])] for r in cited if r.startswith("D")]
     pool = [f for t in cited_text for f in extract_figures(t)]
+    slots = fact_slots([facts[r] for r in cited if r.startswith("F")])
     period = extract_figures(period_fact) if period_fact else []
     for fig in figures:
-        candidates = pool + (period if fig.unit in PERIOD_UNITS else [])
-        if not _matches(fig, candidates):
+        label = slot_label(body, fig.text, slots)
+        candidates = slots[label] if label else pool
+        if not _matches(fig, candidates + (period if fig.unit in PERIOD_UNITS else [])):
             return result(f"数字「{fig.text}」与所引事实不符")
     joined = "\n".join(cited_text)
     for name in names:

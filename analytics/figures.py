@@ -46,7 +46,8 @@ CITATION = re.compile(r"[\[【]\s*(?:[FD]\d+\s*[,，、]?\s*)+[\]】]")
 LIST_MARKER = re.compile(
     r"^\s*(?:\d{1,2}(?:[.．](?!\d)|[、)）])|[（(]\d{1,2}[)）]|[一二三四五六七八九十]{1,3}[、．.]|[-*•#]+)\s*"
 )
-NOT_FIGURES = re.compile(r"(?<!\d)12345(?!\d)")
+# The hotline's name, and scale notes such as 热度（0–100） or 0–1 that are part of a label.
+NOT_FIGURES = re.compile(r"(?<!\d)12345(?!\d)|[（(]\s*0\s*[–~-]\s*1(?:00)?\s*[)）]")
 CN_NUM = r"[零〇一二两三四五六七八九十百千万亿](?:[零〇一二两三四五六七八九十百千万亿]|点[零〇一二三四五六七八九]+)*"
 AR_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 DATE = re.compile(
