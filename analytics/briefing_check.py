@@ -240,7 +240,7 @@ def check_sentence(
     slots = fact_slots([facts[r] for r in cited if r.startswith("F")])
     period = extract_figures(period_fact) if period_fact else []
     for fig in figures:
-        label = slot_label(body, fig.text, slots)
+        label = None if fig.unit == "rank" else slot_label(body, fig.text, slots)  # a rank is in the head
         candidates = slots[label] if label else pool
         if not _matches(fig, candidates + (period if fig.unit in PERIOD_UNITS else [])):
             return result(f"数字「{fig.text}」与所引事实不符")
