@@ -298,6 +298,9 @@ class ReportSettings(Section):
     out_dir: str = Field("var/reports", description="where report files are written")
     recipients: list[str] = Field(default_factory=list, description="e-mail recipients")
     notifier: str | None = Field(None, description="smtp notifier used to send reports")
+    briefing: bool = Field(
+        True, description="append the week's verified model-written briefing, if there is one"
+    )
 
 
 class ImportSettings(Section):

@@ -28,9 +28,10 @@ from sqlalchemy import Engine, update
 from kernel.errors import describe_error
 from kernel.settings import Settings
 from reports import data, effects, examples, followup_data, issues, methods, ranking, replies, tables
-from reports.model import REPLY_QUERY, WeeklyReport
+from reports.model import BRIEFING_SECTION, REPLY_QUERY, WeeklyReport
 from reports.narrative import narrate
 from storage import schema as s
+from storage.briefings import latest_briefing
 from storage.db import write_tx
 from storage.permissions import PRIVATE_FILE_MODE, make_private_dir
 from storage.types import iso_week, utcnow
@@ -162,6 +163,21 @@ def add_followup(
     )
 
 
+def add_briefing(report: WeeklyReport, engine: Engine) -> None:
+    """Append the week's latest verified model-written briefing (if any) as its own labelled section."""
+    briefing = latest_briefing(engine, "weekly", report.week)
+    if briefing is None or briefing.status != "verified":
+        return
+    report.say(
+        BRIEFING_SECTION.key,
+        f"以下由大模型 {briefing.model} 根据本报告的统计撰写，所含 {briefing.checked_figures} 个数字已逐一与系统计算的事实核对，"
+        "未通过核验的句子已删除并列于文末。",
+    )
+    for line in briefing.text.splitlines():
+        if line.strip():
+            report.say(BRIEFING_SECTION.key, line.strip())
+
+
 def _record_run(engine: Engine, week: str, formats: Sequence[str], requested_by: str) -> int:
     with write_tx(engine) as conn:
         return int(
@@ -237,6 +253,8 @@ def generate_weekly_report(
     run_id = _record_run(engine, week, formats, requested_by)
     try:
         report = build_weekly_report(engine, settings, week)
+        if settings.reports.briefing:
+            add_briefing(report, engine)
         meta = {"生成时间": f"{utcnow().astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M}", "生成人": requested_by}
         charts = render_charts(report) if {"docx", "pdf"} & set(formats) else {}
         paths = []

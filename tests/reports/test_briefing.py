@@ -198,3 +198,31 @@ def test_cli_json_and_exit_status(
     assert failed.exit_code == 1 and "rate_limited" in failed.output and "【态势概述】" in failed.output
     bad = CliRunner().invoke(brief_cmd, ["daily", "--date", "21/11/2026", "--config", str(config)])
     assert bad.exit_code == 2 and "not a date" in bad.output
+
+
+def test_the_weekly_report_appends_a_verified_briefing_only(
+    seeded_sqlite: tuple[Engine, SeedFacts], server: ScriptedLlm, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    from reports.weekly import generate_weekly_report
+
+    engine, _ = seeded_sqlite
+    settings = llm_settings(server)
+
+    def cover_text(out: Path) -> str:
+        (path,) = generate_weekly_report(engine, settings, WEEK, ["xlsx"], out)
+        sheet = load_workbook(path).worksheets[0]
+        return "\n".join(str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None)
+
+    assert "大模型" not in cover_text(tmp_path / "none")
+    server.script(Reply(status=429, body={}, headers={"retry-after": "0"}))
+    write_briefing(engine, settings, "weekly", WEEK, now=NOW)  # a template fallback is not appended
+    assert "大模型" not in cover_text(tmp_path / "fallback")
+    server.script(completion(correct_text(week_facts(engine, settings))))
+    write_briefing(engine, settings, "weekly", WEEK, now=NOW)
+    text = cover_text(tmp_path / "verified")
+    assert "附：大模型撰写的周要报（已核验）" in text and "所含 4 个数字已逐一与系统计算的事实核对" in text
+    assert "建议相关部门加强巡查" in text
+    settings.reports.briefing = False
+    assert "大模型" not in cover_text(tmp_path / "off")
