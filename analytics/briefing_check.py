@@ -34,6 +34,7 @@ SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
 TRAILING_CITATION = re.compile(r"([。！？!?；;])((?:\s*[\[【]\s*[FD]\d[^\]】]*[\]】])+)")
 PERIOD_UNITS = ("date", "week", "year")
 GENERIC_LABELS = {"本期", "上期", "变化", "变化率"}
+DIRECTLY = re.compile(r"[\s为是达共计：:]*")
 CLAUSE_BREAKS = "，,；;、。"
 
 
@@ -157,7 +158,9 @@ def _matches(figure: Figure, candidates: list[Figure]) -> bool:
             continue
         if (figure.unit == "rank") != (fact.unit == "rank"):
             continue
-        room = max(figure.tolerance + fact.tolerance - 1e-9, 1e-9)
+        # Facts are written by Minsheng: a whole number there is exact (a count), not a rounding.
+        fact_tolerance = 0.0 if fact.tolerance == 0.5 else fact.tolerance
+        room = max(figure.tolerance + fact_tolerance - 1e-9, 1e-9)
         if abs(abs(figure.value) - abs(fact.value)) <= room:
             return True
     return False
@@ -166,8 +169,9 @@ def _matches(figure: Figure, candidates: list[Figure]) -> bool:
 def fact_slots(fact_texts: list[str]) -> dict[str, list[Figure]]:
     """Label -> the figures written after it, over the cited facts (``环比 +33.33%`` -> 环比).
 
-    A fact is ``head：label value；label value …``; labels that say only which period (本期, 上期,
-    变化 …) are left out, so a figure after them is matched against the whole fact.
+    A fact is ``head：label value；label value …``. Labels that say only which period (本期, 上期,
+    变化 …) bind a figure only when it follows them directly (``上期为 22 条``), since prose such as
+    ``较上期增加 65 条`` states another figure after them (see :func:`slot_label`).
     """
     slots: dict[str, list[Figure]] = {}
     for text in fact_texts:
@@ -175,7 +179,7 @@ def fact_slots(fact_texts: list[str]) -> dict[str, list[Figure]]:
         for part in body.rstrip("。").split("；"):
             label, _, value = part.strip().partition(" ")
             core = re.sub(r"[（(].*?[)）]", "", label).strip()
-            if len(core) >= 2 and core not in GENERIC_LABELS and value:
+            if len(core) >= 2 and value:
                 slots.setdefault(core, []).extend(extract_figures(value))
     return {k: v for k, v in slots.items() if v}
 
@@ -190,8 +194,11 @@ def slot_label(sentence: str, figure_text: str, slots: Mapping[str, list[Figure]
     best, best_end = None, -1
     for label in sorted(slots, key=len, reverse=True):
         end = clause.rfind(label)
-        if end >= 0 and end + len(label) > best_end:
-            best, best_end = label, end + len(label)
+        if end < 0 or end + len(label) <= best_end:
+            continue
+        if label in GENERIC_LABELS and not DIRECTLY.fullmatch(clause[end + len(label) :]):
+            continue
+        best, best_end = label, end + len(label)
     return best
 
 
