@@ -61,7 +61,8 @@ UNIT_BY_KEY = {
     "window": "小时",
     "hours_to_ack": "小时",
 }
-SKIP_KEYS = {"topic_id", "trend", "ci_pp"}
+# Staff names and free-text notes stay in the building: the model gets figures, not who handled what.
+SKIP_KEYS = {"topic_id", "trend", "ci_pp", "acked_by", "resolved_by", "note", "created_by"}
 MISSING = "无"
 DOC_CHARS = 160
 

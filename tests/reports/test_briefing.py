@@ -226,3 +226,10 @@ def test_the_weekly_report_appends_a_verified_briefing_only(
     assert "建议相关部门加强巡查" in text
     settings.reports.briefing = False
     assert "大模型" not in cover_text(tmp_path / "off")
+
+
+def test_staff_names_and_notes_are_not_sent(seeded_sqlite: tuple[Engine, SeedFacts]) -> None:
+    engine, seed = seeded_sqlite
+    facts = week_facts(engine, Settings())
+    alerts = [v for v in facts.values() if v.startswith("本期预警及处置")]
+    assert alerts and not any("duty1" in v or "确认人" in v or "处置说明" in v for v in alerts)
