@@ -376,6 +376,14 @@ class LlmSettings(Section):
     max_failed_share: float = Field(
         0.3, ge=0, le=1, description="above this share of removed sentences the template text is shown"
     )
+    daily_schedule: ScheduleSettings | None = Field(
+        None,
+        description="when the scheduler writes yesterday's briefing (e.g. cron '30 7 * * *'); unset: never",
+    )
+    weekly_schedule: ScheduleSettings | None = Field(
+        None,
+        description="when the scheduler writes last week's briefing (e.g. cron '0 7 * * 1'); unset: never",
+    )
 
 
 class Settings(Section):

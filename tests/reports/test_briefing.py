@@ -233,3 +233,27 @@ def test_staff_names_and_notes_are_not_sent(seeded_sqlite: tuple[Engine, SeedFac
     facts = week_facts(engine, Settings())
     alerts = [v for v in facts.values() if v.startswith("本期预警及处置")]
     assert alerts and not any("duty1" in v or "确认人" in v or "处置说明" in v for v in alerts)
+
+
+def test_scheduled_briefings_only_with_the_llm_section(
+    seeded_sqlite: tuple[Engine, SeedFacts], server: ScriptedLlm, tmp_path: Path
+) -> None:
+    from sensing import jobs
+    from sensing.app import load_app
+    from sensing.schedule import planned_jobs
+
+    engine, _ = seeded_sqlite
+    config = _config(tmp_path, engine, server)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    assert not {"brief.daily", "brief.weekly"} & set(planned_jobs(Settings()))
+    data["llm"] |= {"daily_schedule": {"cron": "30 7 * * *"}, "api_key": None}
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    app = load_app(str(config))
+    planned = planned_jobs(app.settings)
+    assert planned["brief.daily"][0] == ["brief.daily"] and "brief.weekly" not in planned
+    server.script(completion("【态势概述】\n建议持续关注。"))
+    jobs.set_app(app)
+    counts = jobs.run_job("brief.daily")
+    assert counts is not None and counts["status"] == "verified" and len(server.requests) == 1
+    stored = latest_briefing(engine, "daily")
+    assert stored is not None and stored.requested_by == "scheduler"
