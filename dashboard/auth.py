@@ -3,7 +3,8 @@
 Roles and what they may do (:data:`PERMISSIONS`):
 
 * ``official``: read every page, mark events (政策出台 / 现场处置 / 官方回应);
-* ``analyst``: read, export search results, generate reports, correct tags, mark events;
+* ``analyst``: read, export search results, generate reports, correct tags, mark events, ask the
+  office's large model (智能问答, when configured);
 * ``duty``: read, acknowledge / resolve / silence alerts;
 * ``admin``: everything, plus user management.
 
@@ -47,6 +48,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "correct": frozenset({"analyst", "admin"}),
     "events": frozenset({"official", "analyst", "admin"}),
     "users": frozenset({"admin"}),
+    "ask": frozenset({"analyst", "admin"}),
 }
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024

@@ -219,6 +219,14 @@ def topic_documents(url: str, f: q.QueryFilters, topic_id: int, limit: int = 5) 
     return q.topic_documents(engine(), f, topic_id, limit)
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def latest_briefing(url: str) -> Any:
+    """The newest model-written briefing (``storage.briefings.StoredBriefing``) or None."""
+    from storage.briefings import latest_briefing as read
+
+    return read(engine())
+
+
 # -- alerts, search, health, reports ---------------------------------------------------------
 @st.cache_data(ttl=TTL, show_spinner=False)
 def alerts(url: str, f: q.QueryFilters | None, include_resolved: bool = True) -> pd.DataFrame:

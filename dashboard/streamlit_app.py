@@ -35,6 +35,7 @@ NAVIGATION = (  # file, title, icon, url path, permission needed to see the page
     ("search.py", "检索", ":material/search:", "search", "read"),
     ("review.py", "复核队列", ":material/fact_check:", "review", "correct"),
     ("reports.py", "报告", ":material/description:", "reports", "read"),
+    ("ask.py", "智能问答", ":material/forum:", "ask", "ask"),
     ("sources.py", "数据源健康", ":material/monitor_heart:", "sources", "read"),
     ("users.py", "用户管理", ":material/manage_accounts:", "users", "users"),
 )

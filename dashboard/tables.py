@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
@@ -79,6 +80,17 @@ DOCUMENT_COLUMNS = {
     "dup_count": "重复条数",
     "simulated": "模拟数据",
 }
+
+
+def briefing_caption(briefing: Any, tz: str) -> str:
+    """``由 qwen 撰写 · 2026-W47 · 已核对 12 个数字 · 已核验 · 生成于 …``: who wrote it and what was checked."""
+    created = pd.Timestamp(briefing.created_at).tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+    removed = len(briefing.verification.get("removed", []))
+    return (
+        f"由大模型 {briefing.model} 撰写 · {briefing.period} · 已与系统计算的事实核对 {briefing.checked_figures} 个数字"
+        f"{f'，{removed} 句未通过核验已删除' if removed else ''} · "
+        f"{labels.BRIEFING_STATUS.get(briefing.status, briefing.status)} · 生成于 {created}"
+    )
 
 
 def document_table(frame: pd.DataFrame, tz: str) -> pd.DataFrame:

@@ -35,6 +35,8 @@ EMOTIONS = {
 }
 ALERT_STATUS = {"open": "未处理", "acknowledged": "已确认", "resolved": "已解除"}
 SEVERITY = {"info": "提示", "warning": "警告", "critical": "严重"}
+BRIEFING_KINDS = {"daily": "每日舆情要报", "weekly": "每周舆情要报"}
+BRIEFING_STATUS = {"verified": "已核验", "fallback": "大模型稿未通过核验或未生成，显示模板概述"}
 ALERT_EVENTS = {
     "fired": "触发",
     "updated": "更新",

@@ -298,6 +298,9 @@ class ReportSettings(Section):
     out_dir: str = Field("var/reports", description="where report files are written")
     recipients: list[str] = Field(default_factory=list, description="e-mail recipients")
     notifier: str | None = Field(None, description="smtp notifier used to send reports")
+    briefing: bool = Field(
+        True, description="append the week's verified model-written briefing, if there is one"
+    )
 
 
 class ImportSettings(Section):
@@ -354,6 +357,35 @@ class AppSettings(Section):
     )
 
 
+class LlmSettings(Section):
+    """The office's own large model: an OpenAI-compatible chat endpoint (vLLM, Ollama, Xinference ...).
+
+    Unset (the default), nothing is contacted and no briefing is written by a model.
+    """
+
+    base_url: HttpUrl = Field(..., description="endpoint root including /v1, e.g. http://10.0.0.5:8000/v1")
+    model: str = Field(..., min_length=1, max_length=128, description="model name the server serves")
+    api_key: SecretRef | None = Field(None, description="bearer token reference ($env:/$file:), if any")
+    timeout_seconds: float = Field(60.0, gt=0, le=600, description="one request, connect to last byte")
+    max_tokens: int = Field(1500, ge=64, le=32_768, description="most tokens the model may write per call")
+    max_prompt_chars: int = Field(
+        60_000, ge=2000, le=1_000_000, description="longest prompt sent; facts beyond it are left out"
+    )
+    temperature: float = Field(0.0, ge=0, le=2, description="0: the same facts give the same text")
+    max_retries: int = Field(1, ge=0, le=5, description="retries after a 429 or 5xx (Retry-After honoured)")
+    max_failed_share: float = Field(
+        0.3, ge=0, le=1, description="above this share of removed sentences the template text is shown"
+    )
+    daily_schedule: ScheduleSettings | None = Field(
+        None,
+        description="when the scheduler writes yesterday's briefing (e.g. cron '30 7 * * *'); unset: never",
+    )
+    weekly_schedule: ScheduleSettings | None = Field(
+        None,
+        description="when the scheduler writes last week's briefing (e.g. cron '0 7 * * 1'); unset: never",
+    )
+
+
 class Settings(Section):
     """The whole configuration."""
 
@@ -368,6 +400,7 @@ class Settings(Section):
     reply_quality: ReplyQualitySettings = Field(default_factory=ReplyQualitySettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    llm: LlmSettings | None = Field(None, description="the office's large model; unset: none is used")
     _origin: str = PrivateAttr(DEFAULT_CONFIG)
 
     @property

@@ -116,6 +116,11 @@ class WeeklyReport:
         """Every number of the report by table, for reproducibility checks."""
         return {k: t.figures() for k, t in self.tables.items()}
 
+    @property
+    def sections(self) -> tuple[Section, ...]:
+        """:data:`SECTIONS`, plus :data:`BRIEFING_SECTION` when a verified model briefing was added."""
+        return SECTIONS + ((BRIEFING_SECTION,) if self.narrative.get(BRIEFING_SECTION.key) else ())
+
     def numbered_tables(self) -> dict[str, int]:
         """Table key -> its number in the documents (表1, 表2 ...), in section order."""
         keys = [k for sec in SECTIONS for k in sec.tables if k in self.tables]
@@ -177,6 +182,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("examples", "八、代表性文档", (), ("examples",)),
     Section("methods", "九、方法说明", (), ("sources", "gaps", "models")),
 )
+# Added only when the week has a verified briefing written by the office's model (reports.briefing).
+BRIEFING_SECTION = Section("briefing", "附：大模型撰写的周要报（已核验）")
 REPLY_QUERY = "答复基础查询"
 CHART_TITLES = {
     "daily": "每日声量（按渠道）",

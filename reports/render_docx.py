@@ -23,7 +23,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
-from reports.model import CHART_TITLES, SECTIONS, WeeklyReport, column_widths, evidence_ref, format_value
+from reports.model import CHART_TITLES, WeeklyReport, column_widths, evidence_ref, format_value
 
 log = logging.getLogger(__name__)
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "weekly.docx"
@@ -208,7 +208,7 @@ def render_docx(
     )
     numbers = report.numbered_tables()
     figure_no = 0
-    for sec in SECTIONS:
+    for sec in report.sections:
         doc.add_heading(sec.title, level=1)
         for sentence in report.narrative.get(sec.key, []):
             doc.add_paragraph(sentence)

@@ -27,7 +27,6 @@ from reportlab.platypus import Image, LongTable, Paragraph, SimpleDocTemplate, S
 from reports.fonts import find_pdf_font
 from reports.model import (
     CHART_TITLES,
-    SECTIONS,
     ReportTable,
     WeeklyReport,
     column_widths,
@@ -147,7 +146,7 @@ def render_pdf(report: WeeklyReport, charts: dict[str, bytes], path: Path, meta:
     ]
     numbers = report.numbered_tables()
     figure_no = 0
-    for sec in SECTIONS:
+    for sec in report.sections:
         story.append(Paragraph(escape(sec.title), st["h1"]))
         story.extend(Paragraph(escape(s), st["body"]) for s in report.narrative.get(sec.key, []))
         for chart in sec.charts:

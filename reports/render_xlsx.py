@@ -21,7 +21,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from kernel.spreadsheet import append_row, set_cell
-from reports.model import SECTIONS, ColumnKind, Evidence, WeeklyReport, evidence_ref
+from reports.model import ColumnKind, Evidence, WeeklyReport, evidence_ref
 
 log = logging.getLogger(__name__)
 NUMBER_FORMATS: dict[ColumnKind, str] = {
@@ -113,7 +113,7 @@ def render_xlsx(report: WeeklyReport, path: Path, meta: dict[str, str]) -> Path:
             "（corrections 表中该文档该字段最新一条优先于模型标签）。「上周文档ID」对应上周基础查询。",
         ),
     ]
-    for sec in SECTIONS:
+    for sec in report.sections:
         for i, sentence in enumerate(report.narrative.get(sec.key, [])):
             cover_rows.append((sec.title if i == 0 else "", sentence))
     for row in cover_rows:

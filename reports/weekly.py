@@ -28,9 +28,10 @@ from sqlalchemy import Engine, update
 from kernel.errors import describe_error
 from kernel.settings import Settings
 from reports import data, effects, examples, followup_data, issues, methods, ranking, replies, tables
-from reports.model import REPLY_QUERY, WeeklyReport
+from reports.model import BRIEFING_SECTION, REPLY_QUERY, WeeklyReport
 from reports.narrative import narrate
 from storage import schema as s
+from storage.briefings import latest_briefing
 from storage.db import write_tx
 from storage.permissions import PRIVATE_FILE_MODE, make_private_dir
 from storage.types import iso_week, utcnow
@@ -75,23 +76,33 @@ def last_complete_week(now: datetime, tz: str) -> str:
 
 def build_weekly_report(engine: Engine, settings: Settings, week: str) -> WeeklyReport:
     """Read the store and assemble the report of ``week`` (no files written)."""
+    start, end = week_bounds(week, settings.app.timezone)
+    return build_period_report(engine, settings, start, end, week, previous_week(week))
+
+
+def build_period_report(
+    engine: Engine, settings: Settings, start: datetime, end: datetime, label: str, previous_label: str
+) -> WeeklyReport:
+    """The report's tables and narrative for [start, end) (whole local days) against the period before.
+
+    The weekly report is this for one ISO week; the daily briefing reads the same figures for one day.
+    """
     tz = settings.app.timezone
-    start, end = week_bounds(week, tz)
-    p_start = start - timedelta(days=7)
+    p_start = start - (end - start)
     su, eu, psu = (t.astimezone(UTC) for t in (start, end, p_start))
     cur = data.load_documents(engine, su, eu)
     prev = data.load_documents(engine, psu, su)
     alerts, prev_alerts = data.load_alerts(engine, su, eu), data.load_alerts(engine, psu, su)
     report = WeeklyReport(
-        week=week,
-        previous_week=previous_week(week),
+        week=label,
+        previous_week=previous_label,
         timezone=tz,
         start=start,
         end=end,
         base_query=data.query_sql(engine, data.documents_query(su, eu)),
         previous_query=data.query_sql(engine, data.documents_query(psu, su)),
     )
-    days = [start + timedelta(days=i) for i in range(7)]
+    days = [start + timedelta(days=i) for i in range((end - start).days)]
     report.add(tables.kpi_table(cur, prev, alerts, prev_alerts))
     report.add(tables.daily_volume_table(cur, days, tz))
     ranked = ranking.rank_topics(engine, settings, su, eu)
@@ -150,6 +161,21 @@ def add_followup(
     effects.narrate_effects(
         lambda line: report.say("effects", line), found, labels, followup_data.EFFECT_HOURS, tz
     )
+
+
+def add_briefing(report: WeeklyReport, engine: Engine) -> None:
+    """Append the week's latest verified model-written briefing (if any) as its own labelled section."""
+    briefing = latest_briefing(engine, "weekly", report.week)
+    if briefing is None or briefing.status != "verified":
+        return
+    report.say(
+        BRIEFING_SECTION.key,
+        f"以下由大模型 {briefing.model} 根据本报告的统计撰写，所含 {briefing.checked_figures} 个数字已逐一与系统计算的事实核对，"
+        "未通过核验的句子已删除并列于文末。",
+    )
+    for line in briefing.text.splitlines():
+        if line.strip():
+            report.say(BRIEFING_SECTION.key, line.strip())
 
 
 def _record_run(engine: Engine, week: str, formats: Sequence[str], requested_by: str) -> int:
@@ -227,6 +253,8 @@ def generate_weekly_report(
     run_id = _record_run(engine, week, formats, requested_by)
     try:
         report = build_weekly_report(engine, settings, week)
+        if settings.reports.briefing:
+            add_briefing(report, engine)
         meta = {"生成时间": f"{utcnow().astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M}", "生成人": requested_by}
         charts = render_charts(report) if {"docx", "pdf"} & set(formats) else {}
         paths = []

@@ -75,6 +75,29 @@ def job_report(app: App) -> dict[str, Any]:
     return run_scheduled_report(app.engine, app.settings)
 
 
+def job_brief_daily(app: App) -> dict[str, Any]:
+    """Yesterday's briefing by the office's model (scheduled only when ``llm.daily_schedule`` is set)."""
+    return _brief(app, "daily")
+
+
+def job_brief_weekly(app: App) -> dict[str, Any]:
+    """Last week's briefing by the office's model (scheduled only when ``llm.weekly_schedule`` is set)."""
+    return _brief(app, "weekly")
+
+
+def _brief(app: App, kind: str) -> dict[str, Any]:
+    from reports.briefing import write_briefing
+
+    briefing = write_briefing(app.engine, app.settings, kind, requested_by="scheduler")
+    return {
+        "briefing_id": briefing.id,
+        "period": briefing.period,
+        "status": briefing.status,
+        "checked_figures": int(briefing.verification.get("checked_figures", 0)),
+        "removed": len(briefing.removed),
+    }
+
+
 def score_replies(engine: Engine, settings: Settings) -> int:
     """Score every reply the current scorer has not scored, with the configured weights and bands."""
     from analytics.reply_quality import SCORER_VERSION, reply_scorer
@@ -111,6 +134,8 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "alerts.evaluate": job_alerts_evaluate,
     "alerts.deliver": job_alerts_deliver,
     "report.weekly": job_report,
+    "brief.daily": job_brief_daily,
+    "brief.weekly": job_brief_weekly,
     "retention": job_retention,
     "reply_quality": job_reply_quality,
     "search_index": job_search_index,

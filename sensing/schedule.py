@@ -1,7 +1,7 @@
 """The scheduler process: APScheduler 3.x with its job store in the application database.
 
 Jobs come from config: each enabled source's interval or cron, rollups, topic refits, alert
-evaluation and delivery, the weekly report and retention. Jobs run with ``max_instances=1``,
+evaluation and delivery, the weekly report, the model-written briefings and retention. Jobs run with ``max_instances=1``,
 coalescing and a misfire grace time; jobs no longer in config are removed at start-up.
 """
 
@@ -51,6 +51,11 @@ def planned_jobs(settings: Settings) -> dict[str, tuple[list[str], ScheduleSetti
         jobs["alerts.deliver"] = (["alerts.deliver"], settings.alerts.deliver)
     if settings.reports.schedule is not None:
         jobs["report.weekly"] = (["report.weekly"], settings.reports.schedule)
+    if settings.llm is not None:  # briefings only when the office's model is configured
+        for kind in ("daily", "weekly"):
+            when = getattr(settings.llm, f"{kind}_schedule")
+            if when is not None:
+                jobs[f"brief.{kind}"] = ([f"brief.{kind}"], when)
     if settings.analytics.retention_days:
         jobs["retention"] = (["retention"], ScheduleSettings(cron="30 3 * * *"))
     return jobs

@@ -9,6 +9,7 @@ Tables, by area:
 * alerts: ``alerts``, ``alert_events``, ``silences``, ``outbox``
 * operations: ``job_runs``, ``report_runs``, ``users``, ``login_throttle``, ``audit_log``, ``events``,
   ``reply_scores``
+* the office's large model: ``llm_calls`` (every call), ``briefings`` (verified model-written text)
 """
 
 from __future__ import annotations
@@ -453,3 +454,42 @@ reply_scores = Table(
     Column("published_at", UTCDateTime),
 )
 Index("ix_reply_scores_published_at", reply_scores.c.published_at)
+
+llm_calls = Table(
+    "llm_calls",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("called_at", UTCDateTime, nullable=False),
+    Column("purpose", String(32), nullable=False),  # briefing | question
+    Column("model", String(128), nullable=False),
+    Column("prompt_hash", String(64), nullable=False),  # SHA-256 of messages + tools; the text is not kept
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("latency_ms", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column(
+        "outcome", String(32), nullable=False
+    ),  # ok | timeout | rate_limited | unavailable | refused | ...
+    Column("error", Text),
+)
+Index("ix_llm_calls_called_at", llm_calls.c.called_at)
+
+briefings = Table(
+    "briefings",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # daily | weekly
+    Column("period", String(16), nullable=False),  # 2026-11-22 | 2026-W47
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("requested_by", String(64), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # verified | fallback
+    Column("text", Text, nullable=False),  # what is published
+    Column("draft", Text),  # the model's text as received (None when the call failed)
+    Column("facts", Json, nullable=False),  # the numbered facts and documents the model was given
+    Column("verification", Json, nullable=False),  # checked figures, removed sentences with reasons
+    Column("llm_call_id", BigId, ForeignKey("llm_calls.id", ondelete="SET NULL")),
+)
+Index("ix_briefings_kind_created_at", briefings.c.kind, briefings.c.created_at)

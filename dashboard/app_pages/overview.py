@@ -6,7 +6,8 @@ import streamlit as st
 
 from dashboard import charts, data, filters
 from dashboard.context import page_context, page_header, recheck_session
-from dashboard.tables import alert_table, hot_topic_table
+from dashboard.markdown import escape_md
+from dashboard.tables import alert_table, briefing_caption, hot_topic_table
 from kernel import labels
 
 ctx = page_context()
@@ -48,6 +49,12 @@ def live() -> None:
 
 
 live()
+
+briefing = data.latest_briefing(ctx.url)
+if briefing is not None:  # only once an office's model is configured and has written one
+    st.subheader(labels.BRIEFING_KINDS.get(briefing.kind, briefing.kind) + "（大模型撰写）")
+    st.caption(escape_md(briefing_caption(briefing, ctx.tz)))
+    st.text(briefing.text)  # model output is untrusted: plain text, never Markdown or HTML
 
 left, right = st.columns(2)
 by_channel = data.trend(ctx.url, ctx.filters, "channel", ctx.tz)

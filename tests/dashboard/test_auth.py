@@ -31,6 +31,7 @@ def test_permissions_by_role() -> None:
         "correct": ["admin", "analyst"],
         "events": ["admin", "analyst", "official"],
         "users": ["admin"],
+        "ask": ["admin", "analyst"],
     }
     assert not auth.can("official", "no-such-permission") and not auth.can(None, "read")
 
