@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import getpass
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,3 +94,11 @@ def pass_app(fn: F) -> F:
             ctx.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def cli_user() -> str:
+    """Who is acting from a terminal: ``$SENSING_USER``, else the login name (``cli`` when there is none)."""
+    try:
+        return os.environ.get("SENSING_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return "cli"

@@ -10,10 +10,8 @@ sensing alerts evaluate | deliver        (run the scheduled jobs once, now)
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
-import os
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kernel import labels
-from sensing.app import App, pass_app
+from sensing.app import App, cli_user, pass_app
 from storage import alert_actions
 from storage.types import utcnow
 
@@ -48,18 +46,13 @@ def parse_duration(text: str) -> timedelta:
     return total
 
 
-def default_user() -> str:
-    """Who is acting: $SENSING_USER, else the login name."""
-    return os.environ.get("SENSING_USER") or getpass.getuser()
-
-
 def _local(at: datetime | None, tz: str) -> str:
     return at.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M") if at else ""
 
 
 def _user_option(fn: Any) -> Any:
     return click.option(
-        "--user", default=default_user, show_default="$SENSING_USER or login name", help="Who acts."
+        "--user", default=cli_user, show_default="$SENSING_USER or login name", help="Who acts."
     )(fn)
 
 

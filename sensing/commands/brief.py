@@ -6,8 +6,7 @@ import json
 
 import click
 
-from sensing.app import App, pass_app
-from sensing.commands.reports import _user
+from sensing.app import App, cli_user, pass_app
 
 
 @click.command("brief")
@@ -30,7 +29,7 @@ def brief_cmd(app: App, kind: str, when: str | None, as_json: bool) -> None:
     from reports.briefing import BriefingError, write_briefing
 
     try:
-        briefing = write_briefing(app.engine, app.settings, kind, when, requested_by=_user())
+        briefing = write_briefing(app.engine, app.settings, kind, when, requested_by=f"cli:{cli_user()}")
     except BriefingError as exc:
         raise click.UsageError(str(exc)) from None
     if as_json:

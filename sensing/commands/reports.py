@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import getpass
-
 import click
 
-from sensing.app import App, pass_app
-
-
-def _user() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name in a bare container
-        return "cli"
+from sensing.app import App, cli_user, pass_app
 
 
 @click.group("report")
@@ -48,7 +39,12 @@ def weekly_cmd(app: App, week: str | None, formats: str | None, out_dir: str | N
     chosen = [f.strip().lower() for f in formats.split(",") if f.strip()] if formats else None
     try:
         paths = generate_weekly_report(
-            app.engine, app.settings, week=week, formats=chosen, out_dir=out_dir, requested_by=_user()
+            app.engine,
+            app.settings,
+            week=week,
+            formats=chosen,
+            out_dir=out_dir,
+            requested_by=f"cli:{cli_user()}",
         )
     except ReportError as exc:
         raise click.UsageError(str(exc)) from None
