@@ -200,6 +200,28 @@ def _evaluate(node: _Node, text: str) -> bool:
     return any(_evaluate(c, text) for c in node.children)
 
 
+#: A necessary condition on a text, for reading candidates from a keyword index: ``("term", word)``
+#: (the text contains the word), ``("and", parts)`` or ``("or", parts)``; None means any text.
+Prefilter = tuple[str, object]
+
+
+def _prefilter(node: _Node) -> Prefilter | None:
+    if isinstance(node, _Term):
+        words = node.text.split()
+        if len(words) == 1:
+            return ("term", words[0])
+        return ("and", tuple(("term", w) for w in words))
+    if isinstance(node, _Not):
+        return None  # a negation excludes; it never narrows the candidates
+    parts = [_prefilter(c) for c in node.children]
+    if isinstance(node, _And):
+        kept = tuple(p for p in parts if p is not None)
+        return None if not kept else kept[0] if len(kept) == 1 else ("and", kept)
+    if any(p is None for p in parts):
+        return None
+    return ("or", tuple(p for p in parts if p is not None))
+
+
 def _positive_terms(node: _Node, negated: bool = False) -> list[_Term]:
     if isinstance(node, _Term):
         return [] if negated else [node]
@@ -232,6 +254,17 @@ class WatchlistMatcher:
         """True when the text satisfies the expression."""
         return _evaluate(self._tree, _normalize(text or ""))
 
+    def matches_normalized(self, text: str) -> bool:
+        """:meth:`matches` on a text already passed through :func:`normalize_text` (normalise once,
+        match many expressions)."""
+        return _evaluate(self._tree, text)
+
+    def prefilter(self) -> Prefilter | None:
+        """A necessary condition in terms of (normalised) words: every matching text satisfies it,
+        so an index may read only the texts that do. None when the expression narrows nothing
+        (``NOT x`` alone)."""
+        return _prefilter(self._tree)
+
     def match(self, text: str) -> MatchResult:
         """Match and report the (non-negated) terms found in the text; no terms when not matched."""
         norm = _normalize(text or "")
@@ -239,6 +272,11 @@ class WatchlistMatcher:
             return MatchResult(False, ())
         found = dict.fromkeys(t.text for t in self._positive if t.pattern.search(norm))
         return MatchResult(True, tuple(found))
+
+
+def normalize_text(text: str | None) -> str:
+    """The form expressions are matched against (NFKC, case-folded)."""
+    return _normalize(text or "")
 
 
 def compile_expression(expression: str) -> WatchlistMatcher:

@@ -1,0 +1,104 @@
+"""Which documents a subject (专题) holds: its expression, exclusion words and filters (pure).
+
+A subject matches a document when the document's title and text satisfy the expression (the
+watchlist grammar of :mod:`analytics.watchlist`), hold none of the exclusion words, and the
+document passes every filter the subject sets: channel, source, region (the tagged province, city
+or district) and demand category (the model's tag). Empty filters mean "all".
+
+Documents are given as mappings with the keys ``title``, ``content``, ``channel``, ``source_id``,
+``province``, ``city``, ``district`` and ``category`` (missing keys read as empty).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from analytics.watchlist import Prefilter, WatchlistSyntaxError, compile_expression, normalize_text
+
+__all__ = ["SubjectMatcher", "SubjectSpec", "WatchlistSyntaxError", "compile_subject", "match_documents"]
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """What a subject matches; ``key`` identifies it to the caller (the subject's id)."""
+
+    key: int
+    expression: str
+    exclude: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    source_ids: tuple[int, ...] = ()
+    regions: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+
+
+class SubjectMatcher:
+    """A compiled subject; build it with :func:`compile_subject`."""
+
+    def __init__(self, spec: SubjectSpec) -> None:
+        self.spec = spec
+        self.expression = compile_expression(spec.expression)
+        self._exclude = tuple(w for w in (normalize_text(x).strip() for x in spec.exclude) if w)
+        self._channels = frozenset(spec.channels)
+        self._sources = frozenset(int(i) for i in spec.source_ids)
+        self._regions = frozenset(spec.regions)
+        self._categories = frozenset(spec.categories)
+
+    def passes_filters(self, doc: Mapping[str, Any]) -> bool:
+        """The channel, source, region and category filters alone."""
+        if self._channels and doc.get("channel") not in self._channels:
+            return False
+        if self._sources and doc.get("source_id") not in self._sources:
+            return False
+        if self._regions and not self._regions & {doc.get(k) for k in ("province", "city", "district")}:
+            return False
+        return not self._categories or doc.get("category") in self._categories
+
+    def matches_text(self, normalized: str) -> bool:
+        """The expression and exclusion words on a text from :func:`document_text`."""
+        if not self.expression.matches_normalized(normalized):
+            return False
+        return not any(w in normalized for w in self._exclude)
+
+    def matches(self, doc: Mapping[str, Any]) -> bool:
+        """Whether the subject holds ``doc``."""
+        return self.passes_filters(doc) and self.matches_text(document_text(doc))
+
+    def prefilter(self) -> Prefilter | None:
+        """A necessary word condition (see :meth:`WatchlistMatcher.prefilter`) for index reads."""
+        return self.expression.prefilter()
+
+
+def compile_subject(spec: SubjectSpec) -> SubjectMatcher:
+    """Compile a subject.
+
+    Raises:
+        WatchlistSyntaxError: the expression does not parse (with the position of the fault).
+    """
+    return SubjectMatcher(spec)
+
+
+def document_text(doc: Mapping[str, Any]) -> str:
+    """Title and text, normalised as expressions are matched."""
+    return normalize_text(f"{doc.get('title') or ''}\n{doc.get('content') or ''}")
+
+
+def match_documents(
+    matchers: Sequence[SubjectMatcher], docs: Iterable[Mapping[str, Any]]
+) -> list[tuple[int, Mapping[str, Any]]]:
+    """``(subject key, document)`` for every subject that holds each document; each text is
+    normalised once however many subjects there are."""
+    out: list[tuple[int, Mapping[str, Any]]] = []
+    if not matchers:
+        return out
+    for doc in docs:
+        text: str | None = None
+        for m in matchers:
+            if not m.passes_filters(doc):
+                continue
+            if text is None:
+                text = document_text(doc)
+            if m.matches_text(text):
+                out.append((m.spec.key, doc))
+    return out
