@@ -17,7 +17,14 @@ from typing import Any
 
 from analytics.watchlist import Prefilter, WatchlistSyntaxError, compile_expression, normalize_text
 
-__all__ = ["SubjectMatcher", "SubjectSpec", "WatchlistSyntaxError", "compile_subject", "match_documents"]
+__all__ = [
+    "SubjectMatcher",
+    "SubjectSpec",
+    "WatchlistSyntaxError",
+    "compile_subject",
+    "match_documents",
+    "spec_from",
+]
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,19 @@ class SubjectMatcher:
     def prefilter(self) -> Prefilter | None:
         """A necessary word condition (see :meth:`WatchlistMatcher.prefilter`) for index reads."""
         return self.expression.prefilter()
+
+
+def spec_from(subject: Any) -> SubjectSpec:
+    """The spec of a stored subject (anything with the attributes of ``storage.subjects.Subject``)."""
+    return SubjectSpec(
+        key=int(subject.id),
+        expression=subject.expression,
+        exclude=tuple(subject.exclude),
+        channels=tuple(subject.channels),
+        source_ids=tuple(subject.source_ids),
+        regions=tuple(subject.regions),
+        categories=tuple(subject.categories),
+    )
 
 
 def compile_subject(spec: SubjectSpec) -> SubjectMatcher:
