@@ -115,13 +115,9 @@ def duplicate_clusters(engine: Engine, f: QueryFilters, limit: int = 10) -> pd.D
     if frame.empty:
         return frame.assign(title=pd.Series(dtype=object))
     with engine.connect() as conn:
-        titles: dict[int, str] = dict(
-            conn.execute(
-                select(d.c.id, func.coalesce(d.c.title, func.substr(d.c.content, 1, 40))).where(
-                    d.c.id.in_([int(i) for i in frame["root"]])
-                )
-            ).tuples()
-        )
+        ids = [int(i) for i in frame["root"]]
+        title = func.coalesce(d.c.title, func.substr(d.c.content, 1, 40))
+        titles = {int(i): str(t) for i, t in conn.execute(select(d.c.id, title).where(d.c.id.in_(ids)))}
     frame["title"] = [titles.get(int(i), "") for i in frame["root"]]
     return frame.astype({"root": "int64", "copies": "int64", "channels": "int64", "reach": "int64"})
 
