@@ -196,6 +196,9 @@ class AlertRuleSettings(Section):
     enabled: bool = True
     dimension: Literal["total", "channel", "category", "region", "topic"] = "total"
     expression: str | None = Field(None, description='keyword rule: AND / OR / NOT, "phrases"')
+    subject: str | None = Field(
+        None, description="subject rules: the 专题's name (unset: every active subject)"
+    )
     window_hours: int = Field(1, ge=1, le=168)
     lookback_days: int = Field(14, ge=1, le=90)
     threshold: float | None = Field(

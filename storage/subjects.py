@@ -333,3 +333,79 @@ def subject_document_ids(subject_id: int) -> Any:
     """A select of the ids of the documents a subject holds (for read filters)."""
     sd = s.subject_documents
     return select(sd.c.document_id).where(sd.c.subject_id == int(subject_id))
+
+
+# -- reads for subject alert rules --------------------------------------------------------------
+def _active_named(names: Sequence[str] | None) -> Any:
+    t = s.subjects
+    cond = t.c.active.is_(True)
+    return and_(cond, t.c.name.in_(list(names))) if names else cond
+
+
+def subject_hourly_frame(
+    engine: Engine, start: datetime, end: datetime, names: Sequence[str] | None = None
+) -> Any:
+    """First copies (``n``) per hour x active subject (``value``: its name) x sentiment in
+    ``[start, end]``, the shape of ``alerts.loaders.load_rollup_frame``."""
+    import pandas as pd
+
+    from storage.db import truncate_time
+
+    t, sd, d, tags = s.subjects, s.subject_documents, s.documents, s.doc_tags
+    bucket = truncate_time(engine, sd.c.published_at, "hour")
+    sentiment = func.coalesce(tags.c.sentiment, "")
+    q = (
+        select(bucket.label("bucket"), t.c.name, sentiment, func.count())
+        .select_from(
+            sd.join(t, t.c.id == sd.c.subject_id)
+            .join(d, d.c.id == sd.c.document_id)
+            .outerjoin(tags, tags.c.document_id == sd.c.document_id)
+        )
+        .where(
+            _active_named(names), sd.c.published_at >= start, sd.c.published_at <= end, d.c.dup_of.is_(None)
+        )
+        .group_by(bucket, t.c.name, sentiment)
+    )
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(q)]
+    frame = pd.DataFrame(rows, columns=["bucket", "value", "sentiment", "n"])
+    frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)
+    frame["n"] = frame["n"].astype("float64")
+    return frame
+
+
+def subject_channel_firsts(
+    engine: Engine, end: datetime, names: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Per active subject and channel: the first document time and the documents up to ``end``."""
+    t, sd, d = s.subjects, s.subject_documents, s.documents
+    q = (
+        select(t.c.id, t.c.name, d.c.channel, func.min(sd.c.published_at), func.count())
+        .select_from(sd.join(t, t.c.id == sd.c.subject_id).join(d, d.c.id == sd.c.document_id))
+        .where(_active_named(names), sd.c.published_at <= end)
+        .group_by(t.c.id, t.c.name, d.c.channel)
+    )
+    with engine.connect() as conn:
+        return [
+            {"subject_id": int(i), "subject": n, "channel": c, "first_at": f, "n": int(k)}
+            for i, n, c, f, k in conn.execute(q)
+        ]
+
+
+def subject_document_sample(
+    engine: Engine, name: str, start: datetime, end: datetime, channel: str | None = None, limit: int = 3
+) -> list[int]:
+    """Ids of a subject's most copied and engaged first copies in ``[start, end]`` (alert evidence)."""
+    t, sd, d = s.subjects, s.subject_documents, s.documents
+    weight = d.c.dup_count + d.c.likes + d.c.reposts + d.c.comments
+    q = (
+        select(d.c.id)
+        .select_from(sd.join(t, t.c.id == sd.c.subject_id).join(d, d.c.id == sd.c.document_id))
+        .where(t.c.name == name, sd.c.published_at >= start, sd.c.published_at <= end)
+        .order_by(weight.desc(), d.c.id)
+        .limit(limit)
+    )
+    if channel is not None:
+        q = q.where(d.c.channel == channel)
+    with engine.connect() as conn:
+        return [int(i) for i in conn.execute(q).scalars()]
