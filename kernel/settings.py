@@ -301,6 +301,9 @@ class ReportSettings(Section):
     out_dir: str = Field("var/reports", description="where report files are written")
     recipients: list[str] = Field(default_factory=list, description="e-mail recipients")
     notifier: str | None = Field(None, description="smtp notifier used to send reports")
+    subject_schedule: ScheduleSettings | None = Field(
+        None, description="when to report the previous month of every subject with subscribers, by e-mail"
+    )
 
 
 class ImportSettings(Section):

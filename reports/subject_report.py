@@ -6,7 +6,9 @@ length) and fills a :class:`~reports.model.WeeklyReport` with the weekly report'
 daily volume by channel, sentiment and emotion by channel / category / region, demand categories,
 the subject's alerts, sources covered and model versions. Every row carries its evidence; the base
 query is the period's documents restricted to the subject, so the figures are reproducible.
-:func:`generate_subject_report` writes DOCX / XLSX / PDF.
+:func:`generate_subject_report` writes DOCX / XLSX / PDF; :func:`run_scheduled_subject_reports` (the
+``report.subjects`` job, ``reports.subject_schedule``) e-mails each subject's previous month to its
+subscribers.
 
 Periods: ``2026-11-20`` (a day), ``2026-W47`` (an ISO week), ``2026-11`` (a month), ``2026-Q4``
 (a quarter) or ``2026-11-01..2026-11-15`` (a custom range of whole days), in the app time zone.
@@ -19,6 +21,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -204,3 +207,44 @@ def generate_subject_report(
     _finish_run(engine, run_id, status="ok", paths=[str(p) for p in paths])
     log.info("subject report generated", extra={"subject": subject.name, "period": label, "run_id": run_id})
     return paths
+
+
+def previous_month(now: datetime, tz: str) -> str:
+    """The month before the one ``now`` falls in (local time), e.g. ``2026-10``."""
+    local = now.astimezone(ZoneInfo(tz)).date()
+    return f"{_months_later(local.replace(day=1), -1):%Y-%m}"
+
+
+def run_scheduled_subject_reports(
+    engine: Engine, settings: Settings, now: datetime | None = None
+) -> dict[str, Any]:
+    """The scheduler's job: the previous month's report of every active subject with subscribers,
+    e-mailed to them through ``reports.notifier``. A subject that fails is logged and counted; the
+    others are still sent."""
+    from reports.mail import report_notifier, send_report_email
+    from storage.subjects import list_subjects
+
+    period = previous_month(now or utcnow(), settings.app.timezone)
+    counts: dict[str, Any] = {"period": period, "subjects": 0, "emailed": 0, "errors": 0}
+    subscribed = [r for r in list_subjects(engine, include_archived=False) if r["subscribers"]]
+    notifier = report_notifier(settings) if subscribed else None
+    for row in subscribed:
+        try:
+            paths = generate_subject_report(engine, settings, row["name"], period, requested_by="scheduler")
+            body = (
+                f"附件为专题「{row['name']}」{period} 月度报告，共 {len(paths)} 个文件：{', '.join(p.name for p in paths)}。"
+                "\n本邮件由民声系统按计划自动发送。"
+            )
+            assert notifier is not None
+            send_report_email(
+                notifier, list(row["subscribers"]), f"民声专题报告 {row['name']} {period}", body, paths
+            )
+        except Exception as exc:  # one subject must not stop the others
+            counts["errors"] += 1
+            log.exception(
+                "subject report failed", extra={"subject": row["name"], "error": describe_error(exc)}
+            )
+            continue
+        counts["subjects"] += 1
+        counts["emailed"] += len(row["subscribers"])
+    return counts

@@ -75,6 +75,12 @@ def job_report(app: App) -> dict[str, Any]:
     return run_scheduled_report(app.engine, app.settings)
 
 
+def job_subject_reports(app: App) -> dict[str, Any]:
+    from reports.subject_report import run_scheduled_subject_reports
+
+    return run_scheduled_subject_reports(app.engine, app.settings)
+
+
 def score_replies(engine: Engine, settings: Settings) -> int:
     """Score every reply the current scorer has not scored, with the configured weights and bands."""
     from analytics.reply_quality import SCORER_VERSION, reply_scorer
@@ -111,6 +117,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "alerts.evaluate": job_alerts_evaluate,
     "alerts.deliver": job_alerts_deliver,
     "report.weekly": job_report,
+    "report.subjects": job_subject_reports,
     "retention": job_retention,
     "reply_quality": job_reply_quality,
     "search_index": job_search_index,

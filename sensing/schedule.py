@@ -51,6 +51,8 @@ def planned_jobs(settings: Settings) -> dict[str, tuple[list[str], ScheduleSetti
         jobs["alerts.deliver"] = (["alerts.deliver"], settings.alerts.deliver)
     if settings.reports.schedule is not None:
         jobs["report.weekly"] = (["report.weekly"], settings.reports.schedule)
+    if settings.reports.subject_schedule is not None:
+        jobs["report.subjects"] = (["report.subjects"], settings.reports.subject_schedule)
     if settings.analytics.retention_days:
         jobs["retention"] = (["retention"], ScheduleSettings(cron="30 3 * * *"))
     return jobs

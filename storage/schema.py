@@ -468,6 +468,7 @@ subjects = Table(
     Column("sources", Json, nullable=False),  # source names
     Column("regions", Json, nullable=False),  # province, city or district names
     Column("categories", Json, nullable=False),
+    Column("subscribers", Json, nullable=False),  # e-mail addresses its scheduled report is sent to
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

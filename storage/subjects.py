@@ -11,6 +11,7 @@ candidates the keyword index finds for the expression's words (see
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +26,9 @@ from storage.filters import keyword_condition
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
-LIST_FIELDS = ("exclude", "channels", "sources", "regions", "categories")
+LIST_FIELDS = ("exclude", "channels", "sources", "regions", "categories", "subscribers")
 EDITABLE = ("expression", *LIST_FIELDS)
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 #: Documents read and checked per backfill step (one transaction each).
 BACKFILL_BATCH = 2000
 
@@ -48,6 +50,7 @@ class Subject:
     sources: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    subscribers: tuple[str, ...] = ()  # e-mail addresses of its scheduled report
     active: bool = True
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -57,6 +60,13 @@ class Subject:
 
 def _clean_list(values: Iterable[str] | None) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in values or () if v and v.strip()))
+
+
+def _checked(values: dict[str, Any]) -> dict[str, Any]:
+    bad = [a for a in values.get("subscribers") or () if not EMAIL.fullmatch(a)]
+    if bad:
+        raise SubjectError(f"not e-mail addresses: {', '.join(bad)}")
+    return values
 
 
 def _subject(row: Any, source_ids: Mapping[str, int]) -> Subject:
@@ -92,7 +102,7 @@ def create_subject(
     unknown = set(lists) - set(LIST_FIELDS)
     if unknown:
         raise TypeError(f"unknown subject fields {sorted(unknown)}")
-    values = {k: _clean_list(lists.get(k)) for k in LIST_FIELDS}
+    values = _checked({k: _clean_list(lists.get(k)) for k in LIST_FIELDS})
     now = utcnow()
     with write_tx(engine) as conn:
         if conn.execute(select(s.subjects.c.id).where(s.subjects.c.name == name)).first():
@@ -134,6 +144,7 @@ def update_subject(engine: Engine, name: str, user: str, **changes: Any) -> Subj
             values[key] = str(value).strip()
         else:
             values[key] = _clean_list(value)
+    _checked(values)
     with write_tx(engine) as conn:
         row = conn.execute(select(s.subjects).where(s.subjects.c.name == name)).first()
         if row is None:

@@ -65,6 +65,7 @@ def _fields(prefix: str) -> dict[str, Any]:
         "sources": list(state.get(f"{prefix}_sources") or []),
         "regions": _words(state.get(f"{prefix}_regions")),
         "categories": list(state.get(f"{prefix}_categories") or []),
+        "subscribers": _words(state.get(f"{prefix}_subscribers")),
     }
 
 
@@ -143,6 +144,11 @@ def _filter_inputs(prefix: str, current: dict[str, Any] | None) -> None:
         "诉求类别", cats, default=[c for c in cur.get("categories", ()) if c in cats],
         key=f"{prefix}_categories", placeholder="全部",
     )  # fmt: skip
+    st.text_input(
+        "订阅邮箱（按月发送专题报告，逗号分隔）",
+        value="，".join(cur.get("subscribers", ())),
+        key=f"{prefix}_subscribers",
+    )
 
 
 flash = st.session_state.pop(FLASH, None)

@@ -65,6 +65,9 @@ _LIST_OPTIONS = (
     click.option("--sources", multiple=True, help="Only these source names."),
     click.option("--regions", multiple=True, help="Only these provinces, cities or districts."),
     click.option("--categories", multiple=True, help="Only these demand categories."),
+    click.option(
+        "--subscribers", multiple=True, help="E-mail addresses its scheduled monthly report goes to."
+    ),
 )
 
 
@@ -156,7 +159,7 @@ def list_cmd(app: App, as_json: bool, active_only: bool) -> None:
     rows = list_subjects(app.engine, include_archived=not active_only)
     if as_json:
         keys = ("name", "expression", "matched", "active", "owner", "exclude", "channels", "sources", "regions",
-                "categories")  # fmt: skip
+                "categories", "subscribers")  # fmt: skip
         out = [{k: list(r[k]) if isinstance(r[k], tuple) else r[k] for k in keys} for r in rows]
         for item, r in zip(out, rows, strict=True):
             item["backfilled_at"] = r["backfilled_at"].isoformat() if r["backfilled_at"] else None

@@ -3,8 +3,11 @@ the numbers the subject page shows."""
 
 from __future__ import annotations
 
+import email
 from datetime import UTC, date, datetime
+from email import policy
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,12 +18,13 @@ from sqlalchemy import Engine
 
 from analytics.subjects import compile_subject, spec_from
 from kernel.settings import Settings
-from reports.subject_report import build_subject_report, period_days
+from reports.subject_report import build_subject_report, period_days, run_scheduled_subject_reports
 from reports.weekly import ReportError
 from sensing.commands.reports import report_cmd
 from storage import queries as q
-from storage.subjects import backfill_subject, create_subject
-from tests.seed import SeedFacts
+from storage.subjects import SubjectError, backfill_subject, create_subject, get_subject
+from tests.reports.conftest import NOW
+from tests.seed import SeedFacts, seed_database
 
 GAS = "燃气 AND (泄漏 OR 检查)"
 
@@ -100,3 +104,36 @@ def test_monthly_subject_report_equals_the_page(
     assert "燃气安全" in text and f"共有文档 {len(mine):,} 条" in text.replace("\n", "")
     bad = CliRunner().invoke(report_cmd, ["subject", "没有", "--period", "2026-11", "--config", str(cfg)])
     assert bad.exit_code == 2 and "no subject" in bad.output
+
+
+def test_scheduled_subject_reports_reach_their_subscribers(
+    sqlite_engine: Engine, tmp_path: Path, smtp_server: tuple[Any, Any]
+) -> None:
+    ctl, sink = smtp_server
+    facts = seed_database(sqlite_engine, NOW)
+    with pytest.raises(SubjectError, match="not e-mail addresses"):
+        create_subject(sqlite_engine, "坏", "燃气", "ana", subscribers=["nobody"])
+    create_subject(
+        sqlite_engine, "燃气安全", GAS, "ana", subscribers=["office@gov.local", "leader@gov.local"]
+    )
+    create_subject(sqlite_engine, "无人订阅", "电梯", "ana")
+    subject = get_subject(sqlite_engine, "燃气安全")
+    assert subject is not None
+    m = compile_subject(spec_from(subject))
+    backfill_subject(sqlite_engine, subject, m.matches, m.prefilter())
+    notifier = {"name": "mail", "kind": "smtp", "smtp_host": "127.0.0.1", "smtp_port": ctl.port,
+                "smtp_starttls": False, "sender": "minsheng@gov.local", "recipients": ["duty@gov.local"]}  # fmt: skip
+    settings = Settings.model_validate(
+        {"alerts": {"notifiers": [notifier]},
+         "reports": {"out_dir": str(tmp_path / "reports"), "notifier": "mail", "formats": ["pdf"]}}
+    )  # fmt: skip
+    later = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)  # in December: November is reported
+    result = run_scheduled_subject_reports(sqlite_engine, settings, now=later)
+    assert result == {"period": "2026-11", "subjects": 1, "emailed": 2, "errors": 0}
+    (envelope,) = sink.messages
+    assert sorted(envelope.rcpt_tos) == ["leader@gov.local", "office@gov.local"]
+    msg = email.message_from_bytes(envelope.content, policy=policy.default)
+    assert "燃气安全" in msg["Subject"] and "2026-11" in msg["Subject"]
+    (pdf,) = list(msg.iter_attachments())
+    assert pdf.get_filename() == f"minsheng-subject-{subject.id}-2026-11.pdf"
+    assert facts.docs  # the seeded store the report read

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("sources", storage.types.Json, nullable=False),
         sa.Column("regions", storage.types.Json, nullable=False),
         sa.Column("categories", storage.types.Json, nullable=False),
+        sa.Column("subscribers", storage.types.Json, nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", storage.types.UTCDateTime(), nullable=False),
         sa.Column("updated_at", storage.types.UTCDateTime(), nullable=False),
