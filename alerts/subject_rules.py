@@ -1,6 +1,6 @@
-"""Alert rule kinds on subjects (专题): a volume spike on a subject's own hourly series, and a
-subject appearing in a channel for the first time. Registered as ``subject_volume`` and
-``subject_new_channel`` (``minsheng.rules``); a rule's ``subject`` names one subject, or none for
+"""Alert rule kinds on subjects (专题): a volume spike on a subject's own hourly series, a spike of
+its negative share, and a subject appearing in a channel for the first time. Registered as
+``subject_volume``, ``subject_negative_share`` and ``subject_new_channel`` (``minsheng.rules``); a rule's ``subject`` names one subject, or none for
 every active one. Alerts use the usual lifecycle and notifications; their key is
 ``subject=NAME`` (``subject=NAME|channel=C``) and their title names the subject.
 """
@@ -12,7 +12,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from alerts.rules import Candidate, DocScope, evaluate_volume, format_local, subject_of
+from alerts.rules import (
+    Candidate,
+    DocScope,
+    evaluate_negative_share,
+    evaluate_volume,
+    format_local,
+    subject_of,
+)
 from kernel.labels import CHANNELS
 from kernel.settings import AlertRuleSettings
 from storage.subjects import subject_channel_firsts, subject_document_sample, subject_hourly_frame
@@ -22,12 +29,11 @@ def _names(rule: AlertRuleSettings) -> list[str] | None:
     return [rule.subject] if rule.subject else None
 
 
-def subject_volume_rule(ctx: Any, rule: AlertRuleSettings) -> list[Candidate]:
-    """Volume spikes of each subject's first copies, by the volume rules' detector and settings."""
+def _series_rule(ctx: Any, rule: AlertRuleSettings, evaluate: Any) -> list[Candidate]:
     start = ctx.now - timedelta(days=rule.lookback_days + 1, hours=rule.window_hours + 1)
     frame = subject_hourly_frame(ctx.engine, start, ctx.now, _names(rule))
     as_subject = rule.model_copy(update={"dimension": "subject"})
-    found = evaluate_volume(as_subject, frame, ctx.now, data_start=ctx.data_start(), tz=ctx.tz)
+    found = evaluate(as_subject, frame, ctx.now, data_start=ctx.data_start(), tz=ctx.tz)
     out = []
     for c in found:
         name = str(c.evidence["dimension_value"])
@@ -36,6 +42,16 @@ def subject_volume_rule(ctx: Any, rule: AlertRuleSettings) -> list[Candidate]:
             replace(c, evidence={**c.evidence, "subject_name": name}, scope=DocScope(document_ids=tuple(ids)))
         )
     return out
+
+
+def subject_volume_rule(ctx: Any, rule: AlertRuleSettings) -> list[Candidate]:
+    """Volume spikes of each subject's first copies, by the volume rules' detector and settings."""
+    return _series_rule(ctx, rule, evaluate_volume)
+
+
+def subject_negative_share_rule(ctx: Any, rule: AlertRuleSettings) -> list[Candidate]:
+    """Spikes of each subject's negative share, by the negative-share rules' test and settings."""
+    return _series_rule(ctx, rule, evaluate_negative_share)
 
 
 def evaluate_new_channels(

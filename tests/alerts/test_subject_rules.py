@@ -14,12 +14,13 @@ from alerts.engine import deliver_outbox, evaluate_rules
 from analytics.subjects import compile_subject, spec_from
 from kernel import plugins
 from storage import schema as s
+from storage.db import write_tx
 from storage.store import Store
 from storage.subjects import backfill_subject, create_subject
 from tests.alerts.conftest import NOW, make_app
 from tests.conftest import HttpReceiver
 
-KINDS = ("subject_volume", "subject_new_channel")
+KINDS = ("subject_volume", "subject_negative_share", "subject_new_channel")
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +98,26 @@ def test_subject_burst_and_new_channel_alert_naming_the_subject(
     assert texts and all("专题「燃气安全」" in t for t in texts)
     # Quiet again an hour later: evaluating once more fires nothing new.
     assert evaluate_rules(app.engine, app.settings, now=NOW + timedelta(minutes=5))["fired"] == 0
+
+
+def test_subject_negative_share_spike(engine: Engine) -> None:
+    seed(engine)
+    with engine.connect() as conn:
+        docs = conn.execute(select(s.documents.c.id, s.documents.c.content, s.documents.c.published_at,
+                                   s.documents.c.channel)).all()  # fmt: skip
+    tags = [
+        {"document_id": i, "published_at": at, "channel": ch, "sentiment": "negative" if "爆炸" in text else "neutral",
+         "pipeline_version": "t", "model_versions": {}, "tagged_at": NOW}
+        for i, text, at, ch in docs
+    ]  # fmt: skip
+    with write_tx(engine) as conn:
+        conn.execute(s.doc_tags.insert(), tags)
+    subject = create_subject(engine, "燃气安全", "燃气 泄漏", "ana")
+    m = compile_subject(spec_from(subject))
+    backfill_subject(engine, subject, m.matches, m.prefilter())
+    rules = [{"name": "subj_neg", "kind": "subject_negative_share", "min_count": 10}]
+    app = make_app(engine, {"rules": rules})
+    assert evaluate_rules(app.engine, app.settings, now=NOW)["fired"] == 1
+    with engine.connect() as conn:
+        row = conn.execute(select(s.alerts.c.key, s.alerts.c.title)).one()
+    assert row.key == "subject=燃气安全" and "专题「燃气安全」" in row.title
