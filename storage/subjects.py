@@ -385,26 +385,39 @@ def subject_hourly_frame(
     return frame
 
 
-def subject_channel_firsts(
-    engine: Engine, end: datetime, names: Sequence[str] | None = None
+def subject_firsts(
+    engine: Engine, end: datetime, by: str = "channel", names: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Per active subject and channel: the first document time and the documents up to ``end``."""
-    t, sd, d = s.subjects, s.subject_documents, s.documents
+    """Per active subject and channel (``by="channel"``) or tagged province (``by="province"``):
+    the first document time and the documents up to ``end`` (``value``: the channel or province)."""
+    t, sd, d, tags = s.subjects, s.subject_documents, s.documents, s.doc_tags
+    joined = sd.join(t, t.c.id == sd.c.subject_id).join(d, d.c.id == sd.c.document_id)
+    conds = [_active_named(names), sd.c.published_at <= end]
+    if by == "channel":
+        value = d.c.channel
+    elif by == "province":
+        joined, value = joined.join(tags, tags.c.document_id == sd.c.document_id), tags.c.province
+        conds += [value.is_not(None), value != ""]
+    else:
+        raise ValueError(f"by must be channel or province, not {by!r}")
     q = (
-        select(t.c.id, t.c.name, d.c.channel, func.min(sd.c.published_at), func.count())
-        .select_from(sd.join(t, t.c.id == sd.c.subject_id).join(d, d.c.id == sd.c.document_id))
-        .where(_active_named(names), sd.c.published_at <= end)
-        .group_by(t.c.id, t.c.name, d.c.channel)
+        select(t.c.name, value, func.min(sd.c.published_at), func.count())
+        .select_from(joined)
+        .where(*conds)
+        .group_by(t.c.name, value)
     )
     with engine.connect() as conn:
-        return [
-            {"subject_id": int(i), "subject": n, "channel": c, "first_at": f, "n": int(k)}
-            for i, n, c, f, k in conn.execute(q)
-        ]
+        return [{"subject": n, "value": v, "first_at": f, "n": int(k)} for n, v, f, k in conn.execute(q)]
 
 
 def subject_document_sample(
-    engine: Engine, name: str, start: datetime, end: datetime, channel: str | None = None, limit: int = 3
+    engine: Engine,
+    name: str,
+    start: datetime,
+    end: datetime,
+    channel: str | None = None,
+    province: str | None = None,
+    limit: int = 3,
 ) -> list[int]:
     """Ids of a subject's most copied and engaged first copies in ``[start, end]`` (alert evidence)."""
     t, sd, d = s.subjects, s.subject_documents, s.documents
@@ -418,5 +431,8 @@ def subject_document_sample(
     )
     if channel is not None:
         q = q.where(d.c.channel == channel)
+    if province is not None:
+        tags = s.doc_tags
+        q = q.where(d.c.id.in_(select(tags.c.document_id).where(tags.c.province == province)))
     with engine.connect() as conn:
         return [int(i) for i in conn.execute(q).scalars()]

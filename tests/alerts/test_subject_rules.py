@@ -20,7 +20,7 @@ from storage.subjects import backfill_subject, create_subject
 from tests.alerts.conftest import NOW, make_app
 from tests.conftest import HttpReceiver
 
-KINDS = ("subject_volume", "subject_negative_share", "subject_new_channel")
+KINDS = ("subject_volume", "subject_negative_share", "subject_new_channel", "subject_new_region")
 
 
 @pytest.fixture(autouse=True)
@@ -91,7 +91,7 @@ def test_subject_burst_and_new_channel_alert_naming_the_subject(
     fired = {r.rule: r for r in rows}
     assert fired["subj_spike"].key == "subject=燃气安全" and "专题「燃气安全」" in fired["subj_spike"].title
     assert fired["subj_channel"].key == "subject=燃气安全|channel=news"
-    assert fired["subj_channel"].title == "专题「燃气安全」首次出现在新闻"
+    assert fired["subj_channel"].title == "专题「燃气安全」首次出现在渠道「新闻」"
     assert len(fired["subj_spike"].evidence["document_ids"]) == 3
     deliver_outbox(app.engine, app.settings.alerts.notifiers, now=NOW)
     texts = [r.json()["text"] for r in receiver.requests]
@@ -100,13 +100,14 @@ def test_subject_burst_and_new_channel_alert_naming_the_subject(
     assert evaluate_rules(app.engine, app.settings, now=NOW + timedelta(minutes=5))["fired"] == 0
 
 
-def test_subject_negative_share_spike(engine: Engine) -> None:
+def test_subject_negative_share_spike_and_new_region(engine: Engine) -> None:
     seed(engine)
     with engine.connect() as conn:
         docs = conn.execute(select(s.documents.c.id, s.documents.c.content, s.documents.c.published_at,
                                    s.documents.c.channel)).all()  # fmt: skip
     tags = [
         {"document_id": i, "published_at": at, "channel": ch, "sentiment": "negative" if "爆炸" in text else "neutral",
+         "province": "北京市" if "报道" in text else "广东省",
          "pipeline_version": "t", "model_versions": {}, "tagged_at": NOW}
         for i, text, at, ch in docs
     ]  # fmt: skip
@@ -115,9 +116,14 @@ def test_subject_negative_share_spike(engine: Engine) -> None:
     subject = create_subject(engine, "燃气安全", "燃气 泄漏", "ana")
     m = compile_subject(spec_from(subject))
     backfill_subject(engine, subject, m.matches, m.prefilter())
-    rules = [{"name": "subj_neg", "kind": "subject_negative_share", "min_count": 10}]
+    rules = [
+        {"name": "subj_neg", "kind": "subject_negative_share", "min_count": 10},
+        {"name": "subj_region", "kind": "subject_new_region", "window_hours": 6},
+    ]
     app = make_app(engine, {"rules": rules})
-    assert evaluate_rules(app.engine, app.settings, now=NOW)["fired"] == 1
+    assert evaluate_rules(app.engine, app.settings, now=NOW)["fired"] == 2
     with engine.connect() as conn:
-        row = conn.execute(select(s.alerts.c.key, s.alerts.c.title)).one()
-    assert row.key == "subject=燃气安全" and "专题「燃气安全」" in row.title
+        rows = {r.rule: r for r in conn.execute(select(s.alerts.c.rule, s.alerts.c.key, s.alerts.c.title))}
+    assert rows["subj_neg"].key == "subject=燃气安全" and "专题「燃气安全」" in rows["subj_neg"].title
+    assert rows["subj_region"].key == "subject=燃气安全|province=北京市"
+    assert rows["subj_region"].title == "专题「燃气安全」首次出现在地区「北京市」"
