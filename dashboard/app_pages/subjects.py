@@ -32,6 +32,7 @@ from storage.subjects import (
 )
 
 FLASH = "subject_flash"
+TO_SEARCH = "subject_to_search"  # set by the button's callback: open 检索 filtered by the subject
 SPREAD_HOURS = timedelta(hours=72)
 PICK = "subject_pick"
 
@@ -119,6 +120,12 @@ def _archive(name: str, active: bool) -> None:
     state[FLASH] = ("ok", f"专题「{name}」已{'恢复' if active else '归档'}。")
 
 
+def _to_search(subject_id: int) -> None:
+    """Set the sidebar's 专题 filter (callbacks run before the sidebar is drawn) and go to 检索."""
+    st.session_state["f_subject"] = subject_id
+    st.session_state[TO_SEARCH] = True
+
+
 def _filter_inputs(prefix: str, current: dict[str, Any] | None) -> None:
     opts = data.options(ctx.url)
     cur = current or {}
@@ -151,6 +158,8 @@ def _filter_inputs(prefix: str, current: dict[str, Any] | None) -> None:
     )
 
 
+if st.session_state.pop(TO_SEARCH, False):
+    st.switch_page("app_pages/search.py")
 flash = st.session_state.pop(FLASH, None)
 if flash:
     (st.success if flash[0] == "ok" else st.error)(escape_md(flash[1]))
@@ -226,6 +235,19 @@ def render_subject(c: PageContext, subject_id: int) -> None:
         key="subj_sources",
     )  # fmt: skip
 
+    topics = data.breakdown(c.url, f, ("topic_id",))
+    topics = topics.loc[topics["topic_id"] >= 0].sort_values("n", ascending=False).head(8)
+    names = data.topics(c.url).set_index("id")["label"].to_dict()
+    st.subheader("重叠的话题")
+    st.dataframe(
+        pd.DataFrame({
+            "话题": [str(names.get(int(t), f"话题 {t}")) for t in topics["topic_id"]],
+            "本专题文档数": topics["n"].astype("int64"),
+            "占本期声量": [data.pct(n / volume if volume else None) for n in topics["n"]],
+        }),
+        hide_index=True, width="stretch",
+    )  # fmt: skip
+
     st.subheader("传播量最高的文档")
     docs = spread["documents"]
     st.dataframe(
@@ -274,7 +296,10 @@ def render_subject(c: PageContext, subject_id: int) -> None:
         }),
         hide_index=True, width="stretch",
     )  # fmt: skip
-    st.caption("文档ID 可在「检索」页按 专题 筛选后查看原文；传播量 = 阅读 + 点赞 + 转发 + 评论。")
+    st.caption("传播量 = 阅读 + 点赞 + 转发 + 评论；账号只显示其哈希的前 12 位。")
+    st.button(
+        "在「检索」页查看本专题的全部文档", key="btn_subject_search", on_click=_to_search, args=(subject_id,)
+    )
 
 
 render_subject(ctx, int(subject["id"]))

@@ -92,3 +92,15 @@ def test_sidebar_subject_filter_narrows_other_pages(
 def test_officials_see_subjects_but_cannot_define_them(open_page: OpenPage, seeded: SeedFacts) -> None:
     at = open_page("subjects", role="official")
     assert not [b for b in at.button if b.key == "btn_subject_create"]
+
+
+def test_subject_documents_open_in_search(open_page: OpenPage, seeded: SeedFacts) -> None:
+    at = open_page("subjects", role="analyst")
+    at.text_input(key="new_name").input("燃气安全")
+    at.text_input(key="new_expr").input(GAS)
+    at.button(key="btn_subject_create").click().run()
+    assert table_with(at, "本专题文档数")["本专题文档数"].sum() > 0
+    at.button(key="btn_subject_search").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "检索"
+    assert any("专题：燃气安全" in str(t.value) for t in at.text)
