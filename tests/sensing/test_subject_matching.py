@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
 from analytics.subjects import compile_subject, spec_from
@@ -53,3 +58,20 @@ def test_worker_matches_new_documents_like_a_backfill(engine: Engine) -> None:
         m = compile_subject(spec_from(current))
         backfill_subject(engine, current, m.matches, m.prefilter())
     assert pairs(engine) == incremental
+
+
+def test_sensing_process_records_subject_matches(
+    engine: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sensing.commands import tagging
+
+    seed(engine, 12)
+    sub = create_subject(engine, "路面", "路面", "ana")
+    monkeypatch.setattr(tagging, "build_tagger", lambda settings: tagger())
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"database": {"url": db_url}, "app": {"data_dir": str(tmp_path / "var")}}))
+    result = CliRunner().invoke(tagging.process_cmd, ["--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        texts = dict(conn.execute(select(s.documents.c.id, s.documents.c.content)).all())
+    assert pairs(engine) == {(sub.id, i) for i, t in texts.items() if "路面" in t} and len(pairs(engine)) == 4
