@@ -47,6 +47,7 @@ DIMENSION_LABELS = {
     "category": "诉求类别",
     "region": "地区",
     "topic": "话题",
+    "subject": "专题",  # subject rules (alerts/subject_rules.py); the value is the subject's name
 }
 EMPTY_VALUES = {"", "-1", "None"}
 

@@ -108,6 +108,10 @@ def _tokenize(expr: str) -> list[_Token]:
 class _Term:
     text: str
     pattern: re.Pattern[str]
+    plain: bool = False  # one word: a substring test, several times faster than the pattern
+
+    def found(self, text: str) -> bool:
+        return self.text in text if self.plain else self.pattern.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -176,10 +180,11 @@ class _Parser:
     def atom(self) -> _Node:
         tok = self.take()
         if tok.kind == "TERM":
-            return _Term(tok.text, re.compile(re.escape(tok.text)))
+            return _Term(tok.text, re.compile(re.escape(tok.text)), plain=True)
         if tok.kind == "PHRASE":
             words = tok.text.split()
-            return _Term(" ".join(words), re.compile(r"\s*".join(re.escape(w) for w in words)))
+            pattern = re.compile(r"\s*".join(re.escape(w) for w in words))
+            return _Term(" ".join(words), pattern, plain=len(words) == 1)
         if tok.kind == "LPAREN":
             node = self.or_expr()
             close = self.take()
@@ -190,14 +195,43 @@ class _Parser:
         raise WatchlistSyntaxError(f"expected a term, phrase or '(' but found {found}", tok.pos, self.expr)
 
 
-def _evaluate(node: _Node, text: str) -> bool:
+def _evaluate(node: _Node, text: str, memo: dict[str, bool] | None = None) -> bool:
+    """Whether ``text`` satisfies ``node``; ``memo`` (term -> found) shares term tests between
+    expressions matched against the same text."""
     if isinstance(node, _Term):
-        return node.pattern.search(text) is not None
+        if memo is None:
+            return node.found(text)
+        hit = memo.get(node.text)
+        if hit is None:
+            hit = memo[node.text] = node.found(text)
+        return hit
     if isinstance(node, _Not):
-        return not _evaluate(node.child, text)
+        return not _evaluate(node.child, text, memo)
     if isinstance(node, _And):
-        return all(_evaluate(c, text) for c in node.children)
-    return any(_evaluate(c, text) for c in node.children)
+        return all(_evaluate(c, text, memo) for c in node.children)
+    return any(_evaluate(c, text, memo) for c in node.children)
+
+
+#: A necessary condition on a text, for reading candidates from a keyword index: ``("term", word)``
+#: (the text contains the word), ``("and", parts)`` or ``("or", parts)``; None means any text.
+Prefilter = tuple[str, object]
+
+
+def _prefilter(node: _Node) -> Prefilter | None:
+    if isinstance(node, _Term):
+        words = node.text.split()
+        if len(words) == 1:
+            return ("term", words[0])
+        return ("and", tuple(("term", w) for w in words))
+    if isinstance(node, _Not):
+        return None  # a negation excludes; it never narrows the candidates
+    parts = [_prefilter(c) for c in node.children]
+    if isinstance(node, _And):
+        kept = tuple(p for p in parts if p is not None)
+        return None if not kept else kept[0] if len(kept) == 1 else ("and", kept)
+    if any(p is None for p in parts):
+        return None
+    return ("or", tuple(p for p in parts if p is not None))
 
 
 def _positive_terms(node: _Node, negated: bool = False) -> list[_Term]:
@@ -232,13 +266,29 @@ class WatchlistMatcher:
         """True when the text satisfies the expression."""
         return _evaluate(self._tree, _normalize(text or ""))
 
+    def matches_normalized(self, text: str, memo: dict[str, bool] | None = None) -> bool:
+        """:meth:`matches` on a text already passed through :func:`normalize_text` (normalise once,
+        match many expressions); pass one ``memo`` dict per text to share the term tests."""
+        return _evaluate(self._tree, text, memo)
+
+    def prefilter(self) -> Prefilter | None:
+        """A necessary condition in terms of (normalised) words: every matching text satisfies it,
+        so an index may read only the texts that do. None when the expression narrows nothing
+        (``NOT x`` alone)."""
+        return _prefilter(self._tree)
+
     def match(self, text: str) -> MatchResult:
         """Match and report the (non-negated) terms found in the text; no terms when not matched."""
         norm = _normalize(text or "")
         if not _evaluate(self._tree, norm):
             return MatchResult(False, ())
-        found = dict.fromkeys(t.text for t in self._positive if t.pattern.search(norm))
+        found = dict.fromkeys(t.text for t in self._positive if t.found(norm))
         return MatchResult(True, tuple(found))
+
+
+def normalize_text(text: str | None) -> str:
+    """The form expressions are matched against (NFKC, case-folded)."""
+    return _normalize(text or "")
 
 
 def compile_expression(expression: str) -> WatchlistMatcher:

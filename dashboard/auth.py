@@ -3,8 +3,8 @@
 Roles and what they may do (:data:`PERMISSIONS`):
 
 * ``official``: read every page, mark events (政策出台 / 现场处置 / 官方回应);
-* ``analyst``: read, export search results, generate reports, correct tags, mark events, ask the
-  office's large model (智能问答, when configured);
+* ``analyst``: read, export search results, generate reports, correct tags, mark events, define 专题,
+  ask the office's large model (智能问答, when configured);
 * ``duty``: read, acknowledge / resolve / silence alerts;
 * ``admin``: everything, plus user management.
 
@@ -44,6 +44,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read": frozenset(ROLES),
     "export": frozenset({"analyst", "admin"}),
     "reports": frozenset({"analyst", "admin"}),
+    "subjects": frozenset({"analyst", "admin"}),  # create, edit, archive 专题
     "alert_actions": frozenset({"duty", "admin"}),
     "correct": frozenset({"analyst", "admin"}),
     "events": frozenset({"official", "analyst", "admin"}),

@@ -57,4 +57,4 @@ def page_header(title: str, ctx: PageContext, note: str | None = None) -> None:
     st.title(title)
     st.text(filters.describe(ctx.filters, ctx.tz) + (f"　{note}" if note else ""))
     if ctx.filters.needs_documents:
-        st.caption("已按关键词筛选：图表按文档实时统计，可能较慢。")
+        st.caption("已按关键词或专题筛选：图表按文档实时统计，可能较慢。")

@@ -383,3 +383,48 @@ def issue_series(url: str, event_id: int, hours: int) -> pd.DataFrame:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def alerts_by_ids(url: str, ids: tuple[int, ...]) -> pd.DataFrame:
     return alert_queries.alerts_by_ids(engine(), ids)
+
+
+# -- subjects (专题) ---------------------------------------------------------------------------
+@st.cache_data(ttl=TTL, show_spinner=False)
+def subjects(url: str) -> list[dict[str, Any]]:
+    """Every subject with its matched-document count (archived ones too)."""
+    from storage.subjects import list_subjects
+
+    return list_subjects(engine())
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def subject_forecast(url: str, f: q.QueryFilters, tz: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A subject's volume per local bucket (``f.subject_id``) and its forecast, as for a topic."""
+    history = trend(url, f, None, tz)
+    try:
+        from analytics.forecast import forecast_volume
+    except ImportError:
+        return history, None
+    if history.empty or history["n"].sum() == 0:
+        return history, None
+    freq = freq_for(f)
+    try:
+        predicted = forecast_volume(
+            history.set_index("bucket")["n"], horizon=24 if freq == "h" else 3, freq=freq
+        )
+    except Exception:  # noqa: BLE001 - a forecast failure must not break the page
+        log.warning("forecast failed", exc_info=True)
+        return history, None
+    return history, predicted.rename(columns={"ts": "bucket"})
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def subject_spread(url: str, f: q.QueryFilters, limit: int = 10) -> dict[str, Any]:
+    """The spread view's reads (see :mod:`storage.subject_queries`)."""
+    from storage import subject_queries as sq
+
+    eng = engine()
+    return {
+        "first": sq.first_appearance(eng, f),
+        "sources": sq.source_spread(eng, f),
+        "clusters": sq.duplicate_clusters(eng, f, limit),
+        "accounts": sq.top_accounts(eng, f, limit),
+        "documents": sq.top_documents(eng, f, limit),
+    }

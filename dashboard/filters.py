@@ -1,4 +1,4 @@
-"""The sidebar's global filters (time range, channel, source, category, region, sentiment, keyword).
+"""The sidebar's global filters (time range, channel, source, category, region, sentiment, keyword, 专题).
 
 The entry script renders them once per run, before the page, and stores the resulting
 :class:`~storage.queries.QueryFilters` in the session; every page reads it with :func:`current`.
@@ -9,6 +9,7 @@ covers whole local days.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,7 +36,9 @@ WIDGET_KEYS = (
     "f_provinces",
     "f_sentiments",
     "f_keyword",
+    "f_subject",
 )
+SUBJECT_NAMES_KEY = "f_subject_names"  # id -> name, for the caption
 
 
 def now() -> datetime:
@@ -57,8 +60,11 @@ def _reset() -> None:
         st.session_state.pop(key, None)
 
 
-def render_sidebar(options: dict[str, list[str]], tz: str) -> QueryFilters:
-    """Draw the filters in the sidebar and return (and store) the resulting filters."""
+def render_sidebar(
+    options: dict[str, list[str]], tz: str, subjects: Sequence[tuple[int, str]] = ()
+) -> QueryFilters:
+    """Draw the filters in the sidebar and return (and store) the resulting filters
+    (``subjects``: the (id, name) of the subjects offered by the 专题 filter)."""
     sb = st.sidebar
     sb.subheader("筛选条件")
     preset = sb.selectbox(
@@ -100,6 +106,14 @@ def render_sidebar(options: dict[str, list[str]], tz: str) -> QueryFilters:
         placeholder="全部",
     )
     keyword = sb.text_input("关键词", key="f_keyword", max_chars=100, placeholder="标题或正文包含")
+    names = dict(subjects)
+    st.session_state[SUBJECT_NAMES_KEY] = names
+    subject_id = sb.selectbox(
+        "专题",
+        [None, *names],
+        key="f_subject",
+        format_func=lambda i: "全部" if i is None else names.get(i, str(i)),
+    )
     sb.button("重置筛选", on_click=_reset, key="f_reset")
     filters = QueryFilters(
         start=start,
@@ -110,6 +124,7 @@ def render_sidebar(options: dict[str, list[str]], tz: str) -> QueryFilters:
         provinces=tuple(provinces),
         sentiments=tuple(sentiments),
         keyword=keyword.strip(),
+        subject_id=subject_id if subject_id in names else None,
     )
     st.session_state[STATE_KEY] = filters
     return filters
@@ -148,4 +163,7 @@ def describe(f: QueryFilters, tz: str) -> str:
     parts += [f"{k}：{'、'.join(v)}" for k, v in names.items() if v]
     if f.keyword:
         parts.append(f"关键词：{f.keyword}")
+    if f.subject_id is not None:
+        name = (st.session_state.get(SUBJECT_NAMES_KEY) or {}).get(f.subject_id, f"#{f.subject_id}")
+        parts.append(f"专题：{name}")
     return "；".join(parts)

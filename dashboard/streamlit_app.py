@@ -32,6 +32,7 @@ NAVIGATION = (  # file, title, icon, url path, permission needed to see the page
     ("regions.py", "地域分布", ":material/map:", "regions", "read"),
     ("replies.py", "答复质量", ":material/rate_review:", "replies", "read"),
     ("alerts.py", "预警中心", ":material/notifications_active:", "alerts", "read"),
+    ("subjects.py", "专题监测", ":material/track_changes:", "subjects", "read"),
     ("search.py", "检索", ":material/search:", "search", "read"),
     ("review.py", "复核队列", ":material/fact_check:", "review", "correct"),
     ("reports.py", "报告", ":material/description:", "reports", "read"),
@@ -69,7 +70,8 @@ def main() -> None:
         if st.button("退出登录", key="logout"):
             auth.logout()
             st.rerun()
-    filters.render_sidebar(data.options(data.db_url()), cfg.app.timezone)
+    subjects = [(int(r["id"]), str(r["name"])) for r in data.subjects(data.db_url())]
+    filters.render_sidebar(data.options(data.db_url()), cfg.app.timezone, subjects)
     st.navigation(pages_for(user.role), expanded=True).run()
 
 

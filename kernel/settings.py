@@ -196,6 +196,9 @@ class AlertRuleSettings(Section):
     enabled: bool = True
     dimension: Literal["total", "channel", "category", "region", "topic"] = "total"
     expression: str | None = Field(None, description='keyword rule: AND / OR / NOT, "phrases"')
+    subject: str | None = Field(
+        None, description="subject rules: the 专题's name (unset: every active subject)"
+    )
     window_hours: int = Field(1, ge=1, le=168)
     lookback_days: int = Field(14, ge=1, le=90)
     threshold: float | None = Field(
@@ -300,6 +303,9 @@ class ReportSettings(Section):
     notifier: str | None = Field(None, description="smtp notifier used to send reports")
     briefing: bool = Field(
         True, description="append the week's verified model-written briefing, if there is one"
+    )
+    subject_schedule: ScheduleSettings | None = Field(
+        None, description="when to report the previous month of every subject with subscribers, by e-mail"
     )
 
 

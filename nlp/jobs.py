@@ -21,7 +21,7 @@ import gc
 import json
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Engine, select
@@ -35,6 +35,9 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 TAG_COLUMNS = [c.name for c in s.doc_tags.columns]
+#: Called in the tagging transaction with (connection, the claimed documents, the tag rows stored),
+#: e.g. to match the newly tagged documents against subjects; its writes commit with the tags.
+TaggedHook = Callable[[Any, Sequence[Any], Sequence[dict[str, Any]]], None]
 #: One backlog cursor per engine for callers that do not keep their own.
 _cursors: weakref.WeakKeyDictionary[Engine, BacklogCursor] = weakref.WeakKeyDictionary()
 
@@ -184,12 +187,19 @@ def _mark_failed(conn: Any, version: str, failed: Sequence[tuple[Any, Exception]
     return rows
 
 
-def tag_batch(engine: Engine, tagger: Tagger, batch_size: int, cursor: BacklogCursor | None = None) -> int:
+def tag_batch(
+    engine: Engine,
+    tagger: Tagger,
+    batch_size: int,
+    cursor: BacklogCursor | None = None,
+    on_tagged: TaggedHook | None = None,
+) -> int:
     """Claim, tag and store one batch; returns how many documents were tagged.
 
     0 means the backlog is empty; -1 (PostgreSQL only) that the claimed rows had just been tagged
     by another worker, so the caller should simply try again. ``cursor`` is this process's place
-    in the backlog (one per engine is kept when none is given).
+    in the backlog (one per engine is kept when none is given). ``on_tagged`` (see
+    :data:`TaggedHook`) sees the documents tagged, before the transaction commits.
     """
     version = tagger.version
     if cursor is None:
@@ -230,14 +240,24 @@ def tag_batch(engine: Engine, tagger: Tagger, batch_size: int, cursor: BacklogCu
         failed += [(meta[row["document_id"]], exc) for row, exc in refused]
         if failed:
             _upsert_tags(engine, conn, complete(_mark_failed(conn, version, failed)))
+        if on_tagged is not None:
+            bad = {doc.id for doc, _ in failed}
+            on_tagged(conn, docs, [r for r in rows if r["document_id"] not in bad])
     return len(rows) - len(refused)
 
 
-def tag_backlog(engine: Engine, tagger: Tagger, batch_size: int = 500, max_docs: int | None = None) -> int:
+def tag_backlog(
+    engine: Engine,
+    tagger: Tagger,
+    batch_size: int = 500,
+    max_docs: int | None = None,
+    on_tagged: TaggedHook | None = None,
+) -> int:
     """Tag until the backlog is empty (or ``max_docs`` reached); returns documents tagged."""
     done = 0
     while max_docs is None or done < max_docs:
-        n = tag_batch(engine, tagger, batch_size if max_docs is None else min(batch_size, max_docs - done))
+        size = batch_size if max_docs is None else min(batch_size, max_docs - done)
+        n = tag_batch(engine, tagger, size, on_tagged=on_tagged)
         if n == 0:
             break
         done += max(n, 0)

@@ -42,10 +42,11 @@ DOC_COLUMNS = [
 CORRECTED_FIELDS = ("sentiment", "emotion", "category")
 
 
-def documents_query(start: datetime, end: datetime) -> Select[Any]:
-    """Documents published in [start, end) with their tags (None when not tagged yet), by id."""
+def documents_query(start: datetime, end: datetime, subject_id: int | None = None) -> Select[Any]:
+    """Documents published in [start, end) with their tags (None when not tagged yet), by id;
+    with ``subject_id``, only those the subject (专题) holds."""
     d, t = s.documents, s.doc_tags
-    return (
+    q = (
         select(
             d.c.id,
             d.c.source_id,
@@ -68,6 +69,10 @@ def documents_query(start: datetime, end: datetime) -> Select[Any]:
         .where(d.c.published_at >= start, d.c.published_at < end)
         .order_by(d.c.id)
     )
+    if subject_id is not None:
+        sd = s.subject_documents
+        q = q.where(d.c.id.in_(select(sd.c.document_id).where(sd.c.subject_id == int(subject_id))))
+    return q
 
 
 def query_sql(engine: Engine, query: Select[Any]) -> str:
@@ -75,11 +80,14 @@ def query_sql(engine: Engine, query: Select[Any]) -> str:
     return str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
-def load_documents(engine: Engine, start: datetime, end: datetime) -> pd.DataFrame:
-    """The documents of [start, end) as a frame (:data:`DOC_COLUMNS`), corrections applied."""
+def load_documents(
+    engine: Engine, start: datetime, end: datetime, subject_id: int | None = None
+) -> pd.DataFrame:
+    """The documents of [start, end) (of one subject, if given) as a frame (:data:`DOC_COLUMNS`),
+    corrections applied."""
     d, c = s.documents, s.corrections
     with engine.connect() as conn:
-        rows = conn.execute(documents_query(start, end)).all()
+        rows = conn.execute(documents_query(start, end, subject_id)).all()
         corr = conn.execute(
             select(c.c.document_id, c.c.field, c.c.value)
             .select_from(c.join(d, d.c.id == c.c.document_id))

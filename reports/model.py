@@ -104,6 +104,7 @@ class WeeklyReport:
     narrative: dict[str, list[str]] = field(default_factory=dict)
     tables: dict[str, ReportTable] = field(default_factory=dict)
     queries: dict[str, str] = field(default_factory=dict)
+    heading: str = ""  # the title of a report other than the weekly one (a subject's, any period)
 
     def add(self, table: ReportTable) -> ReportTable:
         self.tables[table.key] = table
@@ -128,7 +129,7 @@ class WeeklyReport:
 
     @property
     def title(self) -> str:
-        return f"民声舆情周报（{self.week}）"
+        return self.heading or f"民声舆情周报（{self.week}）"
 
     @property
     def period_label(self) -> str:

@@ -98,6 +98,12 @@ def _brief(app: App, kind: str) -> dict[str, Any]:
     }
 
 
+def job_subject_reports(app: App) -> dict[str, Any]:
+    from reports.subject_report import run_scheduled_subject_reports
+
+    return run_scheduled_subject_reports(app.engine, app.settings)
+
+
 def score_replies(engine: Engine, settings: Settings) -> int:
     """Score every reply the current scorer has not scored, with the configured weights and bands."""
     from analytics.reply_quality import SCORER_VERSION, reply_scorer
@@ -136,6 +142,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "report.weekly": job_report,
     "brief.daily": job_brief_daily,
     "brief.weekly": job_brief_weekly,
+    "report.subjects": job_subject_reports,
     "retention": job_retention,
     "reply_quality": job_reply_quality,
     "search_index": job_search_index,

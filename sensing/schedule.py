@@ -56,6 +56,8 @@ def planned_jobs(settings: Settings) -> dict[str, tuple[list[str], ScheduleSetti
             when = getattr(settings.llm, f"{kind}_schedule")
             if when is not None:
                 jobs[f"brief.{kind}"] = ([f"brief.{kind}"], when)
+    if settings.reports.subject_schedule is not None:
+        jobs["report.subjects"] = (["report.subjects"], settings.reports.subject_schedule)
     if settings.analytics.retention_days:
         jobs["retention"] = (["retention"], ScheduleSettings(cron="30 3 * * *"))
     return jobs

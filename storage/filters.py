@@ -34,12 +34,14 @@ class QueryFilters:
     provinces: tuple[str, ...] = ()
     sentiments: tuple[str, ...] = ()
     keyword: str = ""
+    subject_id: int | None = None  # 专题: only the documents the subject holds
     from_documents: bool = False  # count the documents themselves, not the rollups (checks, audits)
 
     @property
     def needs_documents(self) -> bool:
-        """True when a read must go to the documents: a keyword (not a rollup dimension), or asked to."""
-        return bool(self.from_documents or self.keyword.strip())
+        """True when a read must go to the documents: a keyword or a subject (not rollup dimensions),
+        or asked to."""
+        return bool(self.from_documents or self.keyword.strip() or self.subject_id is not None)
 
     def previous(self) -> QueryFilters:
         """The same filters over the period of equal length just before this one."""
@@ -54,7 +56,9 @@ class QueryFilters:
         out = asdict(self)
         out["start"], out["end"] = self.start.isoformat(), self.end.isoformat()
         return {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items() if v not in ((), "", False)
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in out.items()
+            if v not in ((), "", False, None)
         }
 
 
@@ -167,6 +171,11 @@ def document_conditions(engine: Engine, f: QueryFilters) -> list[Any]:
     if f.keyword.strip():
         kw = f.keyword.strip()
         conds.append(keyword_condition(engine, kw))
+    if f.subject_id is not None:
+        sd = s.subject_documents
+        held = select(sd.c.document_id).where(sd.c.subject_id == int(f.subject_id))
+        # The matches' copy of the time bounds the list to the period (its index serves).
+        conds.append(d.c.id.in_(held.where(sd.c.published_at >= f.start, sd.c.published_at < f.end)))
     return conds
 
 

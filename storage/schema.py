@@ -493,3 +493,41 @@ briefings = Table(
     Column("llm_call_id", BigId, ForeignKey("llm_calls.id", ondelete="SET NULL")),
 )
 Index("ix_briefings_kind_created_at", briefings.c.kind, briefings.c.created_at)
+
+
+#: 专题: subjects analysts define by a keyword expression (the watchlist grammar) plus optional
+#: exclusion words and filters (empty lists mean "all"); archived subjects stop matching.
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("owner", String(64), nullable=False),
+    Column("expression", Text, nullable=False),
+    Column("exclude", Json, nullable=False),  # words: a document holding any of them does not match
+    Column("channels", Json, nullable=False),
+    Column("sources", Json, nullable=False),  # source names
+    Column("regions", Json, nullable=False),  # province, city or district names
+    Column("categories", Json, nullable=False),
+    Column("subscribers", Json, nullable=False),  # e-mail addresses its scheduled report is sent to
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("backfilled_at", UTCDateTime),
+)
+
+#: Which documents match which subject, and when the match was recorded (backfill or tagging).
+subject_documents = Table(
+    "subject_documents",
+    metadata,
+    Column("subject_id", Integer, ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True),
+    Column("document_id", BigId, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("published_at", UTCDateTime, nullable=False),  # copied: a subject's period is read here first
+    Column("matched_at", UTCDateTime, nullable=False),
+)
+Index(
+    "ix_subject_documents_subject_id_published_at",
+    subject_documents.c.subject_id,
+    subject_documents.c.published_at,
+)
+Index("ix_subject_documents_document_id", subject_documents.c.document_id)

@@ -11,6 +11,7 @@ import click
 
 from nlp.jobs import build_tagger, tag_batch
 from sensing.app import App, pass_app
+from sensing.subject_matching import SubjectMatching
 
 log = logging.getLogger("nlp.jobs")  # the worker's log lines keep the name operators filter on
 
@@ -26,6 +27,7 @@ def process_cmd(app: App, limit: int | None) -> None:
     from storage.rollups.refresh import refresh_rollups
 
     tagger = build_tagger(app.settings)
+    subjects = SubjectMatching(app.engine)
     total = count_backlog(app.engine, tagger.version)
     if limit is not None:
         total = min(total, limit)
@@ -34,12 +36,14 @@ def process_cmd(app: App, limit: int | None) -> None:
     with app.store.job_run("nlp.process") as counts, Progress(transient=True) as progress:
         task = progress.add_task("tagging", total=total)
         while done < total:
-            n = tag_batch(app.engine, tagger, min(app.settings.nlp.batch_size, total - done))
+            size = min(app.settings.nlp.batch_size, total - done)
+            n = tag_batch(app.engine, tagger, size, on_tagged=subjects)
             if n == 0:
                 break
             done += max(n, 0)
             progress.update(task, advance=max(n, 0))
         counts["tagged"] = done
+        counts["subject_matches"] = subjects.matched
         counts.update(
             refresh_rollups(
                 app.engine, tz=app.settings.app.timezone, low_confidence=app.settings.nlp.low_confidence
@@ -64,11 +68,12 @@ def worker_cmd(app: App, once: bool) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     tagger = build_tagger(app.settings)
+    subjects = SubjectMatching(app.engine)
     log.info("nlp worker started", extra={"version": tagger.version})
     cfg = app.settings.nlp
     while not stop["flag"]:
         try:
-            n = tag_batch(app.engine, tagger, cfg.batch_size)
+            n = tag_batch(app.engine, tagger, cfg.batch_size, on_tagged=subjects)
         except Exception:  # a bad batch must not kill the worker; it is logged and retried
             log.exception("tagging batch failed")
             n = 0

@@ -26,7 +26,7 @@ PASSWORDS = {role: f"{role}-secret-pw" for role in auth.ROLES}
 PAGE_TITLES = {
     "overview": "总览", "topics": "热点话题", "sentiment": "情感与情绪", "categories": "诉求分类", "regions": "地域分布",
     "alerts": "预警中心", "search": "检索", "reports": "报告", "sources": "数据源健康", "users": "用户管理",
-    "replies": "答复质量", "review": "复核队列", "ask": "智能问答",
+    "replies": "答复质量", "review": "复核队列", "ask": "智能问答", "subjects": "专题监测",
 }  # fmt: skip
 
 

@@ -27,6 +27,7 @@ def test_permissions_by_role() -> None:
         "read": ["admin", "analyst", "duty", "official"],
         "export": ["admin", "analyst"],
         "reports": ["admin", "analyst"],
+        "subjects": ["admin", "analyst"],
         "alert_actions": ["admin", "duty"],
         "correct": ["admin", "analyst"],
         "events": ["admin", "analyst", "official"],

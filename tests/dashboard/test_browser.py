@@ -50,6 +50,7 @@ PAGES = [  # (navigation label, whether the page must show charts)
     ("地域分布", True),
     ("答复质量", True),
     ("预警中心", False),
+    ("专题监测", False),  # no subject yet: one is created in the browser, then its charts are checked
     ("检索", False),
     ("复核队列", False),
     ("报告", False),
@@ -221,6 +222,8 @@ def test_dashboard_in_chromium(live_app: tuple[str, SeedFacts, str], tmp_path: P
                 check_page(page, title, needs_charts)
                 if title == "预警中心":
                     acknowledge_first_open_alert(page, facts, url)
+                if title == "专题监测":
+                    create_subject(page, url)
                 if title == "检索":
                     export_csv(page, facts, tmp_path)
                 if title == "复核队列":
@@ -258,6 +261,23 @@ def acknowledge_first_open_alert(page: Any, facts: SeedFacts, url: str) -> None:
         engine.dispose()
     assert (row["status"], row["acked_by"]) == ("acknowledged", "admin")
     assert "alert.acknowledge" in audit
+
+
+def create_subject(page: Any, url: str) -> None:
+    """Create 燃气安全 on the page: it is backfilled, and its charts and spread view are drawn."""
+    page.get_by_label("专题名称").fill("燃气安全")
+    page.get_by_label("关键词表达式").fill("燃气 AND (泄漏 OR 检查)")
+    page.get_by_role("button", name="创建并回溯匹配").click()
+    page.get_by_text("专题「燃气安全」已保存").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="传播分析").wait_for(timeout=30_000)
+    check_page(page, "专题监测", True)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            matched = conn.execute(select(s.subject_documents.c.document_id)).scalars().all()
+    finally:
+        engine.dispose()
+    assert matched
 
 
 def export_csv(page: Any, facts: SeedFacts, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ def app(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
         tmp_path,
         db_url,
         sources=[{"name": "demo", "kind": "demo", "schedule": {"interval_seconds": 30}}],
-        reports={"schedule": {"cron": "0 8 * * 1"}},
+        reports={"schedule": {"cron": "0 8 * * 1"}, "subject_schedule": {"cron": "0 8 1 * *"}},
         alerts={"rules": [{"name": "v", "kind": "volume_spike"}]},
     )
     application = load_app(str(cfg))
@@ -31,7 +31,7 @@ def app(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
 def test_planned_jobs_follow_config(app) -> None:  # type: ignore[no-untyped-def]
     planned = planned_jobs(app.settings)
     expected = {"ingest:demo", "rollups", "topics", "reply_quality", "alerts.evaluate", "alerts.deliver"}
-    expected.add("report.weekly")
+    expected |= {"report.weekly", "report.subjects"}
     if app.settings.database.url.startswith("sqlite"):
         expected.add("search_index")  # the keyword index is SQLite's; PostgreSQL uses ILIKE
     assert set(planned) == expected
