@@ -232,10 +232,10 @@ def test_a_drop_file_that_breaks_the_reader_is_quarantined_and_the_next_file_rea
     os.utime(inbox / "b.csv", (time.time() - 30, time.time() - 30))
     real = hf.open_table
 
-    def broken(path: Any) -> Any:
+    def broken(path: Any, limits: Any = None) -> Any:
         if Path(path).name == "a.csv":
             raise RuntimeError("reader bug")
-        return real(path)
+        return real(path, limits)
 
     monkeypatch.setattr(hf, "open_table", broken)
     report = ingestor(engine).run(drop_source(inbox))
