@@ -153,6 +153,8 @@ def fit_history_topics(
     settings: Settings,
     *,
     step_days: float | None = None,
+    min_step_docs: int = MIN_STEP_DOCS,
+    min_window_docs: int = MIN_WINDOW_DOCS,
     on_window: ProgressHook | None = None,
 ) -> dict[str, Any]:
     """Give every first copy of the archive a topic, window by window; resumes an unfinished run.
@@ -161,6 +163,8 @@ def fit_history_topics(
         engine: the store.
         settings: the app settings (``nlp.topics`` for the window, ``app.data_dir`` for states).
         step_days: how far each step moves (default: half of ``nlp.topics.window_days``).
+        min_step_docs: documents a step owns at least (see :func:`plan_windows`).
+        min_window_docs: documents a fit sees at least.
         on_window: called before the first step and after each with ``(done, total)``, for progress bars.
 
     Returns:
@@ -176,7 +180,7 @@ def fit_history_topics(
 
     cfg = config_from_settings(settings)
     step = step_days if step_days is not None else max(1.0, cfg.window_days / 2)
-    windows = plan_windows(_first_copy_stamps(engine), cfg.window_days, step)
+    windows = plan_windows(_first_copy_stamps(engine), cfg.window_days, step, min_step_docs, min_window_docs)
     root = topic_state_root(settings)
     history_root = root / "history"
     state, next_start = _resume(engine, history_root)
