@@ -125,6 +125,14 @@ def options(url: str) -> dict[str, list[str]]:
     return q.filter_options(engine())
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def newest_data(url: str) -> datetime | None:
+    """Publication time of the newest tagged document (None for an empty store)."""
+    from storage.extent import data_extent
+
+    return data_extent(engine())[1]
+
+
 # -- topics and heat -------------------------------------------------------------------------
 @st.cache_data(ttl=TTL, show_spinner=False)
 def topics(url: str) -> pd.DataFrame:

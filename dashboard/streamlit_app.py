@@ -68,7 +68,8 @@ def main() -> None:
         if st.button("退出登录", key="logout"):
             auth.logout()
             st.rerun()
-    filters.render_sidebar(data.options(data.db_url()), cfg.app.timezone)
+    url = data.db_url()
+    filters.render_sidebar(data.options(url), cfg.app.timezone, newest=data.newest_data(url))
     st.navigation(pages_for(user.role), expanded=True).run()
 
 
