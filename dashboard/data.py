@@ -280,6 +280,14 @@ def alerts(url: str, f: q.QueryFilters | None, include_resolved: bool = True) ->
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def replayed_alerts(url: str, f: q.QueryFilters) -> pd.DataFrame:
+    """Replayed alerts (回溯) active in the period."""
+    from storage.alert_replays import replayed_alerts as read
+
+    return read(engine(), f.start, f.end)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def alert_events(url: str, alert_id: int) -> pd.DataFrame:
     return q.alert_events_frame(engine(), alert_id)
 

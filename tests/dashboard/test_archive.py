@@ -4,6 +4,7 @@ ends and jump there in one click; the reports page offers the newest complete we
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -58,3 +59,22 @@ def test_the_reports_page_offers_the_newest_week_with_data(
     assert newest is not None
     at = open_later("reports")
     assert at.selectbox(key="r_week").value == iso_week(newest.astimezone(TZ).date())
+
+
+def test_replayed_alerts_are_shown_apart_on_the_alert_page(
+    seeded: SeedFacts, app_config: object, engine: Engine, open_page: Any
+) -> None:
+    from storage.alert_replays import store_replays
+
+    at_time = NOW - timedelta(days=1)
+    row = {"rule": "gas", "key": "watchlist", "severity": "warning", "title": "监测关键词命中 3 起：燃气",
+           "message": "回放", "evidence": {}, "value": 3.0, "baseline": None, "first_seen": at_time,
+           "last_seen": at_time, "replayed_at": NOW}  # fmt: skip
+    store_replays(engine, ["gas"], at_time - timedelta(days=1), NOW, [row])
+    at = open_page("alerts")
+    (box,) = [e for e in at.expander if "回溯预警" in e.label]
+    assert "本期 1 条" in box.label
+    table = box.dataframe[0].value
+    assert list(table["标题"]) == ["监测关键词命中 3 起：燃气"]
+    real = list(at.dataframe[-1].value["标题"])  # 本期全部预警
+    assert real and "监测关键词命中 3 起：燃气" not in real

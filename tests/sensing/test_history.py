@@ -28,6 +28,7 @@ def sheet(path: Path, prefix: str) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # about 4 min on SQLite, longer on PostgreSQL, on a shared 2-core machine
 def test_a_past_week_of_the_archive_has_hot_issues_and_scored_replies(
     shared_data: Path, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
