@@ -52,9 +52,11 @@ tagged = 0
 while (n := tag_batch(app.engine, tagger, app.settings.nlp.batch_size)) != 0:
     tagged += max(n, 0)
 out["tagging"] = time.perf_counter() - t; out["tagged"] = tagged
+out["rss_after_tagging_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t = time.perf_counter()
 out["topics_counts"] = fit_history_topics(app.engine, app.settings)
 out["topics"] = time.perf_counter() - t
+out["rss_after_topics_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t = time.perf_counter()
 out["scored"] = score_replies(app.engine, app.settings)
 out["replies"] = time.perf_counter() - t
@@ -147,6 +149,10 @@ def main() -> None:
     weeks = child(WEEKS, config)
     print(
         f"weeks with >= 30 documents: {weeks['busy_weeks']}, with ranked hot issues: {weeks['ranked_weeks']}"
+    )
+    print(
+        f"peak RSS after tagging: {out['rss_after_tagging_mb']:.0f} MB, after topics: "
+        f"{out['rss_after_topics_mb']:.0f} MB, at the end: {out['peak_rss_mb']:.0f} MB"
     )
     print(f"history_peak_memory: {float(out['peak_rss_mb']):.0f} MB")
     print(f"history_process_seconds: {total:.1f} s")
