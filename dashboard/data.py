@@ -128,6 +128,14 @@ def options(url: str) -> dict[str, list[str]]:
     return q.filter_options(engine())
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def newest_data(url: str) -> datetime | None:
+    """Publication time of the newest tagged document (None for an empty store)."""
+    from storage.extent import data_extent
+
+    return data_extent(engine())[1]
+
+
 # -- topics and heat -------------------------------------------------------------------------
 @st.cache_data(ttl=TTL, show_spinner=False)
 def topics(url: str) -> pd.DataFrame:
@@ -231,6 +239,14 @@ def latest_briefing(url: str) -> Any:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def alerts(url: str, f: q.QueryFilters | None, include_resolved: bool = True) -> pd.DataFrame:
     return q.alerts_frame(engine(), f, include_resolved=include_resolved)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def replayed_alerts(url: str, f: q.QueryFilters) -> pd.DataFrame:
+    """Replayed alerts (回溯) active in the period."""
+    from storage.alert_replays import replayed_alerts as read
+
+    return read(engine(), f.start, f.end)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -60,22 +60,54 @@ def _reset() -> None:
         st.session_state.pop(key, None)
 
 
+def newest_days(newest: datetime, hours: int, tz: str) -> tuple[date, date]:
+    """The local days of a preset's length ending on the day of ``newest`` (the newest data)."""
+    last = newest.astimezone(ZoneInfo(tz)).date()
+    return last - timedelta(days=max(1, hours // 24) - 1), last
+
+
+def _jump_to(days: tuple[date, date]) -> None:
+    st.session_state["f_range"] = CUSTOM
+    st.session_state["f_dates"] = days
+
+
+def offer_newest_data(start: datetime, newest: datetime | None, hours: int, tz: str) -> None:
+    """When the period begins after the newest data (an imported archive), say where the data ends
+    and offer the same length of time ending there, in one click."""
+    if newest is None or newest >= start:
+        return
+    days = newest_days(newest, hours, tz)
+    st.info(f"所选时段没有数据：数据截至 {days[1]:%Y-%m-%d}。")
+    span = "当天" if days[0] == days[1] else f"{days[0]:%Y-%m-%d} 至 {days[1]:%Y-%m-%d}"
+    st.button(f"查看最新有数据的时段（{span}）", key="f_newest", on_click=_jump_to, args=(days,))
+
+
 def render_sidebar(
-    options: dict[str, list[str]], tz: str, subjects: Sequence[tuple[int, str]] = ()
+    options: dict[str, list[str]],
+    tz: str,
+    subjects: Sequence[tuple[int, str]] = (),
+    newest: datetime | None = None,
 ) -> QueryFilters:
-    """Draw the filters in the sidebar and return (and store) the resulting filters
-    (``subjects``: the (id, name) of the subjects offered by the 专题 filter)."""
+    """Draw the filters in the sidebar and return (and store) the resulting filters.
+
+    ``subjects``: the (id, name) of the subjects offered by the 专题 filter. ``newest`` is the
+    publication time of the newest data: when a preset period starts after it, the page says so and
+    offers the newest period with data (:func:`offer_newest_data`).
+    """
     sb = st.sidebar
     sb.subheader("筛选条件")
-    preset = sb.selectbox(
-        "时间范围", [*PRESETS, CUSTOM], index=list(PRESETS).index(DEFAULT_PRESET), key="f_range"
+    # a default only when the jump to the newest data has not set the widget already
+    index: dict[str, Any] = (
+        {} if "f_range" in st.session_state else {"index": list(PRESETS).index(DEFAULT_PRESET)}
     )
+    preset = sb.selectbox("时间范围", [*PRESETS, CUSTOM], key="f_range", **index)
     current = now()
     if preset == CUSTOM:
         today = current.astimezone(ZoneInfo(tz)).date()
-        picked = sb.date_input(
-            "日期", value=(today - timedelta(days=6), today), key="f_dates", max_value=today
+        value: dict[str, Any] = (
+            {} if "f_dates" in st.session_state else {"value": (today - timedelta(days=6), today)}
         )
+        picked = sb.date_input("日期", key="f_dates", max_value=today, **value)
         days: list[date] = [
             d for d in (picked if isinstance(picked, tuple) else (picked,)) if isinstance(d, date)
         ]
@@ -84,6 +116,7 @@ def render_sidebar(
         start, end = local_day_bounds(start_day, end_day, tz)
     else:
         start, end = last_hours(current, PRESETS[preset])
+        offer_newest_data(start, newest, PRESETS[preset], tz)
     channels = sb.multiselect(
         "渠道",
         options["channels"],

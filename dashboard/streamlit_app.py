@@ -70,8 +70,9 @@ def main() -> None:
         if st.button("退出登录", key="logout"):
             auth.logout()
             st.rerun()
-    subjects = [(int(r["id"]), str(r["name"])) for r in data.subjects(data.db_url())]
-    filters.render_sidebar(data.options(data.db_url()), cfg.app.timezone, subjects)
+    url = data.db_url()
+    subjects = [(int(r["id"]), str(r["name"])) for r in data.subjects(url)]
+    filters.render_sidebar(data.options(url), cfg.app.timezone, subjects, newest=data.newest_data(url))
     st.navigation(pages_for(user.role), expanded=True).run()
 
 

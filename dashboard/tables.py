@@ -42,6 +42,21 @@ def alert_table(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
     )
 
 
+def replay_table(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """Replayed alerts (``sensing alerts replay``): what would have fired, and when."""
+    return pd.DataFrame(
+        {
+            "级别": frame["severity"].map(lambda v: labels.label("severity", v)),
+            "标题": frame["title"].astype(str),
+            "规则": frame["rule"].astype(str),
+            "对象": frame["key"].astype(str),
+            "会在此时触发": local_time(frame["first_seen"], tz),
+            "持续到": local_time(frame["last_seen"], tz),
+            "说明": frame["message"].astype(str),
+        }
+    )
+
+
 def hot_topic_table(ranked: pd.DataFrame) -> pd.DataFrame:
     """Ranked topics: heat, volume, growth ratio, negative share, channels."""
     out = pd.DataFrame(

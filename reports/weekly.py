@@ -74,6 +74,19 @@ def last_complete_week(now: datetime, tz: str) -> str:
     return iso_week(now.astimezone(ZoneInfo(tz)).date() - timedelta(days=7))
 
 
+def newest_week_with_data(engine: Engine, now: datetime, tz: str) -> str:
+    """The last complete week, or the week of the newest document when that is earlier (an archive
+    whose data ends in the past opens on its own last week, not on an empty one)."""
+    from storage.extent import data_extent
+
+    last = last_complete_week(now, tz)
+    _, newest = data_extent(engine)
+    if newest is None:
+        return last
+    week = iso_week(newest.astimezone(ZoneInfo(tz)).date())
+    return min(week, last, key=parse_week)
+
+
 def build_weekly_report(engine: Engine, settings: Settings, week: str) -> WeeklyReport:
     """Read the store and assemble the report of ``week`` (no files written)."""
     start, end = week_bounds(week, settings.app.timezone)
@@ -229,7 +242,8 @@ def generate_weekly_report(
     Args:
         engine: the store.
         settings: the application settings.
-        week: ISO week such as ``2026-W47``; default: the last complete week.
+        week: ISO week such as ``2026-W47``; default: the newest complete week with data
+            (:func:`newest_week_with_data`).
         formats: any of docx, xlsx, pdf; default ``reports.formats``.
         out_dir: folder for the files; default ``reports.out_dir``.
         requested_by: user name (or ``scheduler``) stored in ``report_runs``.
@@ -243,7 +257,7 @@ def generate_weekly_report(
     from reports.render_xlsx import render_xlsx
 
     tz = settings.app.timezone
-    week = week or last_complete_week(utcnow(), tz)
+    week = week or newest_week_with_data(engine, utcnow(), tz)
     parse_week(week)
     formats = list(formats or settings.reports.formats)
     unknown = [f for f in formats if f not in FORMATS]

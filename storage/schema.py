@@ -334,6 +334,27 @@ alert_events = Table(
 )
 Index("ix_alert_events_alert_id", alert_events.c.alert_id)
 
+# What the configured rules would have raised over history (``sensing alerts replay``): one row per
+# episode of a rule x key. Apart from ``alerts`` on purpose: never notified, never in the outbox,
+# never counted as a raised alert; a replay over the same period replaces the rows of its rules.
+alert_replays = Table(
+    "alert_replays",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rule", String(64), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("evidence", Json),
+    Column("value", Float),
+    Column("baseline", Float),
+    Column("first_seen", UTCDateTime, nullable=False),  # the replayed evaluation time it first fired
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("replayed_at", UTCDateTime, nullable=False),  # when the replay ran
+)
+Index("ix_alert_replays_first_seen", alert_replays.c.first_seen)
+
 silences = Table(
     "silences",
     metadata,

@@ -15,7 +15,7 @@ from analytics.chance import describe_evidence
 from dashboard import auth, data, filters
 from dashboard.context import page_context, page_header, recheck_session
 from dashboard.markdown import escape_md
-from dashboard.tables import alert_table, document_table, local_time
+from dashboard.tables import alert_table, document_table, local_time, replay_table
 from kernel import labels
 
 SILENCE_CHOICES = {"1 小时": 1, "2 小时": 2, "8 小时": 8, "24 小时": 24, "3 天": 72}
@@ -56,6 +56,12 @@ def live() -> None:
 
 
 live()
+
+replays = data.replayed_alerts(ctx.url, ctx.filters)
+if not replays.empty:  # apart from the real alerts: never notified, never acted on
+    with st.expander(f"回溯预警（规则回放，未发送通知）：本期 {len(replays)} 条", expanded=False):
+        st.caption("由 sensing alerts replay 按当前规则在历史数据上回放得到，表示当时会触发的预警。")
+        st.dataframe(replay_table(replays, ctx.tz), hide_index=True, width="stretch")
 
 recent = data.alerts(ctx.url, ctx.filters, True)
 linked = linked_alert()

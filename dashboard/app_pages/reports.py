@@ -7,9 +7,8 @@ browser's reach, so the click on the download button itself is not what is recor
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -19,7 +18,7 @@ from dashboard.context import page_context
 from dashboard.markdown import escape_md
 from dashboard.tables import local_time
 from kernel import labels
-from reports.weekly import generate_weekly_report
+from reports.weekly import generate_weekly_report, newest_week_with_data
 from storage.store import Store
 from storage.types import iso_week
 
@@ -41,8 +40,13 @@ if flash:
     (st.success if flash[0] == "ok" else st.error)(escape_md(flash[1]))  # may quote stored text
 
 
-def weeks_ago(offset: int) -> str:
-    return iso_week((ctx.now - timedelta(weeks=offset)).astimezone(ZoneInfo(ctx.tz)).date())
+def weeks_before(week: str, offset: int) -> str:
+    year, num = (int(x) for x in week.split("-W"))
+    return iso_week(date.fromisocalendar(year, num, 1) - timedelta(weeks=offset))
+
+
+# the newest complete week with data: last week, or an imported archive's own last week
+newest_week = newest_week_with_data(data.engine(), ctx.now, ctx.tz)
 
 
 def generate(week: str, formats: list[str]) -> None:
@@ -70,9 +74,9 @@ def generate(week: str, formats: list[str]) -> None:
 
 st.subheader("生成周报")
 if ctx.can("reports"):
-    weeks = [weeks_ago(i) for i in range(1, 9)]
+    weeks = [weeks_before(newest_week, i) for i in range(8)]
     c1, c2 = st.columns([1, 2])
-    week = c1.selectbox("周次", weeks, key="r_week", help="默认上一个完整周（ISO 周）")
+    week = c1.selectbox("周次", weeks, key="r_week", help="默认最近一个有数据的完整周（ISO 周）")
     formats = c2.multiselect("格式", list(MIMES), default=list(ctx.settings.reports.formats), key="r_formats")
     st.button(
         "生成周报",

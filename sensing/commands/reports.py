@@ -14,7 +14,10 @@ def report_cmd() -> None:
 
 @report_cmd.command("weekly")
 @click.option(
-    "--week", default=None, metavar="YYYY-Www", help="ISO week, e.g. 2026-W47 (default: last complete week)."
+    "--week",
+    default=None,
+    metavar="YYYY-Www",
+    help="ISO week, e.g. 2026-W47 (default: the newest complete week with data).",
 )
 @click.option(
     "--format",

@@ -18,11 +18,21 @@ log = logging.getLogger("nlp.jobs")  # the worker's log lines keep the name oper
 
 @click.command("process")
 @click.option("--limit", type=int, default=None, help="Tag at most this many documents.")
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Also fit topics on sliding windows over the whole archive (resumes an unfinished run).",
+)
 @pass_app
-def process_cmd(app: App, limit: int | None) -> None:
-    """Tag every untagged (or outdated) document once, then refresh the rollups."""
+def process_cmd(app: App, limit: int | None, history: bool) -> None:
+    """Tag every untagged (or outdated) document once, score replies, then refresh the rollups.
+
+    With --history every first copy of the archive also gets a topic, window by window from the
+    oldest document to the newest, with topic ids kept across windows; a killed run continues.
+    """
     from rich.progress import Progress
 
+    from sensing.jobs import score_replies
     from storage.backlog import count_backlog
     from storage.rollups.refresh import refresh_rollups
 
@@ -33,7 +43,10 @@ def process_cmd(app: App, limit: int | None) -> None:
         total = min(total, limit)
     start = time.perf_counter()
     done = 0
-    with app.store.job_run("nlp.process") as counts, Progress(transient=True) as progress:
+    with (
+        app.store.job_run("nlp.process" + (".history" if history else "")) as counts,
+        Progress(transient=True) as progress,
+    ):
         task = progress.add_task("tagging", total=total)
         while done < total:
             size = min(app.settings.nlp.batch_size, total - done)
@@ -44,6 +57,18 @@ def process_cmd(app: App, limit: int | None) -> None:
             progress.update(task, advance=max(n, 0))
         counts["tagged"] = done
         counts["subject_matches"] = subjects.matched
+        if history:
+            from nlp.history_topics import fit_history_topics
+
+            windows = progress.add_task("topics over the archive", total=None)
+
+            def on_window(finished: int, steps: int) -> None:
+                progress.update(windows, completed=finished, total=steps)
+
+            topics = fit_history_topics(app.engine, app.settings, on_window=on_window)
+            counts.update({f"history_{k}": v for k, v in topics.items()})
+        counts["replies_scored"] = score_replies(app.engine, app.settings)
+        progress.add_task("refreshing rollups", total=None)
         counts.update(
             refresh_rollups(
                 app.engine, tz=app.settings.app.timezone, low_confidence=app.settings.nlp.low_confidence
@@ -53,6 +78,13 @@ def process_cmd(app: App, limit: int | None) -> None:
     click.echo(
         f"tagged {done} documents in {secs:.1f}s ({done / max(secs, 1e-9):.0f} docs/s), version {tagger.version}"
     )
+    click.echo(f"scored {counts['replies_scored']} replies")
+    if history:
+        click.echo(
+            f"topics over the archive: {counts['history_windows']} windows "
+            f"({counts['history_resumed_at']} done before), {counts['history_assigned']} of "
+            f"{counts['history_documents']} first copies in a topic, {counts['history_topics']} current topics"
+        )
 
 
 @click.command("worker")
