@@ -1,7 +1,7 @@
 """Benchmark the topic model's offline embedders on the shared labelled corpora.
 
 For each labelled set (THUCNews titles, TNEWS headlines, TipDM 问政 segmented messages) a random
-sample is clustered by :class:`nlp.topics.TopicModeler` and scored against the labels with NMI
+sample is clustered by :class:`nlp.topics.fitting.TopicModeler` and scored against the labels with NMI
 and ARI (outliers count as one cluster), for each embedder:
 
 * ``char``: character 1-2-gram TF-IDF -> SVD(100), fitted on the window (the default);
@@ -34,7 +34,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kernel.corpora import shared_data_dir  # noqa: E402
-from nlp.topics import TopicModelConfig, TopicModeler, evaluate_topics  # noqa: E402
+from nlp.topics.evaluate import evaluate_topics  # noqa: E402
+from nlp.topics.fitting import TopicModeler  # noqa: E402
+from nlp.topics.state import TopicModelConfig  # noqa: E402
 
 Labelled = tuple[list[str], list[str]]
 

@@ -5,7 +5,7 @@ imported archive has topics for its last days only. :func:`fit_history_topics` w
 from its oldest first copy to its newest in steps (:func:`plan_windows`): each step *owns* the
 documents published in it and is fitted on a window reaching ``window_days`` back (further back in
 sparse years, so a window has enough documents to model). Each fit continues the previous one's
-ids through :func:`nlp.topics.match_topics`, the same matching the live refit uses, and the
+ids through :func:`nlp.topics.matching.match_topics`, the same matching the live refit uses, and the
 overlapping windows share documents, so an issue that runs for months keeps one id and label.
 
 Per step, in one transaction: the owned first copies (and their copies) get their topic, the
@@ -124,7 +124,7 @@ def _window_rows(engine: Engine, start: datetime, end: datetime) -> list[Any]:
 
 def _start_state(engine: Engine) -> Any:
     """An empty state whose id counter follows every id ever stored, so no id is reused."""
-    from nlp.topics import OUTLIER_TOPIC, TopicModelState
+    from nlp.topics.state import OUTLIER_TOPIC, TopicModelState
 
     with engine.connect() as conn:
         top = conn.execute(select(s.topics.c.id).order_by(s.topics.c.id.desc()).limit(1)).scalar()
@@ -135,7 +135,7 @@ def _start_state(engine: Engine) -> Any:
 
 def _resume(engine: Engine, root: Any) -> tuple[Any, datetime | None]:
     """The state and the next step's start of an unfinished run (``(None, None)`` to start anew)."""
-    from nlp.topics import TopicModelState
+    from nlp.topics.state import TopicModelState
 
     progress = get_state(engine, PROGRESS_KEY)
     if not isinstance(progress, dict) or progress.get("status") != "running" or not progress.get("state"):
@@ -171,12 +171,8 @@ def fit_history_topics(
         counts for the job log: ``windows``, ``resumed_at`` (steps already done), ``documents``,
         ``assigned``, ``topics``.
     """
-    from nlp.topics import (
-        TopicModeler,
-        config_from_settings,
-        save_current_state,
-        topic_state_root,
-    )
+    from nlp.topics.fitting import TopicModeler
+    from nlp.topics.state import config_from_settings, save_current_state, topic_state_root
 
     cfg = config_from_settings(settings)
     step = step_days if step_days is not None else max(1.0, cfg.window_days / 2)
@@ -225,7 +221,7 @@ def _store_window(
     """Store one step: its owned documents' topics, the topics seen, counts and the progress."""
     from collections import Counter
 
-    from nlp.topics import OUTLIER_TOPIC, doc_key
+    from nlp.topics.state import OUTLIER_TOPIC, doc_key
 
     fitted = {k: (t, p) for k, t, p in zip(state.doc_keys, state.doc_topics, state.doc_probs, strict=True)}
     start, end = w.start, w.end

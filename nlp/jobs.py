@@ -47,7 +47,7 @@ def build_tagger(settings: Any) -> Tagger:
     from nlp.classifiers import load_classifier
     from nlp.keywords import extract_keywords_batch
     from nlp.regions import tag_regions
-    from nlp.topics import load_topic_assigner
+    from nlp.topics.assign import load_topic_assigner
 
     nlp = settings.nlp
     tagger = Tagger(

@@ -47,8 +47,8 @@ def window_documents(engine: Any, days: float, limit: int) -> list[Any]:
 
 def refit_topics(engine: Engine, settings: Settings) -> dict[str, Any]:
     """Refit the topic model and store its results; returns counts for the job log."""
-    from nlp.topics import (
-        TopicModeler,
+    from nlp.topics.fitting import TopicModeler
+    from nlp.topics.state import (
         config_from_settings,
         load_current_state,
         save_current_state,
@@ -67,7 +67,7 @@ def refit_topics(engine: Engine, settings: Settings) -> dict[str, Any]:
     path = save_current_state(state, root)
     kept = set(state.doc_keys)
     # _select_window may drop empty texts: align documents to the state's keys.
-    from nlp.topics import doc_key
+    from nlp.topics.state import doc_key
 
     by_key = {doc_key(text): row for text, row in zip(texts, rows, strict=True) if doc_key(text) in kept}
     now = utcnow()

@@ -23,7 +23,7 @@ EVAL_TASKS = (*TASK_CODES, "topics")
 
 def _evaluate_topics(path: Path) -> dict[str, Any]:
     from nlp.evaluate import read_labelled_file
-    from nlp.topics import evaluate_topics  # loads BERTopic: only when topics are evaluated
+    from nlp.topics.evaluate import evaluate_topics  # loads BERTopic: only when topics are evaluated
 
     rows = read_labelled_file(path)
     return evaluate_topics([t for t, _ in rows], [lab for _, lab in rows])

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from nlp.history_topics import PROGRESS_KEY, fit_history_topics, plan_windows
 from nlp.jobs import tag_backlog
-from nlp.topics import load_current_state, topic_state_root
+from nlp.topics.state import load_current_state, topic_state_root
 from sensing.app import load_app
 from storage import schema as s
 from storage.state import get_state

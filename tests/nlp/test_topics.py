@@ -17,20 +17,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nlp.topics import (
+from nlp.topics.assign import StateTopicAssigner
+from nlp.topics.evaluate import evaluate_topics
+from nlp.topics.fitting import TopicModeler, topics_over_time
+from nlp.topics.matching import match_topics
+from nlp.topics.state import (
     OUTLIER_TOPIC,
-    StateTopicAssigner,
     TopicInfo,
     TopicModelConfig,
-    TopicModeler,
     TopicModelError,
     TopicModelState,
-    evaluate_topics,
     load_current_state,
     make_label,
-    match_topics,
     save_current_state,
-    topics_over_time,
 )
 
 THEMES: dict[str, list[str]] = {
@@ -441,3 +440,21 @@ def test_evaluate_topics_on_real_headlines(shared_data: Path) -> None:
     result = evaluate_topics([r[0] for r in picked], [r[1] for r in picked])
     assert result["n"] == 400
     assert result["nmi"] > 0.2, result  # measured ~0.35-0.4 at this size
+
+
+def test_the_worker_imports_no_topic_fitting() -> None:
+    """The NLP worker assigns topics from the saved state: BERTopic, UMAP and HDBSCAN stay unloaded."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import nlp.jobs\n"
+        "from nlp.topics.assign import load_topic_assigner\n"
+        "heavy = sorted(m for m in ('bertopic', 'umap', 'hdbscan', 'nlp.topics.fitting') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == ""
