@@ -235,6 +235,12 @@ def render_subject(c: PageContext, subject_id: int) -> None:
         key="subj_sources",
     )  # fmt: skip
 
+    if not regions.empty:
+        geo = data.china_geojson()
+        on_map = {feat["properties"]["name"] for feat in geo["features"]}
+        located = regions.loc[regions["province"].isin(on_map)]
+        st.plotly_chart(charts.province_map(located, geo, "n", "专题地域分布", "文档数"), key="subj_map")
+
     topics = data.breakdown(c.url, f, ("topic_id",))
     topics = topics.loc[topics["topic_id"] >= 0].sort_values("n", ascending=False).head(8)
     names = data.topics(c.url).set_index("id")["label"].to_dict()

@@ -52,6 +52,7 @@ def test_create_subject_on_the_page_and_see_it(
     assert total_of(chart_titled(at, "情感趋势")) == len(in_period)
     assert total_of(chart_titled(at, "渠道分布")) == len(in_period)
     assert total_of(chart_titled(at, "主要地区"), "x") == sum(1 for d in in_period if d.province)
+    assert chart_titled(at, "专题地域分布") is not None  # the same regions on the province map
     spread = chart_titled(at, "各渠道逐时传播（最近72小时）")
     recent = [d for d in in_period if d.published_at >= end - timedelta(hours=72)]
     assert total_of(spread) == len(recent) > 0
