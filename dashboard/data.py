@@ -378,9 +378,15 @@ def drift(url: str, field: str, low_confidence: float, since: datetime | None = 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def events(
-    url: str, topic_id: int | None = None, category: str | None = None, province: str | None = None
+    url: str,
+    topic_id: int | None = None,
+    category: str | None = None,
+    province: str | None = None,
+    subject_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Events on a topic, or on a category (x province; None: the whole category), newest first."""
+    """Events on a topic, a 专题, or a category (x province; None: the whole category), newest first."""
+    if subject_id is not None:
+        return ev.list_events(engine(), subject_id=subject_id)
     found = ev.list_events(engine(), topic_id=topic_id, category=category)
     if topic_id is None:
         found = [e for e in found if e["topic_id"] is None and (e["province"] or None) == province]

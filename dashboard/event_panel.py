@@ -1,7 +1,7 @@
 """Effect tracking: events marked on an issue (政策出台 / 现场处置 / 官方回应) and the reaction before and after.
 
-Used by the topic view of 热点话题 (an issue is a topic) and by 诉求分类 (a category, optionally in
-one province). Officials, analysts and admins may mark an event (audit-logged by
+Used by the topic view of 热点话题 (an issue is a topic), by 诉求分类 (a category, optionally in
+one province) and by 专题监测 (a subject). Officials, analysts and admins may mark an event (audit-logged by
 :func:`storage.events.add_event`). For each event the page compares the ``hours`` after it with
 the ``hours`` before it (:func:`analytics.effect.estimate_effect`, first copies from the rollups);
 an event more recent than ``hours`` is compared over the hours observed since, on both sides.
@@ -34,12 +34,13 @@ FLASH = "event_flash"
 
 @dataclass(frozen=True)
 class Issue:
-    """What an event is marked on: a topic, or a category (x province; None: every region)."""
+    """What an event is marked on: a topic, a category (x province; None: every region) or a 专题."""
 
     name: str
     topic_id: int | None = None
     category: str | None = None
     province: str | None = None
+    subject_id: int | None = None
 
 
 def compared_hours(at: datetime, now: datetime, hours: int) -> int:
@@ -88,7 +89,7 @@ def _add(ctx: PageContext, issue: Issue, key: str) -> None:
     note = (state.get(f"{key}_note") or "").strip() or None
     event_id = add_event(
         data.engine(), kind, at, user.username, topic_id=issue.topic_id, category=issue.category,
-        province=issue.province, note=note,
+        province=issue.province, subject_id=issue.subject_id, note=note,
     )  # fmt: skip
     data.clear_caches()
     state[FLASH] = ("ok", f"已标记事件 #{event_id}：{kind}（{picked:%Y-%m-%d %H:%M}）。")
@@ -155,7 +156,7 @@ def render_events(ctx: PageContext, issue: Issue, key: str) -> None:
     if flash:
         (st.success if flash[0] == "ok" else st.error)(escape_md(flash[1]))
     event_form(ctx, issue, key)
-    found = data.events(ctx.url, issue.topic_id, issue.category, issue.province)
+    found = data.events(ctx.url, issue.topic_id, issue.category, issue.province, issue.subject_id)
     if not found:
         st.info("该议题尚未标记事件。")
         return

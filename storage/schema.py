@@ -451,6 +451,12 @@ events = Table(
     Column("note", Text),
     Column("created_by", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # an event on a 专题 (declared here, before ``subjects``, by name: the table is defined below)
+    Column(
+        "subject_id",
+        Integer,
+        ForeignKey("subjects.id", ondelete="CASCADE", name="fk_events_subject_id_subjects"),
+    ),
 )
 
 app_state = Table(

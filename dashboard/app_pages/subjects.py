@@ -19,6 +19,7 @@ import streamlit as st
 from analytics.subjects import WatchlistSyntaxError, compile_subject, spec_from
 from dashboard import auth, charts, data
 from dashboard.context import PageContext, page_context, page_header
+from dashboard.event_panel import Issue, render_events
 from dashboard.markdown import escape_md
 from dashboard.tables import local_time
 from kernel import labels
@@ -309,3 +310,6 @@ def render_subject(c: PageContext, subject_id: int) -> None:
 
 
 render_subject(ctx, int(subject["id"]))
+
+st.subheader("事件与效果")
+render_events(ctx, Issue(name=picked, subject_id=int(subject["id"])), "subject_event")

@@ -10,6 +10,7 @@ import click
 from analytics.effect import EVENT_KINDS, estimate_effect
 from sensing.app import App, pass_app
 from storage.events import add_event, get_event, issue_series, list_events
+from storage.subjects import get_subject
 
 
 @click.group("events")
@@ -22,20 +23,27 @@ def events_cmd() -> None:
 @click.option("--topic", "topic_id", type=int, default=None, help="Topic id the event concerns.")
 @click.option("--category", default=None, help="Demand category (with --region: a category x region issue).")
 @click.option("--region", "province", default=None, help="Province, e.g. 广东省.")
+@click.option("--subject", "subject_name", default=None, help="A 专题 by name (see `sensing subjects list`).")
 @click.option("--at", "at", required=True, help="When it happened, e.g. '2026-11-20 15:00' (app time zone).")
 @click.option("--note", default=None)
 @click.option("--user", default="cli", show_default=True, help="Who records it (audit log).")
 @pass_app
-def add_cmd(app: App, kind: str, topic_id: int | None, category: str | None, province: str | None, at: str,
-            note: str | None, user: str) -> None:  # fmt: skip
-    """Record an event on a topic or a category x region."""
-    if topic_id is None and category is None:
-        raise click.UsageError("give --topic or --category")
+def add_cmd(app: App, kind: str, topic_id: int | None, category: str | None, province: str | None,
+            subject_name: str | None, at: str, note: str | None, user: str) -> None:  # fmt: skip
+    """Record an event on a topic, a category x region, or a 专题."""
+    if topic_id is None and category is None and subject_name is None:
+        raise click.UsageError("give --topic, --category or --subject")
+    subject_id = None
+    if subject_name is not None:
+        subject = get_subject(app.engine, subject_name)
+        if subject is None:
+            raise click.UsageError(f"no subject named {subject_name!r}")
+        subject_id = subject.id
     when = datetime.fromisoformat(at)
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(app.settings.app.timezone))
     event_id = add_event(app.engine, kind, when.astimezone(UTC), user, topic_id=topic_id, category=category,
-                         province=province, note=note)  # fmt: skip
+                         province=province, subject_id=subject_id, note=note)  # fmt: skip
     click.echo(f"event {event_id} recorded")
 
 
@@ -44,11 +52,12 @@ def add_cmd(app: App, kind: str, topic_id: int | None, category: str | None, pro
 def list_cmd(app: App) -> None:
     """List events, newest first."""
     for e in list_events(app.engine):
-        target = (
-            f"topic {e['topic_id']}"
-            if e["topic_id"] is not None
-            else f"{e['category']} {e['province'] or ''}"
-        )
+        if e["subject_id"] is not None:
+            target = f"subject {e['subject_id']}"
+        elif e["topic_id"] is not None:
+            target = f"topic {e['topic_id']}"
+        else:
+            target = f"{e['category']} {e['province'] or ''}"
         click.echo(f"{e['id']:>5}  {e['at']:%Y-%m-%d %H:%M}Z  {e['kind']}  {target}  {e['note'] or ''}")
 
 

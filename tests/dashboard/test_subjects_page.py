@@ -105,3 +105,29 @@ def test_subject_documents_open_in_search(open_page: OpenPage, seeded: SeedFacts
     assert not at.exception, at.exception
     assert at.title[0].value == "检索"
     assert any("专题：燃气安全" in str(t.value) for t in at.text)
+
+
+def test_mark_an_event_on_a_subject_and_see_its_effect(
+    open_page: OpenPage, seeded: SeedFacts, engine: Engine
+) -> None:
+    from datetime import datetime
+
+    from analytics.effect import estimate_effect
+    from storage.events import issue_series
+
+    at = open_page("subjects", role="analyst")
+    at.text_input(key="new_name").input("燃气安全")
+    at.text_input(key="new_expr").input(GAS)
+    at.button(key="btn_subject_create").click().run()
+    assert any("尚未标记事件" in str(i.value) for i in at.info)
+    at.selectbox(key="subject_event_kind").select("现场处置")
+    at.datetime_input(key="subject_event_at").set_value(datetime(2026, 11, 19, 18, 0))
+    at.button(key="subject_event_submit").click().run()
+    assert not at.exception, at.exception
+    with engine.connect() as conn:
+        (event,) = conn.execute(select(s.events)).mappings().all()
+        subject_id = conn.execute(select(s.subjects.c.id)).scalar_one()
+    assert (event["kind"], event["subject_id"], event["topic_id"]) == ("现场处置", subject_id, None)
+    assert list(table_with(at, "记录人")["类型"]) == ["现场处置"]
+    shown = estimate_effect(issue_series(engine, dict(event), 24), event["at"], "现场处置", 24)
+    assert shown.summary in [t.value for t in at.text]  # the effect on the subject's own series

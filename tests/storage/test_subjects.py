@@ -116,3 +116,29 @@ def test_backfill_without_index_and_with_negation_only(engine: Engine) -> None:
     sub2 = create_subject(engine, "学位", '"划片 政策" OR 学位', "ana", exclude=["紧张"])
     backfill(engine, sub2)
     assert matched_ids(engine, sub2.id) == set()  # every 学位 text says 紧张
+
+
+def test_an_event_on_a_subject_reads_the_subjects_own_series(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from storage.events import add_event, issue_series, list_events
+
+    facts = seed_database(engine, NOW)
+    si.create_index(engine)
+    si.index_documents(engine)
+    gas = create_subject(engine, "燃气安全", "燃气", "ana")
+    backfill(engine, gas)
+    mine = [d for d in facts.docs if d.id in matched_ids(engine, gas.id) and d.dup_of is None]
+    assert mine
+    at = NOW - timedelta(days=2)
+    event_id = add_event(engine, "官方回应", at, "ana", subject_id=gas.id, note="约谈燃气公司")
+    (event,) = list_events(engine, subject_id=gas.id)
+    assert event["id"] == event_id and list_events(engine, subject_id=gas.id + 1) == []
+    hours = 72
+    series = issue_series(engine, event, hours)
+    lo, hi = at - timedelta(hours=2 * hours), at + timedelta(hours=2 * hours)
+    window = [d for d in mine if lo <= d.published_at < hi]
+    assert int(series["n"].sum()) == len(window) > 0  # first copies of the subject, not of its topics
+    negative = sum(d.sentiment == "negative" for d in window if d.tagged)
+    assert int(series["neg"].sum()) == negative
+    assert series.index.tz is not None and series.index.min() >= lo.replace(minute=0)
