@@ -195,8 +195,11 @@ def topic_forecast(
     The forecast (``bucket``, ``mean``, ``lower``, ``upper``; 90 % interval) covers the next day in
     hourly buckets for periods up to three days, else the next three days.
     """
-    history = trend(url, f, None, tz, topic_id)
-    freq = freq_for(f)
+    return with_forecast(trend(url, f, None, tz, topic_id), freq_for(f))
+
+
+def with_forecast(history: pd.DataFrame, freq: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``history`` (``bucket``, ``n``) and its forecast: the next day hourly (``freq`` h), else 3 days."""
     if history.empty or history["n"].sum() == 0:
         return history, None
     try:
@@ -419,22 +422,7 @@ def subjects(url: str) -> list[dict[str, Any]]:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def subject_forecast(url: str, f: q.QueryFilters, tz: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """A subject's volume per local bucket (``f.subject_id``) and its forecast, as for a topic."""
-    history = trend(url, f, None, tz)
-    try:
-        from analytics.forecast import forecast_volume
-    except ImportError:
-        return history, None
-    if history.empty or history["n"].sum() == 0:
-        return history, None
-    freq = freq_for(f)
-    try:
-        predicted = forecast_volume(
-            history.set_index("bucket")["n"], horizon=24 if freq == "h" else 3, freq=freq
-        )
-    except Exception:  # noqa: BLE001 - a forecast failure must not break the page
-        log.warning("forecast failed", exc_info=True)
-        return history, None
-    return history, predicted.rename(columns={"ts": "bucket"})
+    return with_forecast(trend(url, f, None, tz), freq_for(f))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

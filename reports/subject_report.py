@@ -31,7 +31,7 @@ from kernel.errors import describe_error
 from kernel.settings import Settings
 from reports import data, examples, issues, methods, tables
 from reports.model import WeeklyReport
-from reports.weekly import FORMATS, ReportError, _finish_run, _record_run, _write_atomically, week_bounds
+from reports.weekly import FORMATS, ReportError, _finish_run, _record_run, week_bounds, write_report_files
 from storage.permissions import make_private_dir
 from storage.subjects import Subject, get_subject
 from storage.types import utcnow
@@ -168,10 +168,6 @@ def generate_subject_report(
     Raises:
         ReportError: unknown subject, bad period or format.
     """
-    from reports.charts import render_charts
-    from reports.render_docx import render_docx
-    from reports.render_pdf import render_pdf
-    from reports.render_xlsx import render_xlsx
 
     subject = get_subject(engine, name)
     if subject is None:
@@ -190,17 +186,8 @@ def generate_subject_report(
             "生成时间": f"{utcnow().astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M}", "生成人": requested_by,
             "专题": subject.name,
         }  # fmt: skip
-        charts = render_charts(report) if {"docx", "pdf"} & set(formats) else {}
-        paths = []
         stem = f"minsheng-subject-{subject.id}-{label.replace('..', '_')}"
-        for fmt in formats:
-            path = folder / f"{stem}.{fmt}"
-            if fmt == "docx":
-                paths.append(_write_atomically(path, lambda p: render_docx(report, charts, p, meta)))
-            elif fmt == "xlsx":
-                paths.append(_write_atomically(path, lambda p: render_xlsx(report, p, meta)))
-            else:
-                paths.append(_write_atomically(path, lambda p: render_pdf(report, charts, p, meta)))
+        paths = write_report_files(report, formats, folder, stem, meta)
     except Exception as exc:
         _finish_run(engine, run_id, status="failed", error=describe_error(exc))
         raise

@@ -229,6 +229,28 @@ def _write_atomically(path: Path, render: Any) -> Path:
     return path
 
 
+def write_report_files(
+    report: WeeklyReport, formats: Sequence[str], folder: Path, stem: str, meta: dict[str, str]
+) -> list[Path]:
+    """Render ``report`` as ``<folder>/<stem>.<fmt>`` for each format, each file written atomically."""
+    from reports.charts import render_charts
+    from reports.render_docx import render_docx
+    from reports.render_pdf import render_pdf
+    from reports.render_xlsx import render_xlsx
+
+    charts = render_charts(report) if {"docx", "pdf"} & set(formats) else {}
+    paths = []
+    for fmt in formats:
+        path = folder / f"{stem}.{fmt}"
+        if fmt == "docx":
+            paths.append(_write_atomically(path, lambda p: render_docx(report, charts, p, meta)))
+        elif fmt == "xlsx":
+            paths.append(_write_atomically(path, lambda p: render_xlsx(report, p, meta)))
+        else:
+            paths.append(_write_atomically(path, lambda p: render_pdf(report, charts, p, meta)))
+    return paths
+
+
 def generate_weekly_report(
     engine: Engine,
     settings: Settings,
@@ -251,10 +273,6 @@ def generate_weekly_report(
     Raises:
         ReportError: bad week or format. Rendering errors are recorded in ``report_runs`` and re-raised.
     """
-    from reports.charts import render_charts
-    from reports.render_docx import render_docx
-    from reports.render_pdf import render_pdf
-    from reports.render_xlsx import render_xlsx
 
     tz = settings.app.timezone
     week = week or newest_week_with_data(engine, utcnow(), tz)
@@ -270,16 +288,7 @@ def generate_weekly_report(
         if settings.reports.briefing:
             add_briefing(report, engine)
         meta = {"生成时间": f"{utcnow().astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M}", "生成人": requested_by}
-        charts = render_charts(report) if {"docx", "pdf"} & set(formats) else {}
-        paths = []
-        for fmt in formats:
-            path = folder / f"minsheng-weekly-{week}.{fmt}"
-            if fmt == "docx":
-                paths.append(_write_atomically(path, lambda p: render_docx(report, charts, p, meta)))
-            elif fmt == "xlsx":
-                paths.append(_write_atomically(path, lambda p: render_xlsx(report, p, meta)))
-            else:
-                paths.append(_write_atomically(path, lambda p: render_pdf(report, charts, p, meta)))
+        paths = write_report_files(report, formats, folder, f"minsheng-weekly-{week}", meta)
     except Exception as exc:
         _finish_run(engine, run_id, status="failed", error=describe_error(exc))
         raise
