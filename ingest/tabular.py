@@ -255,6 +255,7 @@ def _too_long(column: str, length: int, max_chars: int) -> str:
 
 def _open_xlsx(path: Path, gz: bool, limits: ImportSettings) -> Table:
     import openpyxl
+    from openpyxl.utils.escape import unescape
 
     source: Any = path
     closers: list[Any] = []
@@ -296,7 +297,12 @@ def _open_xlsx(path: Path, gz: bool, limits: ImportSettings) -> Table:
                 state["row"] += 1
                 if not values or all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
                     continue
-                data = {c: v for c, v in zip(header, values, strict=False) if c}
+                # Excel stores a carriage return (and other control characters) as "_x000D_": undo it.
+                data = {
+                    c: unescape(v) if isinstance(v, str) else v
+                    for c, v in zip(header, values, strict=False)
+                    if c
+                }
                 long = next((c for c, v in data.items() if isinstance(v, str) and len(v) > max_chars), None)
                 if long is not None:
                     yield Record(state["row"], None, _too_long(long, len(data[long]), max_chars))

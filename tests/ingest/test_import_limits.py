@@ -242,6 +242,16 @@ def test_an_over_long_xlsx_cell_skips_its_row(tmp_path: Path) -> None:
     assert [r.row for r in records if r.data is None] == [3]
 
 
+def test_xlsx_carriage_returns_come_back_as_line_breaks(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    for row in (["id", "content"], ["1", "业主\r\n小区"]):
+        book.active.append(row)
+    path = tmp_path / "cr.xlsx"
+    book.save(path)  # Excel (and openpyxl) store the carriage return as "_x000D_"
+    (record,) = read_all(path, ImportSettings())
+    assert record.data is not None and record.data["content"] == "业主\r\n小区"
+
+
 # -- JSON and JSON Lines ----------------------------------------------------------------------
 
 
