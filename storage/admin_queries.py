@@ -67,7 +67,9 @@ def source_health_frame(engine: Engine, now: datetime) -> pd.DataFrame:
         frame[col] = pd.to_numeric(frame[col]).fillna(0.0).astype(float).round(1)
     for col in ("last_success", "last_run", "last_error_at", "newest"):
         frame[col] = to_utc(frame[col])
-    frame["minutes_since_success"] = ((now - frame["last_success"]).dt.total_seconds() / 60).round(0)
+    # ``now`` is the page's minute: a success within it is 0 minutes ago, not -1
+    since = (now - frame["last_success"]).dt.total_seconds() / 60
+    frame["minutes_since_success"] = since.clip(lower=0).round(0)
     return frame
 
 

@@ -119,6 +119,8 @@ def test_alerts_emotions_regions_health(engine: Engine, facts: SeedFacts) -> Non
         health.loc["news_sim", "last_status"] == "failed" and health.loc["news_sim", "failed_runs_24h"] == 1
     )
     assert health.loc["gov_sim", "minutes_since_success"] == 360
+    earlier = q.source_health_frame(engine, NOW - timedelta(hours=24)).set_index("name")
+    assert (earlier["minutes_since_success"].dropna() >= 0).all()  # successes after "now" read as 0
     assert dict(health["documents"]) == dict(Counter(d.source for d in facts.docs))
     assert q.tagging_backlog(engine) == facts.untagged
     evidence = facts.alerts[0]["evidence"]["document_ids"]
