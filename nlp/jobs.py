@@ -31,6 +31,7 @@ from storage import schema as s
 from storage.backlog import BacklogCursor, claim_backlog
 from storage.db import dialect_insert, is_sqlite, write_tx
 from storage.dead_letters import DeadLetter, is_item_error, write_dead_letters
+from storage.encodings import overlay_encoder_tags
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -234,6 +235,7 @@ def tag_batch(
                 row.update(published_at=doc.published_at, channel=doc.channel, tagged_at=now)
                 for col in TAG_COLUMNS:
                     row.setdefault(col, None)
+            overlay_encoder_tags(conn, tag_rows)
             return tag_rows
 
         refused = _store_isolating(engine, conn, complete(rows))

@@ -3,7 +3,8 @@
 Tables, by area:
 
 * ingestion: ``sources`` (with the persisted cursor), ``documents``, ``ingest_runs``, ``dead_letters``
-* NLP: ``doc_tags`` (one row per document, every tag with its model version), ``topics``,
+* NLP: ``doc_tags`` (one row per document, every tag with its model version and tier),
+  ``encoder_tags`` (embedding and encoder-tier tags), ``topics``,
   ``topic_counts``, ``corrections``
 * analytics: ``rollups`` (hourly buckets; daily figures are sums of them)
 * alerts: ``alerts``, ``alert_events``, ``silences``, ``outbox``
@@ -21,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -118,6 +120,9 @@ doc_tags = Table(
     Column("pipeline_version", String(200), nullable=False),  # all model versions joined
     Column("model_versions", Json, nullable=False),  # {"sentiment": "...", ...}
     Column("tagged_at", UTCDateTime, nullable=False),
+    # Which tier the sentiment / emotion / category above came from: "fast" (n-grams, every
+    # document at once) or "encoder" (the stacked encoder models, in the background; nlp.encoder_tier).
+    Column("tier", String(8), nullable=False, server_default="fast"),
 )
 Index("ix_doc_tags_published_at", doc_tags.c.published_at)
 Index("ix_doc_tags_category_published_at", doc_tags.c.category, doc_tags.c.published_at)
@@ -128,6 +133,28 @@ Index("ix_doc_tags_pipeline_version_document_id", doc_tags.c.pipeline_version, d
 Index("ix_doc_tags_category_score", doc_tags.c.category_score)
 Index("ix_doc_tags_sentiment_score", doc_tags.c.sentiment_score)  # the review queue, least sure first
 Index("ix_doc_tags_emotion_score", doc_tags.c.emotion_score)
+
+# The encoder tier's own record per document: the stored embedding (int8, nlp.encoder.pack) and the
+# stacked models' tags with their version. Its tags are copied onto doc_tags (tier "encoder"), which
+# every chart, report and alert reads; this row keeps them when the fast tier re-tags a document.
+encoder_tags = Table(
+    "encoder_tags",
+    metadata,
+    Column("document_id", BigId, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("embedding", LargeBinary, nullable=False),
+    Column("sentiment", String(16)),
+    Column("sentiment_score", Float),
+    Column("emotion", String(16)),
+    Column("emotion_score", Float),
+    Column("category", String(32)),
+    Column("category_score", Float),
+    Column("model_version", String(200), nullable=False),
+    Column("encoded_at", UTCDateTime, nullable=False),
+)
+Index("ix_encoder_tags_model_version_document_id", encoder_tags.c.model_version, encoder_tags.c.document_id)
+Index("ix_encoder_tags_published_at", encoder_tags.c.published_at)
 
 corrections = Table(
     "corrections",

@@ -125,6 +125,7 @@ def test_stored_tag_rows_read_back_as_written(engine: Engine) -> None:
             pipeline_version=f"p-{n}",
             model_versions={"sentiment": f"s-{n}", "regions": "regions-2"},
             tagged_at=when,
+            tier="encoder" if n else "fast",
         )
         return out
 
