@@ -21,7 +21,7 @@ import joblib
 import numpy as np
 
 from kernel.labels import TASK_CODES
-from nlp.base import ModelNotFoundError, TextClassifier
+from nlp.base import MappedProbabilityClassifier, ModelNotFoundError, TextClassifier
 from nlp.classifiers import MODELS_DIR
 from nlp.encoder import TextEncoder, encoder_version, shared_encoder
 from nlp.pipeline import DocInput, doc_text
@@ -43,9 +43,10 @@ class StackedHead:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def features(self, embeddings: np.ndarray, fast_proba: Sequence[dict[str, float]]) -> np.ndarray:
-        """The stacked input rows."""
+        """The stacked input rows: the embedding, then the log of each fast-tier probability."""
         fast = np.array([[p.get(lab, 0.0) for lab in self.fast_labels] for p in fast_proba], dtype=np.float32)
-        return np.hstack([np.asarray(embeddings, dtype=np.float32), fast.reshape(len(embeddings), -1)])
+        fast = np.log(np.clip(fast.reshape(len(embeddings), -1), 1e-4, 1.0))
+        return np.hstack([np.asarray(embeddings, dtype=np.float32), fast])
 
     def predict_proba(self, embeddings: np.ndarray, fast_proba: Sequence[dict[str, float]]) -> np.ndarray:
         """Probabilities per row, columns in :attr:`labels` order."""
@@ -165,3 +166,28 @@ def load_encoder_tagger(settings: Any = None, root: Path | None = None) -> Encod
         fast[task] = load_classifier(task, model.backend, model.path) if model else load_classifier(task)
         heads[task] = load_head(task, root)
     return EncoderTagger(shared_encoder(), fast, heads)
+
+
+class StackedClassifier(MappedProbabilityClassifier):
+    """One task of the encoder tier as a :class:`TextClassifier` (``sensing eval --tier encoder``)."""
+
+    def __init__(self, tagger: EncoderTagger, task: str) -> None:
+        self.tagger = tagger
+        self.task = task
+        self.labels = TASK_CODES[task]
+        self.version = tagger.model_versions[task]
+        self._targets = np.array([self.labels.index(label) for label in tagger.heads[task].labels])
+
+    def _output_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.tagger.predict_proba(self.task, texts, self.tagger.embed(texts))
+
+
+def load_stacked_classifier(task: str, settings: Any = None, root: Path | None = None) -> StackedClassifier:
+    """The encoder tier's classifier for ``task`` (the encoder, the fast model, the head)."""
+    from nlp.classifiers import load_classifier
+
+    nlp = getattr(settings, "nlp", None)
+    model = getattr(nlp, task, None) if nlp is not None else None
+    fast = load_classifier(task, model.backend, model.path) if model else load_classifier(task)
+    tagger = EncoderTagger(shared_encoder(), {task: fast}, {task: load_head(task, root)})
+    return StackedClassifier(tagger, task)

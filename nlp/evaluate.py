@@ -2,7 +2,8 @@
 
 Accepted files: a JSON array or JSON Lines of objects with ``content`` (or ``text``) and ``label``
 (the SMP2020-EWECT ``*.txt`` files are JSON arrays), or a CSV with a header holding ``text`` (or
-``content``) and ``label``. For ``sentiment`` the SMP emotion labels are accepted and mapped
+``content``) and ``label``, or a 问政 export's ``留言主题`` / ``留言详情`` / ``一级分类`` (title and body
+joined by a newline, as the worker sees a message). For ``sentiment`` the SMP emotion labels are accepted and mapped
 (happy -> positive, neutral -> neutral, angry/sad/fear -> negative; ``surprise`` rows are skipped).
 """
 
@@ -41,6 +42,10 @@ def _row_example(row: Any, where: str) -> Example:
         )
     text = row.get("content", row.get("text"))
     label = row.get("label")
+    if text is None and "留言详情" in row:  # a TipDM / 问政 export: title + body as written
+        text = f"{row.get('留言主题') or ''}\n{row['留言详情']}".strip()
+    if label is None:
+        label = row.get("一级分类")
     if text is None or label is None:
         raise EvalFileError(f"{where}: missing 'content'/'text' or 'label' (keys: {sorted(row)})")
     return str(text), str(label).strip()

@@ -126,19 +126,30 @@ def _build_bertopic(config: TopicModelConfig, n_docs: int, embedder: Any) -> Any
 
 def _select_window(
     texts: Sequence[str], timestamps: Sequence[Any] | None, config: TopicModelConfig
-) -> tuple[list[str], list[pd.Timestamp | None]]:
-    """Keep non-empty documents within ``window_days`` of the newest one, at most ``max_docs``."""
+) -> tuple[list[str], list[pd.Timestamp | None], list[int]]:
+    """Keep non-empty documents within ``window_days`` of the newest one, at most ``max_docs``.
+
+    Returns the kept texts, their timestamps and their indices in ``texts``.
+    """
     if timestamps is not None and len(timestamps) != len(texts):
         raise ValueError(f"{len(texts)} texts but {len(timestamps)} timestamps")
     stamps = [None] * len(texts) if timestamps is None else list(pd.to_datetime(list(timestamps), utc=True))
-    rows = [(t, s) for t, s in zip(texts, stamps, strict=True) if isinstance(t, str) and t.strip()]
-    known = [s for _, s in rows if s is not None and not pd.isna(s)]
+    rows = [
+        (t, s, i)
+        for i, (t, s) in enumerate(zip(texts, stamps, strict=True))
+        if isinstance(t, str) and t.strip()
+    ]
+    known = [s for _, s, _ in rows if s is not None and not pd.isna(s)]
     if known:
         start = max(known) - pd.Timedelta(days=config.window_days)
-        rows = [(t, s) for t, s in rows if s is None or pd.isna(s) or s >= start]
+        rows = [r for r in rows if r[1] is None or pd.isna(r[1]) or r[1] >= start]
         rows.sort(key=lambda r: r[1] if r[1] is not None and not pd.isna(r[1]) else start)
     rows = rows[-config.max_docs :]
-    return [t for t, _ in rows], [None if s is None or pd.isna(s) else s for _, s in rows]
+    return (
+        [t for t, _, _ in rows],
+        [None if s is None or pd.isna(s) else s for _, s, _ in rows],
+        [i for *_, i in rows],
+    )
 
 
 class TopicModeler:
@@ -153,15 +164,25 @@ class TopicModeler:
         self.config = config or (state.config if state else TopicModelConfig())
         self.state = state
 
-    def fit(self, texts: Sequence[str], timestamps: Sequence[Any] | None = None) -> TopicModelState:
+    def fit(
+        self,
+        texts: Sequence[str],
+        timestamps: Sequence[Any] | None = None,
+        embeddings: np.ndarray | None = None,
+    ) -> TopicModelState:
         """Fit on the window of ``texts`` and return the new state (ids continue the previous one).
 
         Args:
             texts: documents (title + body); empty ones are ignored.
             timestamps: one datetime-like per text, or ``None`` to use every text.
+            embeddings: one precomputed vector per text (the encoder tier's) to cluster instead of
+                the LSA embedder's; such a state is for evaluation: it cannot assign new texts.
         """
         cfg = self.config
-        docs, stamps = _select_window(texts, timestamps, cfg)
+        docs, stamps, kept = _select_window(texts, timestamps, cfg)
+        if embeddings is not None and len(embeddings) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(embeddings)} embeddings")
+        given = np.asarray(embeddings, dtype=np.float64)[kept] if embeddings is not None else None
         iso = [s.isoformat() if s is not None else None for s in stamps]
         keys = [doc_key(d) for d in docs]
         now = datetime.now().astimezone().isoformat(timespec="seconds")
@@ -170,7 +191,7 @@ class TopicModeler:
             logger.info("topic window has %d documents (< %d): not modelled", len(docs), cfg.min_docs)
         else:
             try:
-                fresh = self._fit_window(docs, keys, iso, now)
+                fresh = self._fit_window(docs, keys, iso, now, given)
             except DegenerateWindowError as exc:
                 logger.warning("topic window of %d documents not modelled: %s", len(docs), exc)
         if fresh is None:
@@ -193,10 +214,18 @@ class TopicModeler:
         return state
 
     def _fit_window(
-        self, docs: list[str], keys: list[str], iso: list[str | None], now: str
+        self,
+        docs: list[str],
+        keys: list[str],
+        iso: list[str | None],
+        now: str,
+        given: np.ndarray | None = None,
     ) -> TopicModelState:
         cfg = self.config
-        embedder, embeddings = build_embedder(cfg, len(docs), docs)
+        if given is None:
+            embedder, embeddings = build_embedder(cfg, len(docs), docs)
+        else:
+            embedder, embeddings = None, given
         model = _build_bertopic(cfg, len(docs), embedder)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*n_jobs value .* overridden.*")

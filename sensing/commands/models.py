@@ -14,6 +14,7 @@ import click
 
 from kernel.labels import TASK_CODES
 from nlp.base import ModelNotFoundError
+from nlp.encoder import EncoderUnavailableError
 from sensing.app import App, pass_app
 
 logger = logging.getLogger(__name__)
@@ -21,12 +22,19 @@ logger = logging.getLogger(__name__)
 EVAL_TASKS = (*TASK_CODES, "topics")
 
 
-def _evaluate_topics(path: Path) -> dict[str, Any]:
+def _evaluate_topics(path: Path, tier: str) -> dict[str, Any]:
     from nlp.evaluate import read_labelled_file
     from nlp.topics.evaluate import evaluate_topics  # loads BERTopic: only when topics are evaluated
 
     rows = read_labelled_file(path)
-    return evaluate_topics([t for t, _ in rows], [lab for _, lab in rows])
+    texts = [t for t, _ in rows]
+    embeddings = None
+    if tier == "encoder":  # cluster the encoder's embeddings instead of the n-gram LSA's
+        from nlp.encoder import shared_encoder
+
+        embeddings = shared_encoder().embed(texts)
+    result = evaluate_topics(texts, [lab for _, lab in rows], embeddings=embeddings)
+    return {**result, "tier": tier}
 
 
 @click.command("eval")
@@ -39,9 +47,16 @@ def _evaluate_topics(path: Path) -> dict[str, Any]:
 @click.option(
     "--model", "model_path", default=None, help="Model artifact or directory (default: as configured)."
 )
+@click.option(
+    "--tier",
+    type=click.Choice(["fast", "encoder"]),
+    default="fast",
+    show_default=True,
+    help="fast: the n-gram models; encoder: the stacked encoder-tier models (nlp/models/encoder).",
+)
 @pass_app
 def eval_cmd(
-    app: App, task: str, file: Path, as_json: bool, backend: str | None, model_path: str | None
+    app: App, task: str, file: Path, as_json: bool, backend: str | None, model_path: str | None, tier: str
 ) -> None:
     """Score a model on a labelled FILE (JSON array, JSON Lines or CSV with text,label)."""
     if task != "topics":
@@ -60,14 +75,21 @@ def eval_cmd(
 
     try:
         if task == "topics":
-            result = _evaluate_topics(file)
+            result = _evaluate_topics(file, tier)
         else:
             examples = map_labels(task, read_labelled_file(file))
             if not examples:
                 raise click.ClickException(f"{file}: no labelled rows to evaluate")
-            classifier = load_classifier(task, backend or "default", model_path)
-            result = evaluate_classifier(classifier, examples)
-    except (EvalFileError, UnknownLabelError, ModelNotFoundError, ValueError) as exc:
+            if tier == "encoder":
+                from nlp.encoder_tier import load_stacked_classifier
+
+                classifier = load_stacked_classifier(
+                    task, app.settings, Path(model_path) if model_path else None
+                )
+            else:
+                classifier = load_classifier(task, backend or "default", model_path)
+            result = {**evaluate_classifier(classifier, examples), "tier": tier}
+    except (EvalFileError, UnknownLabelError, ModelNotFoundError, EncoderUnavailableError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
