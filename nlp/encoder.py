@@ -102,22 +102,28 @@ def embed_cached(
 ) -> np.ndarray:
     """Embed ``texts`` through a resumable on-disk cache of ``chunk``-row pieces.
 
-    Used by the training script: an interrupted run picks up where it stopped, and a second run
-    over the same texts reads them back instead of spending CPU hours again.
+    Used by the training script: an interrupted run picks up where it stopped, and a later run
+    over the same texts (or over a prefix of them) reads them back instead of spending CPU hours
+    again. Each piece is named by the digest of its own texts.
     """
-    digest = hashlib.sha1("\x00".join(texts).encode("utf-8")).hexdigest()[:16]
-    folder = cache_dir / f"{encoder_version()}-{MAX_CHARS}" / digest
+    folder = cache_dir / f"{encoder_version()}-{MAX_CHARS}"
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
-    for i, start in enumerate(range(0, len(texts), chunk)):
-        path = folder / f"{i:05d}.npy"
+    for start in range(0, len(texts), chunk):
+        piece = list(texts[start : start + chunk])
+        path = folder / f"{chunk_key(piece)}.npy"
         if path.is_file():
             parts.append(np.load(path))
             continue
-        vectors = embed(texts[start : start + chunk])
+        vectors = embed(piece)
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, vectors)
         tmp.replace(path)
         parts.append(vectors)
-        logger.info("embedded %d/%d", min(start + chunk, len(texts)), len(texts))
+        logger.info("embedded %d/%d", start + len(piece), len(texts))
     return np.concatenate(parts) if parts else np.zeros((0, DIM), dtype=np.float32)
+
+
+def chunk_key(texts: Sequence[str]) -> str:
+    """The cache name of one piece of texts."""
+    return hashlib.sha1("\x00".join(texts).encode("utf-8")).hexdigest()[:20]

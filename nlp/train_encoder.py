@@ -111,33 +111,60 @@ def read_raw_dev() -> list[ds.Example]:
         return [(f"{r['留言主题']}\n{r['留言详情']}", r["一级分类"]) for r in csv.DictReader(fh)]
 
 
-def post_data(embed: Embedder) -> tuple[Split, dict[str, Split]]:
-    """SMP train (usual then virus, emotion labels) and the two eval sets."""
-    parts = [_smp(d, "train", embed) for d in ds.SMP_DOMAINS]
-    train = Split(
-        [t for p in parts for t in p.texts],
-        [lab for p in parts for lab in p.labels],
-        np.vstack([p.embeddings for p in parts]),
-    )
-    return train, {d: _smp(d, "eval", embed) for d in ds.SMP_DOMAINS}
+def post_data(embed: Embedder, limit: int | None = None) -> tuple[Split, list[int], dict[str, Split]]:
+    """SMP train (usual then virus, emotion labels), the rows embedded, and the two eval sets.
+
+    With ``limit`` only the first ``limit`` rows of each training file are embedded (and trained
+    on by the head); the fast tier's out-of-fold probabilities still come from every row.
+    """
+    texts: list[str] = []
+    labels: list[str] = []
+    vectors: list[np.ndarray] = []
+    used: list[int] = []
+    for domain in ds.SMP_DOMAINS:
+        rows = ds.read_smp(domain, "train")
+        n = len(rows) if limit is None else min(limit, len(rows))
+        embedded = embed([t for t, _ in rows[:n]])  # the file's own prefix: the cache key is stable
+        for i, (text, label) in enumerate(rows):
+            if not text.strip():
+                continue
+            if i < n:
+                used.append(len(texts))
+                vectors.append(embedded[i])
+            texts.append(text)
+            labels.append(label)
+    full = Split(texts, labels, np.vstack(vectors) if vectors else np.zeros((0, 384), dtype=np.float32))
+    return full, used, {d: _smp(d, "eval", embed) for d in ds.SMP_DOMAINS}
 
 
-def category_data(embed: Embedder) -> tuple[Split, dict[str, Split], list[str]]:
-    """TipDM: training rows (glued text, with their tokens), the grouped dev split, the raw dev."""
+def category_data(embed: Embedder, stride: int = 1) -> tuple[Split, list[int], dict[str, Split], list[str]]:
+    """TipDM: every training row (glued text, tokens), the rows embedded, and the dev sets.
+
+    The file is sorted by label, so ``stride`` (embed every k-th row of the training and grouped
+    dev splits) keeps every label in proportion; the fast tier's out-of-fold probabilities still
+    come from every training row. Dev sets: the grouped split (glued text) and the raw 165.
+    """
     segmented = ds.read_tipdm_segmented()
-    vectors = embed([t.replace(" ", "") for t, _ in segmented])
     train_idx, dev_idx = category_split(segmented)
     tokens = [" ".join(filter_tokens(t.split())) for t, _ in segmented]
     glued = [t.replace(" ", "") for t, _ in segmented]
     labels = [lab for _, lab in segmented]
     groups = group_near_duplicates([t for t, _ in segmented])
-    full = Split(glued, labels, vectors, groups)
+    none = np.zeros((0, 384), dtype=np.float32)
+    train = Split(
+        [glued[i] for i in train_idx], [labels[i] for i in train_idx], none, [groups[i] for i in train_idx]
+    )
+    used = list(range(0, len(train_idx), stride))
+    train.embeddings = embed([train.texts[i] for i in used])
+    dev_rows = dev_idx[::stride]
     raw = read_raw_dev()
     dev = {
-        "raw_like": full.take(dev_idx),
+        "raw_like": Split(
+            [glued[i] for i in dev_rows], [labels[i] for i in dev_rows], embed([glued[i] for i in dev_rows])
+        ),
         "raw165": Split([t for t, _ in raw], [lab for _, lab in raw], embed([t for t, _ in raw])),
     }
-    return full.take(train_idx), dev, [tokens[i] for i in train_idx]
+    return train, used, dev, [tokens[i] for i in train_idx]
 
 
 def _digest(*parts: Any) -> str:
@@ -241,6 +268,7 @@ def train_head(
     dev: dict[str, Split],
     fast_dev: dict[str, list[dict[str, float]]],
     root: Path | None = None,
+    notes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit, score and save one task's stacked head; returns its meta."""
     start = time.perf_counter()
@@ -265,6 +293,7 @@ def train_head(
         "C": c,
         "cv_macro_f1_by_C": cv,
         "train_rows": len(train.texts),
+        **(notes or {}),
         "oof_folds": FOLDS,
         "dev_macro_f1": scores,
         "seconds": round(time.perf_counter() - start, 1),
@@ -281,16 +310,31 @@ def _fast_dev(task: str, splits: dict[str, Split]) -> dict[str, list[dict[str, f
     return {name: model.predict_proba(split.texts) for name, split in splits.items()}
 
 
-def train(tasks: Sequence[str], threads: int | None = None, root: Path | None = None) -> dict[str, Any]:
-    """Train the heads of ``tasks``; returns their metas."""
+def train(
+    tasks: Sequence[str],
+    threads: int | None = None,
+    root: Path | None = None,
+    limit: int | None = None,
+    stride: int = 1,
+) -> dict[str, Any]:
+    """Train the heads of ``tasks``; returns their metas (``limit``: see :func:`post_data`)."""
     embed = Embedder(threads)
     metas: dict[str, Any] = {}
+    notes = {"limit_per_file": limit}
     if {"sentiment", "emotion"} & set(tasks):
-        train_posts, dev_posts = post_data(embed)
-        oof = oof_posts(train_posts, FOLDS)
+        full, used, dev_posts = post_data(embed, limit)
+        oof_all = oof_posts(full, FOLDS)  # every training row, embedded or not
+        oof = {task: [oof_all[task][i] for i in used] for task in oof_all}
+        train_posts = Split([full.texts[i] for i in used], [full.labels[i] for i in used], full.embeddings)
         if "emotion" in tasks:
             metas["emotion"] = train_head(
-                "emotion", train_posts, oof["emotion"], dev_posts, _fast_dev("emotion", dev_posts), root
+                "emotion",
+                train_posts,
+                oof["emotion"],
+                dev_posts,
+                _fast_dev("emotion", dev_posts),
+                root,
+                notes,
             )
         if "sentiment" in tasks:
             keep = [i for i, lab in enumerate(train_posts.labels) if ds.EMOTION_TO_SENTIMENT[lab] is not None]
@@ -304,13 +348,31 @@ def train(tasks: Sequence[str], threads: int | None = None, root: Path | None = 
                 dev[name] = split.take(keep_dev)
                 dev[name].labels = [str(ds.EMOTION_TO_SENTIMENT[lab]) for lab in dev[name].labels]
             metas["sentiment"] = train_head(
-                "sentiment", sent, [oof["sentiment"][i] for i in keep], dev, _fast_dev("sentiment", dev), root
+                "sentiment",
+                sent,
+                [oof["sentiment"][i] for i in keep],
+                dev,
+                _fast_dev("sentiment", dev),
+                root,
+                notes,
             )
     if "category" in tasks:
-        train_cat, dev_cat, tokens = category_data(embed)
-        oof_cat = oof_category(train_cat, tokens, FOLDS)
+        full_cat, used_cat, dev_cat, tokens = category_data(embed, stride)
+        oof_cat = oof_category(full_cat, tokens, FOLDS)
+        train_cat = Split(
+            [full_cat.texts[i] for i in used_cat],
+            [full_cat.labels[i] for i in used_cat],
+            full_cat.embeddings,
+            [full_cat.groups[i] for i in used_cat] if full_cat.groups is not None else None,
+        )
         metas["category"] = train_head(
-            "category", train_cat, oof_cat, dev_cat, _fast_dev("category", dev_cat), root
+            "category",
+            train_cat,
+            [oof_cat[i] for i in used_cat],
+            dev_cat,
+            _fast_dev("category", dev_cat),
+            root,
+            {"stride": stride},
         )
     return metas
 
@@ -320,11 +382,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nlp.train_encoder", description=__doc__.splitlines()[0])
     parser.add_argument("task", nargs="*", choices=[*TASKS, "all"], default=["all"])
     parser.add_argument("--threads", type=int, default=None, help="encoder threads (default: all cores)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="embed only the first N posts of each SMP training file"
+    )
+    parser.add_argument("--stride", type=int, default=1, help="embed every k-th TipDM row (category)")
     parser.add_argument("--out", type=Path, default=None, help=f"heads directory (default {HEADS_DIR})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     tasks = TASKS if "all" in args.task else tuple(dict.fromkeys(args.task))
-    for task, meta in train(tasks, args.threads, args.out).items():
+    for task, meta in train(tasks, args.threads, args.out, args.limit, args.stride).items():
         print(f"{task}: dev macro-F1 {json.dumps(meta['dev_macro_f1'], ensure_ascii=False)} C {meta['C']}")
     return 0
 
