@@ -93,6 +93,7 @@ DOCUMENT_COLUMNS = {
     "reposts": "转发",
     "comments": "评论",
     "dup_count": "重复条数",
+    "tier": "标注来源",
     "simulated": "模拟数据",
 }
 
@@ -119,7 +120,14 @@ def document_table(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
     for col in ("title", "content", "source"):
         out[col] = out[col].fillna("").astype(str)
     out["simulated"] = out["simulated"].map(lambda v: "是" if v else "否")
+    if "tier" in out.columns:
+        out["tier"] = out["tier"].map(tier_label)
     return out.rename(columns=DOCUMENT_COLUMNS)
+
+
+def tier_label(tier: object) -> str:
+    """标注来源 of a document: the fast n-gram models, the encoder tier, or 未标注 (no tags yet)."""
+    return labels.label("tier", tier) if isinstance(tier, str) and tier else "未标注"  # None / NaN: no tags
 
 
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
