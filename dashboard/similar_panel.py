@@ -18,7 +18,7 @@ from dashboard import data
 from dashboard.context import PageContext
 from dashboard.tables import local_time, tier_label
 from kernel import labels
-from storage.similar import CASE_CHANNELS, WINDOW_DAYS
+from storage.similar import CASE_CHANNELS, MEANING_DUPLICATE_THRESHOLD, WINDOW_DAYS
 
 SIMILAR_K = 10
 
@@ -103,7 +103,8 @@ def similar_panel(ctx: PageContext, document_id: int, key: str) -> None:
         return
     st.caption(
         f"按语义（编码模型的文本向量）查找发布时间前后 {WINDOW_DAYS} 天内最相近的 {SIMILAR_K} 条文档；"
-        "此文档的完全重复副本不计，其他文档的副本只列首条。相似度 1 为完全同义。"
+        "此文档的完全重复副本不计，其他文档的副本只列首条。相似度普遍偏高：不相干的留言也多在 0.85–0.91 之间，"
+        f"{MEANING_DUPLICATE_THRESHOLD:.2f} 及以上的热线、问政留言提示为可能的同一诉求。"
     )
     if not found:
         st.info(f"前后 {WINDOW_DAYS} 天内没有其他已编码的文档。")

@@ -86,6 +86,7 @@ DOCUMENT_COLUMNS = {
     "category": "诉求类别",
     "sentiment": "情感",
     "emotion": "情绪",
+    "tier": "标注来源",  # which tier's models gave the three tags before it
     "province": "省份",
     "city": "城市",
     "district": "区县",
@@ -93,7 +94,6 @@ DOCUMENT_COLUMNS = {
     "reposts": "转发",
     "comments": "评论",
     "dup_count": "重复条数",
-    "tier": "标注来源",
     "simulated": "模拟数据",
 }
 

@@ -3,8 +3,8 @@
 ``encoder_tags.embedding`` holds each encoded document's L2-normalised e5 vector as 384 int8
 bytes (``nlp.encoder.pack``); storage reads it back with numpy alone (it imports no NLP code).
 Searches are brute force over a time window, streamed from the database in chunks of
-:data:`CHUNK_ROWS` rows, so memory stays bounded however large the window is (about 0.4 KB a
-row and chunk-sized score arrays).
+:data:`CHUNK_ROWS` rows, so memory stays bounded however large the window is (a chunk holds
+about 2 KB a row: the row, its bytes and its float32 vector).
 
 A document's exact copies (``documents.dup_of``) are never its neighbours, and a neighbour's own
 copies are folded into it: one row per first copy.
@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, func, select
 from storage import schema as s
 
 DIM = 384
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 10_000  # about 25 MB a chunk
 WINDOW_DAYS = 30  # neighbours are looked for this many days either side of the document
 SNIPPET_CHARS = 120
 #: Channels whose messages are cases (a citizen's 诉求), where restating one case is worth a hint.
@@ -63,8 +63,9 @@ def unpack_embeddings(blobs: Sequence[bytes]) -> np.ndarray:
     if not blobs:
         return np.zeros((0, DIM), dtype=np.float32)
     q = np.frombuffer(b"".join(blobs), dtype=np.int8).reshape(len(blobs), DIM).astype(np.float32)
-    norms = np.linalg.norm(q, axis=1, keepdims=True)
-    return q / np.where(norms == 0, 1.0, norms)
+    norms = np.sqrt(np.einsum("ij,ij->i", q, q))  # no second (n, 384) array
+    q /= np.where(norms == 0, 1.0, norms)[:, None]
+    return q
 
 
 def _root(doc_id: int, dup_of: int | None) -> int:
@@ -84,12 +85,19 @@ def _targets(conn: Connection, ids: Sequence[int]) -> list[Any]:
 
 
 def _stream(
-    conn: Connection, start: datetime, end: datetime, channels: Iterable[str] | None, chunk: int
-) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Encoded documents published in ``[start, end]``: chunks of (ids, roots, epoch seconds, vectors)."""
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    channels: Iterable[str] | None,
+    chunk: int,
+    with_time: bool = False,
+) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]:
+    """Encoded documents published in ``[start, end]``: chunks of (ids, roots, epoch seconds when
+    ``with_time``, vectors)."""
     e, d = s.encoder_tags, s.documents
+    when = [e.c.published_at] if with_time else []  # converting times costs a third of the read
     q = (
-        select(e.c.document_id, d.c.dup_of, e.c.published_at, e.c.embedding)
+        select(e.c.document_id, d.c.dup_of, e.c.embedding, *when)
         .select_from(e.join(d, d.c.id == e.c.document_id))
         .where(e.c.published_at >= start, e.c.published_at <= end)
     )
@@ -99,8 +107,10 @@ def _stream(
     for part in result.partitions(chunk):
         ids = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
         roots = np.fromiter((_root(r[0], r[1]) for r in part), dtype=np.int64, count=len(part))
-        when = np.fromiter((r[2].timestamp() for r in part), dtype=np.float64, count=len(part))
-        yield ids, roots, when, unpack_embeddings([bytes(r[3]) for r in part])
+        times = None
+        if with_time:
+            times = np.fromiter((r[3].timestamp() for r in part), dtype=np.float64, count=len(part))
+        yield ids, roots, times, unpack_embeddings([bytes(r[2]) for r in part])
 
 
 def similar_documents(
@@ -208,7 +218,8 @@ def meaning_duplicates(
         span = timedelta(days=days)
         start = datetime.fromtimestamp(float(target_when.min()), tz=UTC) - span
         end = datetime.fromtimestamp(float(target_when.max()), tz=UTC) + span
-        for ids_c, roots_c, when_c, vectors in _stream(conn, start, end, channels, chunk):
+        for ids_c, roots_c, when_c, vectors in _stream(conn, start, end, channels, chunk, with_time=True):
+            assert when_c is not None
             sims = vectors @ targets.T  # (chunk, targets)
             far = np.abs(when_c[:, None] - target_when[None, :]) > span.total_seconds()
             sims[far | (roots_c[:, None] == target_roots[None, :])] = -np.inf
