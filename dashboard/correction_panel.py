@@ -17,6 +17,7 @@ import streamlit as st
 from dashboard import auth, data
 from dashboard.context import PageContext
 from dashboard.markdown import escape_md
+from dashboard.tables import tier_label
 from kernel import labels
 from kernel.labels import TASK_CODES
 from storage.corrections import CorrectionError, add_correction
@@ -101,5 +102,6 @@ def correction_form(ctx: PageContext, docs: pd.DataFrame, key: str, doc_id: int 
         args=(int(doc_id), field, value),
         disabled=value == current,
     )
-    note = f"当前{labels.FIELDS[field]}：{labels.tag(field, current)}。更正记入审计日志，并用于模型再训练。"
+    source = f"（标注来源：{tier_label(row['tier'])}）" if "tier" in row.index else ""
+    note = f"当前{labels.FIELDS[field]}：{labels.tag(field, current)}{source}。更正记入审计日志，并用于模型再训练。"
     st.caption(escape_md(note))  # the current category is stored text

@@ -344,7 +344,7 @@ def worst_replies(url: str, f: q.QueryFilters, limit: int) -> pd.DataFrame:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def review_queue(url: str, field: str, limit: int) -> pd.DataFrame:
     """Uncorrected first copies the model is least sure about for ``field``, least sure first."""
-    cols = ["id", "title", "content", "channel", "published_at", "label", "score"]
+    cols = ["id", "title", "content", "channel", "published_at", "label", "score", "tier"]
     frame = pd.DataFrame(corrections.review_queue(engine(), limit, field), columns=cols)
     frame["published_at"] = pd.to_datetime(frame["published_at"], utc=True)
     return frame
@@ -438,3 +438,28 @@ def subject_spread(url: str, f: q.QueryFilters, limit: int = 10) -> dict[str, An
         "accounts": sq.top_accounts(eng, f, limit),
         "documents": sq.top_documents(eng, f, limit),
     }
+
+
+# -- the encoder tier: neighbours by meaning, retold cases, progress ---------------------------
+@st.cache_data(ttl=TTL, show_spinner=False)
+def similar_documents(url: str, document_id: int, k: int = 10) -> list[Any] | None:
+    """The ``k`` documents nearest in meaning (``storage.similar.SimilarDocument``); None: not encoded."""
+    from storage.similar import similar_documents as read
+
+    return read(engine(), int(document_id), k)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def meaning_duplicates(url: str, ids: tuple[int, ...]) -> dict[int, Any]:
+    """Hotline / 问政 messages among ``ids`` that likely restate another case (``MeaningDuplicate``)."""
+    from storage.similar import meaning_duplicates as read
+
+    return read(engine(), list(ids))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def encoder_backlog(url: str) -> int:
+    """Documents tagged by the fast tier and not encoded yet."""
+    from storage.tiers import encoder_backlog as count
+
+    return count(engine())

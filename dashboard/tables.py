@@ -86,6 +86,7 @@ DOCUMENT_COLUMNS = {
     "category": "诉求类别",
     "sentiment": "情感",
     "emotion": "情绪",
+    "tier": "标注来源",  # which tier's models gave the three tags before it
     "province": "省份",
     "city": "城市",
     "district": "区县",
@@ -119,7 +120,14 @@ def document_table(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
     for col in ("title", "content", "source"):
         out[col] = out[col].fillna("").astype(str)
     out["simulated"] = out["simulated"].map(lambda v: "是" if v else "否")
+    if "tier" in out.columns:
+        out["tier"] = out["tier"].map(tier_label)
     return out.rename(columns=DOCUMENT_COLUMNS)
+
+
+def tier_label(tier: object) -> str:
+    """标注来源 of a document: the fast n-gram models, the encoder tier, or 未标注 (no tags yet)."""
+    return labels.label("tier", tier) if isinstance(tier, str) and tier else "未标注"  # None / NaN: no tags
 
 
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -69,6 +69,10 @@ HEAT_COMPONENTS = {
     "persistence": "持续",
 }
 FIELDS = {"sentiment": "情感", "emotion": "情绪", "category": "诉求类别"}  # correctable tags
+TIERS = {
+    "fast": "快速模型（n-gram）",
+    "encoder": "编码模型（encoder）",
+}  # which models gave a document's tags
 REPLY_COMPONENTS = {
     "relevance": "相关性",
     "completeness": "完整性",
@@ -85,6 +89,7 @@ TABLES = {
     "severity": SEVERITY,
     "role": ROLES,
     "field": FIELDS,
+    "tier": TIERS,
 }
 
 

@@ -93,8 +93,23 @@ def sources_table(
     return covered, gaps
 
 
-def models_table(versions: list[dict[str, Any]], meta: dict[str, dict[str, Any]]) -> ReportTable:
-    """Model versions that tagged the week's documents, with the shipped models' held-out scores."""
+def tier_note(tiers: dict[str, int]) -> str:
+    """One sentence: what share of the week's tagged documents carry the encoder tier's tags."""
+    total = sum(tiers.values())
+    if not total:
+        return ""
+    enc = int(tiers.get("encoder", 0))
+    return (
+        f"本周已标注的 {total:,} 条文档中，{enc:,} 条（{enc / total:.1%}）的情感、情绪与诉求类别来自编码模型"
+        "（encoder），其余来自快速模型（n-gram）。"
+    )
+
+
+def models_table(
+    versions: list[dict[str, Any]], meta: dict[str, dict[str, Any]], tiers: dict[str, int] | None = None
+) -> ReportTable:
+    """Model versions that tagged the week's documents, with the shipped models' held-out scores;
+    ``tiers`` (tagged documents per ``doc_tags.tier``) adds the encoder tier's share to the note."""
     table = ReportTable(
         "models",
         "模型版本与留出集评分",
@@ -108,6 +123,8 @@ def models_table(versions: list[dict[str, Any]], meta: dict[str, dict[str, Any]]
         ],
         note="评分取自模型随附的 meta.json（训练时未参与拟合的开发集）；版本不一致时不显示评分。",
     )
+    if tiers:
+        table.note += tier_note(tiers)
     per_task: dict[tuple[str, str], int] = {}
     for entry in versions:
         for task, version in sorted(entry["models"].items()):

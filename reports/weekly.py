@@ -34,6 +34,7 @@ from storage import schema as s
 from storage.briefings import latest_briefing
 from storage.db import write_tx
 from storage.permissions import PRIVATE_FILE_MODE, make_private_dir
+from storage.tiers import tier_counts
 from storage.types import iso_week, utcnow
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,8 @@ def build_period_report(
     )
     report.add(covered)
     report.add(gaps)
-    report.add(methods.models_table(data.load_pipeline_versions(engine, su, eu), data.load_model_meta()))
+    versions, meta = data.load_pipeline_versions(engine, su, eu), data.load_model_meta()
+    report.add(methods.models_table(versions, meta, tier_counts(engine, su, eu)))
     narrate(report, cur, settings, ranking.rollup_volume(engine, su, eu))
     return report
 

@@ -105,6 +105,7 @@ def review_queue_query(engine: Engine, limit: int = 50, field: str = "category")
             d.c.published_at,
             t.c[field].label("label"),
             score.label("score"),
+            t.c.tier,
         )
         .select_from(t.join(d, d.c.id == t.c.document_id))
         .where(score.is_not(None), ~corrected, first_copy)

@@ -2,6 +2,7 @@
 
 Documents are selected by their publication time with every global filter (tags with analysts'
 corrections, source, keyword through the bigram index); text is returned masked, as stored.
+``tier`` says which tier's models gave the tags ("fast" n-gram or "encoder"; None: not tagged).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from storage.rollups.reads import rollup_sums
 DOCUMENT_COLUMNS = (
     "id", "published_at", "channel", "source", "title", "content", "category", "sentiment", "emotion",
     "province", "city", "district", "topic_id", "likes", "reposts", "comments", "reads", "dup_count",
-    "dup_of", "simulated", "url",
+    "dup_of", "simulated", "url", "tier",
 )  # fmt: skip
 ORDERS = ("newest", "representative")
 
@@ -97,7 +98,7 @@ def search_documents(
         dims["category"].label("category"), dims["sentiment"].label("sentiment"),
         cast(corrected("emotion", func.coalesce(t.c.emotion, "")), String).label("emotion"),
         t.c.province, t.c.city, t.c.district, t.c.topic_id, d.c.likes, d.c.reposts, d.c.comments, d.c.reads,
-        d.c.dup_count, d.c.dup_of, d.c.simulated, d.c.url,
+        d.c.dup_count, d.c.dup_of, d.c.simulated, d.c.url, t.c.tier,
     ]  # fmt: skip
     ordering = [d.c.published_at.desc(), d.c.id.desc()] if order == "newest" else representative_order()
     page = max(1, int(page))

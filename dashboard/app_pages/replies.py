@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import charts, data
 from dashboard.context import page_context, page_header
+from dashboard.similar_panel import case_hints, duplicate_hint, hint_column
 from dashboard.tables import local_time
 from kernel import labels
 from storage.reply_queries import COMPONENTS, SLOW_DAYS, summarise_replies
@@ -107,6 +108,7 @@ st.caption(
 
 st.subheader(f"得分最低的 {WORST} 条答复")
 worst = data.worst_replies(ctx.url, ctx.filters, WORST)
+hints = case_hints(ctx, worst)
 st.dataframe(
     pd.DataFrame(
         {
@@ -121,6 +123,7 @@ st.dataframe(
             "用时（天）": worst["delay_days"].round(1),
             "留言（已脱敏）": worst["content"],
             "答复（已脱敏）": worst["reply"],
+            **({"可能为同一诉求": hint_column(worst["id"], hints)} if hints else {}),
         }
     ),
     hide_index=True,
@@ -137,4 +140,6 @@ pick = st.selectbox(
 if pick is not None:
     row = worst.loc[worst["id"] == pick].iloc[0]
     st.text(f"留言：{row['title']}\n{row['content']}")  # plain text: never Markdown or HTML
+    if int(pick) in hints:
+        st.text(duplicate_hint(hints[int(pick)]))
     st.text(f"答复：{row['reply']}")

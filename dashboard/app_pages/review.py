@@ -14,7 +14,7 @@ import streamlit as st
 from dashboard import auth, data
 from dashboard.context import page_context
 from dashboard.correction_panel import save_correction, show_flash
-from dashboard.tables import local_time
+from dashboard.tables import local_time, tier_label
 from kernel import labels
 from kernel.labels import TASK_CODES
 
@@ -49,6 +49,7 @@ st.dataframe(
             "内容（已脱敏）": queue["content"].fillna("").astype(str),
             "模型标签": queue["label"].map(lambda v: labels.tag(field, v)),
             "置信度": queue["score"].astype(float).round(3),
+            "标注来源": queue["tier"].map(tier_label),
         }
     ),
     hide_index=True,
@@ -61,7 +62,8 @@ options = TASK_CODES[field]
 for row in queue.itertuples():
     with st.container(border=True):
         st.text(
-            f"#{row.id}　{row.title or ''}　（模型：{labels.tag(field, row.label)}，置信度 {row.score:.2f}）"
+            f"#{row.id}　{row.title or ''}　（模型：{labels.tag(field, row.label)}，置信度 {row.score:.2f}，"
+            f"标注来源：{tier_label(row.tier)}）"
         )
         st.text(str(row.content or "")[:300])  # plain text: never Markdown or HTML
         for col, value in zip(st.columns(len(options)), options, strict=True):

@@ -1,5 +1,8 @@
 """检索: full-text search over the (masked) documents with the global filters, paginated, exportable.
 
+Each result says which tier's models tagged it (标注来源); hotline / 问政 messages that likely
+restate another case get a 同一诉求 hint, and the selected document lists its 相似留言 (by meaning).
+
 An export is audit-logged when its files are prepared (rows, formats, query), by a user re-checked
 against the database at that moment: from then on the files are in the browser's reach, whether
 or not a download button is clicked.
@@ -14,6 +17,7 @@ import streamlit as st
 from dashboard import auth, data
 from dashboard.context import page_context, page_header
 from dashboard.correction_panel import correction_form, show_flash
+from dashboard.similar_panel import case_hints, document_facts, hint_column, similar_panel
 from dashboard.tables import EXPORT_MAX_ROWS, EXPORTERS, document_table
 from storage.queries import search_documents
 from storage.store import Store
@@ -44,7 +48,11 @@ results = data.search(ctx.url, ctx.filters, text, page, page_size, collapse)
 if results.empty:
     st.info("没有匹配的文档。")
 else:
-    st.dataframe(document_table(results, ctx.tz), hide_index=True, width="stretch")
+    hints = case_hints(ctx, results)
+    table = document_table(results, ctx.tz)
+    if hints:
+        table.insert(3, "可能为同一诉求", hint_column(results["id"], hints))
+    st.dataframe(table, hide_index=True, width="stretch")
     chosen = st.selectbox(
         "查看全文",
         list(results["id"]),
@@ -57,7 +65,9 @@ else:
         doc = results.loc[results["id"] == chosen].iloc[0]
         st.text(str(doc["title"] or ""))
         st.text(str(doc["content"]))  # plain text: never Markdown or HTML
+        st.text(document_facts(ctx, doc, hints))
         correction_form(ctx, results, "q_fix", int(chosen))
+        similar_panel(ctx, int(chosen), "q_similar")
     elif ctx.can("correct"):
         st.caption("选择文档后可查看全文并更正其情感、情绪或诉求类别。")
 

@@ -1,5 +1,5 @@
 """The real dashboard in Debian's Chromium: log in, visit every page, acknowledge an alert, export a CSV,
-correct a tag from the review queue and open an alert from its notification link.
+open a message's 相似留言, correct a tag from the review queue and open an alert from its notification link.
 
 Starts ``sensing dashboard`` on a seeded SQLite database at a free 127.0.0.1 port and drives
 ``/usr/bin/chromium`` through Playwright (never ``playwright install``). Screenshots of every page
@@ -226,6 +226,7 @@ def test_dashboard_in_chromium(live_app: tuple[str, SeedFacts, str], tmp_path: P
                     create_subject(page, url)
                 if title == "检索":
                     export_csv(page, facts, tmp_path)
+                    similar_messages(page, facts, url)
                 if title == "复核队列":
                     correct_first_in_queue(page, url)
                 page.screenshot(path=str(SHOTS / f"{i:02d}-{title}.png"), full_page=True)
@@ -294,6 +295,40 @@ def export_csv(page: Any, facts: SeedFacts, tmp_path: Path) -> None:
     assert len(rows) == expected
     assert {"编号", "内容（已脱敏）", "渠道"} <= set(rows[0])
     settle(page)
+
+
+def similar_messages(page: Any, facts: SeedFacts, url: str) -> None:
+    """A retold hotline case (real e5 embeddings, stored directly): 检索 hints at it and lists it first
+    among the message's 相似留言; the page's screenshot is taken further down, on the panel."""
+    from tests.dashboard.encoder_seed import add_retold_case, encode_documents
+
+    engine = make_engine(url)
+    try:
+        newest = sorted((d for d in facts.docs if d.dup_of is None), key=lambda d: d.published_at)[-30:]
+        encode_documents(engine, [d.id for d in newest], utcnow())
+        case, retold = add_retold_case(engine, utcnow())
+    finally:
+        engine.dispose()
+    page.get_by_label("搜索词").fill("锦绣花园")
+    page.get_by_label("搜索词").press("Enter")
+    page.locator('[data-testid="stMetric"]', has_text="匹配文档").get_by_text("2", exact=True).wait_for(
+        timeout=30_000
+    )
+    settle(page)
+    page.get_by_label("查看全文").click()
+    page.get_by_role("option", name=f"#{case}", exact=True).click()
+    page.get_by_role("heading", name="相似留言").wait_for(timeout=30_000)
+    settle(page)
+    hint = page.get_by_text(f"可能与 #{retold} 为同一诉求（语义相似", exact=False)
+    assert hint.count() == 1, "the retold case is not hinted"
+    assert page.get_by_text("编码层尚未处理此文档").count() == 0
+    page.get_by_label("查看相似文档全文").click()
+    page.get_by_role("option", name=f"#{retold}", exact=False).first.click()  # the nearest: listed first
+    page.get_by_text("锦绣花园小区从周一起一直停水", exact=False).last.wait_for(timeout=30_000)
+    settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.get_by_role("heading", name="相似留言").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "检索-相似留言.png"), full_page=True)
 
 
 def correct_first_in_queue(page: Any, url: str) -> None:

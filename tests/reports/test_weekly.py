@@ -209,3 +209,18 @@ def test_stale_rollups_are_reported_in_the_methods(sqlite_engine: Engine, settin
     stale = build_weekly_report(sqlite_engine, settings, WEEK)
     assert any("汇总尚未刷新" in line for line in stale.narrative["methods"])
     assert stale.tables["kpi"].figures() == fresh.tables["kpi"].figures()  # counted from documents
+
+
+def test_methods_note_gives_the_encoder_tiers_share(
+    seeded: tuple[Engine, SeedFacts], settings: Settings
+) -> None:
+    engine, facts = seeded
+    tagged = [d for d in week_docs(facts) if d.tagged]
+    encoded = [d.id for d in tagged if d.channel == "gov"]
+    assert 0 < len(encoded) < len(tagged)
+    with engine.begin() as conn:
+        conn.execute(s.doc_tags.update().where(s.doc_tags.c.document_id.in_(encoded)).values(tier="encoder"))
+    note = build_weekly_report(engine, settings, WEEK).tables["models"].note
+    share = len(encoded) / len(tagged)
+    assert f"本周已标注的 {len(tagged):,} 条文档中，{len(encoded):,} 条（{share:.1%}）" in note
+    assert "来自编码模型（encoder）" in note
