@@ -131,10 +131,28 @@ def test_tagger_tags_with_embedding_and_labels(
     assert tagger.cpu_seconds["encoder"] > 0
 
 
-def test_load_encoder_tagger_needs_every_head(tmp_path: Path, post_vectors: np.ndarray) -> None:
-    save_head(tiny_head("sentiment", post_vectors, POSTS), tmp_path)
-    with pytest.raises(ModelNotFoundError):
+def test_load_encoder_tagger_loads_the_heads_there_are(tmp_path: Path, post_vectors: np.ndarray) -> None:
+    with pytest.raises(ModelNotFoundError, match="nlp.train_encoder"):
         load_encoder_tagger(None, root=tmp_path)
+    save_head(tiny_head("sentiment", post_vectors, POSTS), tmp_path)
+    tagger = load_encoder_tagger(None, root=tmp_path)
+    assert set(tagger.heads) == {"sentiment"}  # emotion and category keep the fast tier's labels
+    [row] = tagger.tag([DocInput(7, "谢谢，问题解决了，很满意")])
+    assert row["sentiment"] == "positive" and "category" not in row
+
+
+def test_head_weights_shift_the_decision(tmp_path: Path, post_vectors: np.ndarray) -> None:
+    head = tiny_head("sentiment", post_vectors, POSTS)
+    fast = load_classifier("sentiment").predict_proba(["明天开会"])
+    vec = post_vectors[8:9]
+    plain = head.predict_proba(vec, fast)[0]
+    head.weights = [100.0 if label == "positive" else 1.0 for label in head.labels]
+    save_head(head, tmp_path)
+    loaded = load_head("sentiment", tmp_path)
+    assert loaded.weights == head.weights
+    weighted = loaded.predict_proba(vec, fast)[0]
+    assert np.isclose(weighted.sum(), 1.0)
+    assert weighted[loaded.labels.index("positive")] > plain[head.labels.index("positive")]
 
 
 def test_tipdm_export_reads_title_and_body(tmp_path: Path) -> None:
