@@ -198,3 +198,23 @@ def encoder_state(engine: Engine) -> dict[str, Any]:
     """The last :func:`record_encoder_state` (empty when no encoder worker ever started)."""
     value = get_state(engine, STATE_KEY)
     return dict(value) if isinstance(value, dict) else {}
+
+
+def encoder_status(engine: Engine, priority: Any = None) -> dict[str, Any]:
+    """The encoder tier for ``sensing status`` and 数据源健康: the version its workers run (or the
+    problem keeping them idle, and when one was last seen) and its backlog per priority class
+    (``priority`` a :class:`storage.encoder_backlog.Priority`)."""
+    from storage.encoder_backlog import count_encoder_backlog
+
+    state = encoder_state(engine)
+    backlog = count_encoder_backlog(engine, state.get("version"), priority)
+    return {
+        "version": state.get("version"),
+        "problem": state.get("problem"),
+        "seen_at": state.get("seen_at"),
+        "total": backlog.total,
+        "priority": backlog.priority,
+        "hot": backlog.hot,
+        "rest": backlog.rest,
+        "outdated": backlog.outdated,
+    }
