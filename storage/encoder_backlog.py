@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Select,
@@ -41,6 +42,10 @@ from sqlalchemy import (
     select,
     union_all,
 )
+
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import NullType
 
 from storage import schema as s
 from storage.db import is_sqlite
@@ -107,28 +112,75 @@ def pending_condition() -> Any:
     return s.doc_tags.c.tier == literal_column(f"'{FAST}'")
 
 
+class _NotFailed(ColumnElement[bool]):
+    """``model_versions`` has no ``failed`` key. PostgreSQL gets ``NOT (model_versions ? 'failed')``,
+    which its planner estimates as nearly always true (for ``->> 'failed' IS NULL`` it guesses 0.5 %
+    and then sorts a whole channel's backlog instead of walking its index to the LIMIT)."""
+
+    inherit_cache = True
+    type = NullType()
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+
+
+@compiles(_NotFailed)
+def _not_failed_json(element: _NotFailed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column["failed"].as_string().is_(None), **kw))
+
+
+@compiles(_NotFailed, "postgresql")
+def _not_failed_jsonb(element: _NotFailed, compiler: Any, **kw: Any) -> str:
+    return f"NOT ({compiler.process(element.column, **kw)} ? 'failed')"
+
+
 def not_failed() -> Any:
     """The fast tier's tag row is not a failure mark."""
-    return s.doc_tags.c.model_versions["failed"].as_string().is_(None)
+    return _NotFailed(s.doc_tags.c.model_versions)
 
 
-def _pending(*conds: Any) -> Select[Any]:
+def _pinned(column: Any, value: Any) -> Any:
+    """``column = value`` written as a closed range, with ``column`` leading the ORDER BY.
+
+    PostgreSQL drops an ORDER BY column it knows is constant (``column = value``); its planner may
+    then walk the all-channels backlog index and filter, expecting matches soon because it takes
+    "pending" and "in this channel" to be independent. When the channel's backlog is done that
+    walk reads the whole backlog. As a range, the column stays in the ORDER BY and only the index
+    that leads with it returns rows in that order, so the walk stops at the LIMIT.
+    """
+    return and_(column >= value, column <= value)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One candidate query of (id, at) rows and the order its index returns them in: the equality
+    columns first, so that the planner walks that index (and stops at the LIMIT) even when it
+    misjudges how many rows match, then newest first."""
+
+    query: Select[Any]
+    order: tuple[Any, ...]
+
+
+def _pending(*conds: Any, lead: Any = None) -> _Part:
     t = s.doc_tags
-    return select(t.c.document_id.label("id"), t.c.published_at.label("at")).where(
+    query = select(t.c.document_id.label("id"), t.c.published_at.label("at")).where(
         pending_condition(), not_failed(), *conds
     )
+    order = ((lead.desc(),) if lead is not None else ()) + (t.c.published_at.desc(),)
+    return _Part(query, order)
 
 
-def _newest(parts: Sequence[Select[Any]], k: int) -> Select[Any]:
-    """The ``k`` newest of several (id, at) queries, each read newest first from its own index."""
+def _newest(parts: Sequence[_Part], k: int) -> Select[Any]:
+    """The ``k`` newest of several (id, at) queries, each read in its own index's order."""
     if len(parts) == 1:
-        return parts[0].order_by(literal_column("at").desc()).limit(k)
-    subs = [p.order_by(literal_column("at").desc()).limit(k).subquery(f"p{i}") for i, p in enumerate(parts)]
+        return parts[0].query.order_by(*parts[0].order).limit(k)
+    subs = [p.query.order_by(*p.order).limit(k).subquery(f"p{i}") for i, p in enumerate(parts)]
     merged = union_all(*[select(q.c.id, q.c.at) for q in subs]).subquery("merged")
     return select(merged.c.id, merged.c.at).order_by(merged.c.at.desc()).limit(k)
 
 
-def _alert_part(scope: AlertScope) -> Select[Any] | None:
+def _alert_part(scope: AlertScope) -> _Part | None:
     t = s.doc_tags
     if scope.dimension == "documents":
         return _pending(t.c.document_id.in_(list(scope.document_ids))) if scope.document_ids else None
@@ -138,12 +190,13 @@ def _alert_part(scope: AlertScope) -> Select[Any] | None:
     if scope.dimension == "subject":
         sd, sj = s.subject_documents, s.subjects
         subject_id = select(sj.c.id).where(sj.c.name == scope.value).scalar_subquery()
-        return (
+        query = (
             select(t.c.document_id.label("id"), t.c.published_at.label("at"))
             .select_from(sd.join(t, t.c.document_id == sd.c.document_id))
             .where(sd.c.subject_id == subject_id, sd.c.published_at >= scope.since)
             .where(pending_condition(), not_failed())
         )
+        return _Part(query, (sd.c.subject_id.desc(), sd.c.published_at.desc()))
     column = DIMENSION_COLUMNS.get(scope.dimension)
     if column is None or scope.value is None:
         return None
@@ -153,17 +206,18 @@ def _alert_part(scope: AlertScope) -> Select[Any] | None:
             value = int(value)
         except ValueError:
             return None
+    # An alert's window bounds this read whichever index the planner takes.
     return _pending(t.c[column] == value, since)
 
 
-def _hot_parts(priority: Priority) -> list[Select[Any]]:
+def _hot_parts(priority: Priority) -> list[_Part]:
     t = s.doc_tags
     parts = []
     for topic in priority.topic_ids:
-        conds = [t.c.topic_id == int(topic)]
+        conds = [_pinned(t.c.topic_id, int(topic))]
         if priority.topics_since is not None:
             conds.append(t.c.published_at >= priority.topics_since)
-        parts.append(_pending(*conds))
+        parts.append(_pending(*conds, lead=t.c.topic_id))
     parts += [p for p in (_alert_part(a) for a in priority.alerts) if p is not None]
     return parts
 
@@ -178,12 +232,14 @@ def outdated_encoder_version(conn: Connection, version: str) -> str | None:
     return None
 
 
-def _outdated(old: str, *conds: Any) -> Select[Any]:
+def _outdated(old: str, *conds: Any, by_channel: bool = False) -> _Part:
     e, t = s.encoder_tags, s.doc_tags
     fast_ok = select(t.c.document_id).where(t.c.document_id == e.c.document_id, not_failed()).exists()
-    return select(e.c.document_id.label("id"), e.c.document_id.label("at")).where(
+    query = select(e.c.document_id.label("id"), e.c.document_id.label("at")).where(
         e.c.model_version == old, fast_ok, *conds
     )
+    lead = (e.c.model_version.desc(), e.c.channel.desc()) if by_channel else (e.c.model_version.desc(),)
+    return _Part(query, (*lead, e.c.document_id.desc()))
 
 
 @dataclass
@@ -207,12 +263,12 @@ def claim_steps(conn: Connection, version: str, priority: Priority | None) -> li
         return old_cache[0]
 
     def priority_pending(k: int) -> Select[Any] | None:
-        parts = [_pending(t.c.channel == c) for c in p.channels]
+        parts = [_pending(_pinned(t.c.channel, c), lead=t.c.channel) for c in p.channels]
         return _newest(parts, k) if parts else None
 
     def priority_outdated(k: int) -> Select[Any] | None:
         o = old()
-        parts = [_outdated(o, e.c.channel == c) for c in p.channels] if o else []
+        parts = [_outdated(o, _pinned(e.c.channel, c), by_channel=True) for c in p.channels] if o else []
         return _newest(parts, k) if parts else None
 
     def hot(k: int) -> Select[Any] | None:
@@ -335,7 +391,7 @@ def count_encoder_backlog(
         hot = 0
         parts = _hot_parts(p)
         if parts:
-            merged = union_all(*[q.where(t.c.channel.not_in(channels)) for q in parts]).subquery()
+            merged = union_all(*[p.query.where(t.c.channel.not_in(channels)) for p in parts]).subquery()
             hot = _count(conn, select(merged.c.id).distinct())
         outdated = outdated_first = 0
         if version is not None:
