@@ -299,7 +299,9 @@ def encoder_backlog(url: str, minute: datetime) -> dict[str, Any]:
     cfg = settings()
     enc = cfg.nlp.encoder
     since = minute - HOT_PERIOD
-    ranked = hot_topics(url, q.QueryFilters(start=since, end=minute), tuple(cfg.analytics.heat_weights.model_dump().items()))
+    ranked = hot_topics(
+        url, q.QueryFilters(start=since, end=minute), tuple(cfg.analytics.heat_weights.model_dump().items())
+    )
     if "n" in ranked.columns:
         ranked = ranked.loc[ranked["n"] > 0]
     priority = Priority(

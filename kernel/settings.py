@@ -165,6 +165,9 @@ class TopicSettings(Section):
     refit: ScheduleSettings = Field(default_factory=lambda: ScheduleSettings(cron="15 */6 * * *"))
 
 
+Channel = Literal["social", "news", "hotline", "gov"]
+
+
 class EncoderSettings(Section):
     """The encoder tier (``sensing encode``): e5 embeddings and stacked models, behind the fast tier.
 
@@ -176,12 +179,17 @@ class EncoderSettings(Section):
     enabled: bool = Field(True, description="run the encoder tier's workers with the system")
     workers: int = Field(1, ge=0, le=16, description="encoder worker processes (PostgreSQL: several)")
     batch_size: int = Field(32, ge=1, le=10_000, description="documents per encoder batch")
-    idle_seconds: float = Field(10.0, ge=0.1, le=3600, description="worker sleep when there is nothing to encode")
+    idle_seconds: float = Field(
+        10.0, ge=0.1, le=3600, description="worker sleep when there is nothing to encode"
+    )
     threads: int = Field(1, ge=1, le=64, description="encoder threads per worker process")
-    priority_channels: list[Literal["social", "news", "hotline", "gov"]] = Field(
-        default_factory=lambda: ["hotline", "gov"], description="channels encoded first"
+    priority_channels: list[Channel] = Field(
+        default_factory=lambda: list[Channel](["hotline", "gov"]), description="channels encoded first"
     )
     hot_topics: int = Field(20, ge=0, le=1000, description="this many current hot topics are encoded next")
+    path: str | None = Field(
+        None, description="directory of the stacked models (default: the shipped nlp/models/encoder)"
+    )
 
 
 class NlpSettings(Section):

@@ -94,7 +94,9 @@ def _failure(doc_id: int, exc: Exception) -> tuple[int, str, str]:
     return doc_id, type(exc).__name__, message
 
 
-def _encode(tagger: EncoderTagger, docs: Sequence[Any]) -> tuple[list[dict[str, Any]], list[tuple[Any, Exception]]]:
+def _encode(
+    tagger: EncoderTagger, docs: Sequence[Any]
+) -> tuple[list[dict[str, Any]], list[tuple[Any, Exception]]]:
     live = [d for d in docs if not d.archived]
     rows, failed = _encode_isolating(tagger, live) if live else ([], [])
     if failed and len(failed) == len(live) > 1:  # the tagger is broken, not the documents

@@ -42,7 +42,6 @@ from sqlalchemy import (
     select,
     union_all,
 )
-
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType
@@ -112,13 +111,13 @@ def pending_condition() -> Any:
     return s.doc_tags.c.tier == literal_column(f"'{FAST}'")
 
 
-class _NotFailed(ColumnElement[bool]):
+class _NotFailed(ColumnElement[Any]):
     """``model_versions`` has no ``failed`` key. PostgreSQL gets ``NOT (model_versions ? 'failed')``,
     which its planner estimates as nearly always true (for ``->> 'failed' IS NULL`` it guesses 0.5 %
     and then sorts a whole channel's backlog instead of walking its index to the LIMIT)."""
 
     inherit_cache = True
-    type = NullType()
+    type: Any = NullType()
     _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, column: Any) -> None:

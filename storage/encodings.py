@@ -110,7 +110,11 @@ def store_encodings(
         update(t)
         .where(t.c.document_id == bindparam("b_id"), not_failed())
         .values(
-            {**{c: bindparam(f"b_{c}") for c in TIER_COLUMNS}, "tier": ENCODER, "tagged_at": bindparam("b_at")}
+            {
+                **{c: bindparam(f"b_{c}") for c in TIER_COLUMNS},
+                "tier": ENCODER,
+                "tagged_at": bindparam("b_at"),
+            }
         )
     )
     params = [
@@ -149,9 +153,7 @@ def pass_over(
         rows.append(row)
     _upsert_encoder_rows(engine, conn, rows)
     t = s.doc_tags
-    conn.execute(
-        update(t).where(t.c.document_id.in_(list(ids)), t.c.tier == FAST).values(tier=FAST_ONLY)
-    )
+    conn.execute(update(t).where(t.c.document_id.in_(list(ids)), t.c.tier == FAST).values(tier=FAST_ONLY))
 
 
 def record_encoding_failures(
@@ -183,7 +185,9 @@ def reopen_encoding(engine: Engine, document_id: int) -> None:
     with write_tx(engine) as conn:
         conn.execute(delete(e).where(e.c.document_id == document_id, e.c.sentiment.is_(None)))
         conn.execute(
-            update(t).where(t.c.document_id == document_id, t.c.tier == FAST_ONLY, not_failed()).values(tier=FAST)
+            update(t)
+            .where(t.c.document_id == document_id, t.c.tier == FAST_ONLY, not_failed())
+            .values(tier=FAST)
         )
 
 

@@ -13,12 +13,16 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import Engine
 
 SWAP = {"positive": "negative", "negative": "positive"}
+T0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
 N_SOCIAL = 40
 N_HOTLINE = 24
 
@@ -102,4 +106,40 @@ def with_new_version(tagger: object, suffix: str = "-v2") -> object:
 
 def embedding_norms(blobs: list[bytes]) -> np.ndarray:
     """Norms of stored int8 embeddings (about 127 for an encoded document, 0 for a passed-over one)."""
-    return np.linalg.norm(np.frombuffer(b"".join(blobs), dtype=np.int8).reshape(-1, 384).astype(float), axis=1)
+    return np.linalg.norm(
+        np.frombuffer(b"".join(blobs), dtype=np.int8).reshape(-1, 384).astype(float), axis=1
+    )
+
+
+def fast_tagger(version: str = "fast-1") -> Any:
+    """A quick stand-in fast tier (keyword rules): the jobs under test are the encoder's."""
+    from nlp.pipeline import Tagger
+    from tests.fakes import KeywordClassifier
+
+    return Tagger(
+        sentiment=KeywordClassifier("sentiment", version),
+        emotion=KeywordClassifier("emotion", version),
+        category=KeywordClassifier("category", version),
+    )
+
+
+def seed_posts(engine: Engine, posts: list[Post], start: datetime = T0) -> list[int]:
+    """Store ``posts`` (one a minute, in order) and tag them with the fast tier; returns their ids."""
+    from nlp.jobs import tag_backlog
+    from storage.store import Store
+
+    store = Store(engine)
+    ids = []
+    for i, post in enumerate(posts):
+        sid = store.ensure_source(f"src_{post.channel}", "rss", post.channel)
+        row = {
+            "external_id": f"e{start.timestamp():.0f}-{i}",
+            "channel": post.channel,
+            "title": post.title,
+            "content": post.content,
+            "published_at": start + timedelta(minutes=i),
+            "content_hash": f"h{start.timestamp():.0f}-{i}",
+        }
+        ids += store.write_documents(sid, [row]).new_ids
+    tag_backlog(engine, fast_tagger())
+    return ids

@@ -52,7 +52,9 @@ e1.metric(
     help="已有快速标签、尚待编码层（e5 编码器 + 叠加模型）重新标注的文档；不受侧栏筛选影响",
 )
 e2.metric("其中：优先渠道", f"{encoder['priority']:,}", help="问政 / 12345 热线与政府渠道，最先编码")
-e3.metric("其中：热点话题与预警", f"{encoder['hot']:,}", help="当前热点话题和未关闭预警范围内的文档，其次编码")
+e3.metric(
+    "其中：热点话题与预警", f"{encoder['hot']:,}", help="当前热点话题和未关闭预警范围内的文档，其次编码"
+)
 e4.metric("其中：其余", f"{encoder['rest']:,}")
 if encoder["version"]:
     outdated = f"，其中 {encoder['outdated']:,} 篇由旧版本编码、正在重新编码" if encoder["outdated"] else ""

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -25,15 +26,18 @@ HEARTBEAT_SECONDS = 60.0
 
 
 class _Stop:
-    """SIGTERM / SIGINT ask the worker to finish its batch and stop."""
+    """SIGTERM / SIGINT ask the worker to finish its batch and stop (handlers restored on close)."""
 
     def __init__(self) -> None:
         self.flag = False
-        signal.signal(signal.SIGTERM, self._set)
-        signal.signal(signal.SIGINT, self._set)
+        self._previous = {sig: signal.signal(sig, self._set) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def _set(self, *_: Any) -> None:
         self.flag = True
+
+    def close(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
     def sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -43,11 +47,11 @@ class _Stop:
 
 def load_tagger(app: App) -> Any:
     """The encoder tier's tagger; raises ModelNotFoundError / EncoderUnavailableError when a part is missing."""
-    threads = app.settings.nlp.encoder.threads
-    os.environ["OMP_NUM_THREADS"] = str(threads)  # read once, when the engine's library loads
+    cfg = app.settings.nlp.encoder
+    os.environ["OMP_NUM_THREADS"] = str(cfg.threads)  # read once, when the engine's library loads
     from nlp.encoder_tier import load_encoder_tagger
 
-    return load_encoder_tagger(app.settings)
+    return load_encoder_tagger(app.settings, root=Path(cfg.path) if cfg.path else None)
 
 
 @click.command("encode")
@@ -61,22 +65,31 @@ def encode_cmd(app: App, once: bool, max_docs: int | None) -> None:
     current hot topics and of open alerts, then the rest; newest first. Several workers may run
     on PostgreSQL.
     """
+    stop = _Stop()
+    try:
+        _work(app, stop, once or max_docs is not None, max_docs)
+    finally:
+        stop.close()
+
+
+def _work(app: App, stop: _Stop, single: bool, max_docs: int | None) -> None:
     from nlp.base import ModelNotFoundError
     from nlp.encoder import EncoderUnavailableError
     from nlp.encoder_jobs import encode_batch
     from sensing.encoder_priority import PriorityCache
     from storage.encodings import record_encoder_state
 
-    stop = _Stop()
     cfg = app.settings.nlp.encoder
-    single = once or max_docs is not None
     tagger = None
+    said = None
     while tagger is None and not stop.flag:
         try:
             tagger = load_tagger(app)
         except (ModelNotFoundError, EncoderUnavailableError) as exc:
             problem = str(exc)
-            log.warning("encoder worker idle: %s", problem, extra={"problem": problem})
+            if problem != said:  # one line, not one every retry
+                log.warning("encoder worker idle: %s", problem, extra={"problem": problem})
+                said = problem
             record_encoder_state(app.engine, None, problem)
             if single:
                 raise click.ClickException(f"the encoder tier cannot run: {problem}") from exc
@@ -96,6 +109,8 @@ def encode_cmd(app: App, once: bool, max_docs: int | None) -> None:
         try:
             n = encode_batch(app.engine, tagger, size, priority.get())
         except Exception:  # a bad batch must not kill the worker; it is logged and retried
+            if single:
+                raise
             log.exception("encoding batch failed")
             stop.sleep(cfg.idle_seconds)
             continue

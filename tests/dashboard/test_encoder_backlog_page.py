@@ -67,14 +67,21 @@ def test_sources_page_names_the_encoder_version_or_what_keeps_it_idle(
             s.encoder_tags.insert(),
             [
                 {
-                    "document_id": i, "published_at": at_, "channel": ch, "embedding": bytes(384),
-                    "sentiment": "neutral", "model_version": "e1-old", "encoded_at": NOW,
+                    "document_id": i,
+                    "published_at": at_,
+                    "channel": ch,
+                    "embedding": bytes(384),
+                    "sentiment": "neutral",
+                    "model_version": "e1-old",
+                    "encoded_at": NOW,
                 }  # fmt: skip
                 for i, at_, ch in ids
             ],
         )
         conn.execute(
-            update(s.doc_tags).where(s.doc_tags.c.document_id.in_([i for i, _, _ in ids])).values(tier="encoder")
+            update(s.doc_tags)
+            .where(s.doc_tags.c.document_id.in_([i for i, _, _ in ids]))
+            .values(tier="encoder")
         )
     record_encoder_state(engine, "e1-new")
     st.cache_data.clear()  # the page's figures are cached for a minute

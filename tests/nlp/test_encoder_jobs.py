@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,44 +13,13 @@ from sqlalchemy import Engine, func, select, update
 from nlp.encoder_jobs import encode_backlog, encode_batch
 from nlp.encoder_tier import EncoderTagger
 from nlp.jobs import tag_backlog
-from nlp.pipeline import Tagger
 from storage import schema as s
 from storage.db import write_tx
 from storage.encoder_backlog import Priority, count_encoder_backlog
 from storage.encodings import reopen_encoding
-from storage.store import Store
-from tests.encoder_heads import Post, embedding_norms, with_new_version
-from tests.fakes import KeywordClassifier
+from tests.encoder_heads import T0, Post, embedding_norms, fast_tagger, seed_posts, with_new_version
 
-T0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
 PRIORITY = Priority(channels=("hotline", "gov"))
-
-
-def fast_tagger(version: str = "fast-1") -> Tagger:
-    return Tagger(
-        sentiment=KeywordClassifier("sentiment", version),
-        emotion=KeywordClassifier("emotion", version),
-        category=KeywordClassifier("category", version),
-    )
-
-
-def seed(engine: Engine, posts: list[Post], start: datetime = T0) -> list[int]:
-    """Store ``posts`` (one a minute, in order) and tag them with the fast tier; returns their ids."""
-    store = Store(engine)
-    ids = []
-    for i, post in enumerate(posts):
-        sid = store.ensure_source(f"src_{post.channel}", "rss", post.channel)
-        row = {
-            "external_id": f"e{start.timestamp():.0f}-{i}",
-            "channel": post.channel,
-            "title": post.title,
-            "content": post.content,
-            "published_at": start + timedelta(minutes=i),
-            "content_hash": f"h{start.timestamp():.0f}-{i}",
-        }
-        ids += store.write_documents(sid, [row]).new_ids
-    tag_backlog(engine, fast_tagger())
-    return ids
 
 
 def encoder_rows(engine: Engine) -> dict[int, Any]:
@@ -76,7 +44,7 @@ def test_backlog_is_encoded_once_in_priority_order(
 ) -> None:
     social = [p for p in shared_posts if p.channel == "social"][:10]
     hotline = [p for p in shared_posts if p.channel == "hotline"][:5]
-    ids = seed(engine, social[:5] + hotline + social[5:])
+    ids = seed_posts(engine, social[:5] + hotline + social[5:])
     social_ids, hotline_ids = ids[:5] + ids[10:], ids[5:10]
     hot_ids = set(social_ids[1:8:2])  # four social posts in the hot topic 7
     with write_tx(engine) as conn:
@@ -135,7 +103,7 @@ class Brittle(EncoderTagger):
 def test_a_failing_document_is_set_aside_and_the_rest_encoded(
     engine: Engine, shared_posts: list[Post], encoder_tagger: EncoderTagger
 ) -> None:
-    ids = seed(engine, shared_posts[:6])
+    ids = seed_posts(engine, shared_posts[:6])
     before = tag_rows(engine)
     broken = Brittle(encoder_tagger)  # every batch fails: the tagger is at fault, nothing is marked
     with pytest.raises(ValueError, match="cannot read"):
@@ -172,7 +140,7 @@ def test_a_new_encoder_version_re_encodes_priority_channels_first(
 ) -> None:
     social = [p for p in shared_posts if p.channel == "social"][:4]
     hotline = [p for p in shared_posts if p.channel == "hotline"][:2]
-    ids = seed(engine, hotline + social)
+    ids = seed_posts(engine, hotline + social)
     assert encode_backlog(engine, encoder_tagger, 8, priority=PRIORITY) == 6
     v2 = with_new_version(encoder_tagger)
     assert v2.version != encoder_tagger.version
@@ -191,7 +159,7 @@ def test_a_new_encoder_version_re_encodes_priority_channels_first(
 def test_fast_re_tags_keep_the_encoder_labels(
     engine: Engine, shared_posts: list[Post], encoder_tagger: EncoderTagger
 ) -> None:
-    ids = seed(engine, shared_posts[:4])
+    ids = seed_posts(engine, shared_posts[:4])
     assert encode_backlog(engine, encoder_tagger, 2, max_docs=2, priority=PRIORITY) == 2
     enc = encoder_rows(engine)
     assert tag_backlog(engine, fast_tagger("fast-2")) == 4  # a new fast model re-tags everything
@@ -221,7 +189,7 @@ def test_rollups_count_the_encoder_labels_after_the_usual_refresh(
     def tag_sentiments() -> Counter[str]:
         return Counter(t.sentiment or "" for t in tag_rows(engine).values())
 
-    seed(engine, shared_posts[:12])
+    seed_posts(engine, shared_posts[:12])
     refresh_rollups(engine)
     fast = rollup_sentiments()
     assert fast == tag_sentiments()
@@ -238,7 +206,7 @@ def test_two_workers_never_encode_one_document_twice(
 ) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite runs one encoder worker")
-    ids = seed(engine, shared_posts[:24])
+    ids = seed_posts(engine, shared_posts[:24])
     lock = threading.Lock()  # one encoder engine in this process: the two workers take turns on it
     seen: list[list[int]] = [[], []]
 

@@ -59,11 +59,17 @@ def seed(engine: Engine, specs: list[dict[str, Any]]) -> list[int]:
             failed = spec.get("failed", False)
             rows.append(
                 {
-                    "document_id": i, "published_at": NOW - timedelta(hours=spec["age"]), "channel": spec["channel"],
-                    "sentiment": None if failed else "neutral", "category": spec.get("category", "城乡建设"),
-                    "province": spec.get("province", ""), "topic_id": spec.get("topic"), "pipeline_version": "fast-1",
+                    "document_id": i,
+                    "published_at": NOW - timedelta(hours=spec["age"]),
+                    "channel": spec["channel"],
+                    "sentiment": None if failed else "neutral",
+                    "category": spec.get("category", "城乡建设"),
+                    "province": spec.get("province", ""),
+                    "topic_id": spec.get("topic"),
+                    "pipeline_version": "fast-1",
                     "model_versions": {"failed": "ValueError: x"} if failed else {"sentiment": "s1"},
-                    "tagged_at": NOW, "tier": "fastonly" if failed else "fast",
+                    "tagged_at": NOW,
+                    "tier": "fastonly" if failed else "fast",
                 }  # fmt: skip
             )
         conn.execute(s.doc_tags.insert(), rows)
@@ -86,7 +92,9 @@ def result(doc_id: int, sentiment: str = "negative") -> dict[str, Any]:
     }
 
 
-def drain(engine: Engine, version: str, limit: int, priority: Priority | None) -> list[tuple[str | None, list[int]]]:
+def drain(
+    engine: Engine, version: str, limit: int, priority: Priority | None
+) -> list[tuple[str | None, list[int]]]:
     """Claim and store until nothing is left: (class, ids) per claim."""
     out = []
     while True:
@@ -131,13 +139,20 @@ def test_claims_go_by_priority_class_newest_first(engine: Engine) -> None:
     assert count_encoder_backlog(engine, V1, priority).total == 0
     with engine.connect() as conn:
         tags = {r.document_id: r for r in conn.execute(select(s.doc_tags))}
-    assert tags[ids[7]].tier == "fastonly" and tags[ids[7]].sentiment is None  # a failed fast row is left alone
+    assert (
+        tags[ids[7]].tier == "fastonly" and tags[ids[7]].sentiment is None
+    )  # a failed fast row is left alone
     done = [tags[ids[k]] for k in expected]
-    assert {(t.tier, t.sentiment, t.category, t.tagged_at) for t in done} == {("encoder", "negative", "环境保护", NOW)}
+    assert {(t.tier, t.sentiment, t.category, t.tagged_at) for t in done} == {
+        ("encoder", "negative", "环境保护", NOW)
+    }
 
 
 def test_a_new_version_re_encodes_priority_channels_then_the_rest_by_id(engine: Engine) -> None:
-    ids = seed(engine, [{"channel": c, "age": a} for c, a in [("social", 1), ("hotline", 9), ("news", 2), ("gov", 4)]])
+    ids = seed(
+        engine,
+        [{"channel": c, "age": a} for c, a in [("social", 1), ("hotline", 9), ("news", 2), ("gov", 4)]],
+    )
     priority = Priority(channels=("hotline", "gov"))
     drain(engine, V1, 10, priority)
     new = seed(engine, [{"channel": "social", "age": 40}])  # not encoded at all: before every outdated one
@@ -264,7 +279,9 @@ def test_passed_over_documents_keep_fast_labels_until_retried(engine: Engine) ->
 def test_concurrent_claims_take_different_documents_of_the_same_class(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite runs one encoder worker")
-    ids = seed(engine, [{"channel": "hotline", "age": h} for h in range(1, 40)] + [{"channel": "social", "age": 0}])
+    ids = seed(
+        engine, [{"channel": "hotline", "age": h} for h in range(1, 40)] + [{"channel": "social", "age": 0}]
+    )
     priority = Priority(channels=("hotline",))
     held = []
     conns = []
