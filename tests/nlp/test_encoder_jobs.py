@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select, update
 
+from ingest.dead_letters import retry_dead_letter
+from ingest.pipeline import Ingestor
 from nlp.encoder_jobs import encode_backlog, encode_batch
 from nlp.encoder_tier import EncoderTagger
 from nlp.jobs import tag_backlog
 from storage import schema as s
 from storage.db import write_tx
 from storage.encoder_backlog import Priority, count_encoder_backlog
-from storage.encodings import reopen_encoding
+from storage.store import Store
 from tests.encoder_heads import T0, Post, embedding_norms, fast_tagger, seed_posts, with_new_version
 
 PRIORITY = Priority(channels=("hotline", "gov"))
@@ -128,7 +130,10 @@ def test_a_failing_document_is_set_aside_and_the_rest_encoded(
         ("encoding", bad, "ValueError", "open")
     ]
 
-    reopen_encoding(engine, bad)  # what `sensing deadletter retry` does for it
+    outcome = retry_dead_letter(
+        Store(engine), Ingestor(Store(engine), author_key="k", index=False), None, dead[0].id
+    )
+    assert outcome.ok and "encoded again" in outcome.message  # `sensing deadletter retry ID`
     assert count_encoder_backlog(engine, encoder_tagger.version).total == 1
     assert encode_batch(engine, encoder_tagger, 6, PRIORITY) == 1
     assert tag_rows(engine)[bad].tier == "encoder"
