@@ -54,15 +54,16 @@ def real_posts(n: int) -> list[tuple[str, str | None, str]]:
     """(channel, title, content): three quarters SMP2020 usual eval posts, a quarter TipDM messages,
     repeated when ``n`` is larger than the files."""
     smp = json.loads((SHARED / "smp2020_ewect" / "usual_eval_labeled.txt").read_text(encoding="utf-8"))
-    social = [("social", None, str(r["content"])) for r in smp]
+    Post = tuple[str, str | None, str]
+    social: list[Post] = [("social", None, str(r["content"])) for r in smp]
     path = SHARED / "tipdm2020_c" / "fujian2_raw_dev165_labeled.csv"
     with path.open(encoding="utf-8", newline="") as fh:
-        hotline = [
+        hotline: list[Post] = [
             ("hotline", str(r["留言主题"]).strip(), " ".join(str(r["留言详情"]).split()))
             for r in csv.DictReader(fh)
         ]
     n_hot = n // 4
-    out = [hotline[i % len(hotline)] for i in range(n_hot)]
+    out: list[Post] = [hotline[i % len(hotline)] for i in range(n_hot)]
     out += [social[i % len(social)] for i in range(n - n_hot)]
     return out
 
