@@ -290,6 +290,30 @@ def backlog(url: str) -> int:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def encoder_backlog(url: str, minute: datetime) -> dict[str, Any]:
+    """The encoder tier's state and backlog per priority class at ``minute``: priority channels, then
+    the hot topics (ranked as 热点话题 ranks them over the last 7 days) and open alerts, then the rest."""
+    from storage.encoder_backlog import HOT_PERIOD, Priority, open_alert_scopes
+    from storage.encodings import encoder_status
+
+    cfg = settings()
+    enc = cfg.nlp.encoder
+    since = minute - HOT_PERIOD
+    ranked = hot_topics(
+        url, q.QueryFilters(start=since, end=minute), tuple(cfg.analytics.heat_weights.model_dump().items())
+    )
+    if "n" in ranked.columns:
+        ranked = ranked.loc[ranked["n"] > 0]
+    priority = Priority(
+        channels=tuple(enc.priority_channels),
+        topic_ids=tuple(int(t) for t in ranked["topic_id"].head(enc.hot_topics)) if enc.hot_topics else (),
+        topics_since=since,
+        alerts=tuple(open_alert_scopes(engine(), minute)),
+    )
+    return {"enabled": enc.enabled, **encoder_status(engine(), priority)}
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def job_runs(url: str) -> pd.DataFrame:
     from storage.health import recent_job_runs
 

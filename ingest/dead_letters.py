@@ -4,7 +4,8 @@ A retry reads the item again from where its source kept it (the webhook spool's 
 the drop file in ``quarantine/``, the imported file) and runs it through the same write path as a
 fetched batch, without moving the source's cursor. Stored: the dead letter is closed as
 ``retried``. Still failing: it stays open with one more attempt and the new error. A document the
-NLP worker could not tag is retried by removing its failure mark: the worker tags it again.
+NLP worker could not tag is retried by removing its failure mark: the worker tags it again; one the
+encoder tier could not encode goes back into the encoder's backlog.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from storage.dead_letters import (
     reopen_document,
     resolve_dead_letter,
 )
+from storage.encodings import DEAD_LETTER_KIND, reopen_encoding
 from storage.store import Store
 
 
@@ -46,6 +48,10 @@ def retry_dead_letter(store: Store, ingestor: Ingestor, source: Source | None, d
         reopen_document(store.engine, int(dead["document_id"]))
         resolve_dead_letter(store.engine, dead_id, "retried")
         return RetryOutcome(True, message=f"document {dead['document_id']} will be tagged again")
+    if dead["kind"] == DEAD_LETTER_KIND:
+        reopen_encoding(store.engine, int(dead["document_id"]))
+        resolve_dead_letter(store.engine, dead_id, "retried")
+        return RetryOutcome(True, message=f"document {dead['document_id']} will be encoded again")
     if source is None:
         return RetryOutcome(False, message=f"source {dead['source']} is not configured")
     locator: dict[str, Any] = dead["locator"] or {}

@@ -165,6 +165,33 @@ class TopicSettings(Section):
     refit: ScheduleSettings = Field(default_factory=lambda: ScheduleSettings(cron="15 */6 * * *"))
 
 
+Channel = Literal["social", "news", "hotline", "gov"]
+
+
+class EncoderSettings(Section):
+    """The encoder tier (``sensing encode``): e5 embeddings and stacked models, behind the fast tier.
+
+    Its workers re-tag documents the fast tier has tagged, in priority order: documents of
+    ``priority_channels`` first, then those of the ``hot_topics`` hottest topics and of open
+    alerts, then the rest; newest first within each.
+    """
+
+    enabled: bool = Field(True, description="run the encoder tier's workers with the system")
+    workers: int = Field(1, ge=0, le=16, description="encoder worker processes (PostgreSQL: several)")
+    batch_size: int = Field(32, ge=1, le=10_000, description="documents per encoder batch")
+    idle_seconds: float = Field(
+        10.0, ge=0.1, le=3600, description="worker sleep when there is nothing to encode"
+    )
+    threads: int = Field(1, ge=1, le=64, description="encoder threads per worker process")
+    priority_channels: list[Channel] = Field(
+        default_factory=lambda: list[Channel](["hotline", "gov"]), description="channels encoded first"
+    )
+    hot_topics: int = Field(20, ge=0, le=1000, description="this many current hot topics are encoded next")
+    path: str | None = Field(
+        None, description="directory of the stacked models (default: the shipped nlp/models/encoder)"
+    )
+
+
 class NlpSettings(Section):
     sentiment: ModelSettings = Field(default_factory=ModelSettings)
     emotion: ModelSettings = Field(default_factory=ModelSettings)
@@ -173,6 +200,7 @@ class NlpSettings(Section):
     batch_size: int = Field(500, ge=1, le=100_000, description="documents per tagging batch")
     worker_idle_seconds: float = Field(5.0, ge=0.1, le=3600, description="worker sleep when idle")
     low_confidence: float = Field(0.55, ge=0, le=1, description="below this score a tag is 'uncertain'")
+    encoder: EncoderSettings = Field(default_factory=EncoderSettings)
 
 
 class HeatWeightsSettings(Section):

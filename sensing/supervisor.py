@@ -1,7 +1,7 @@
 """``sensing run`` / ``sensing demo``: start and supervise the processes of the system.
 
-Three children run side by side: the scheduler, the NLP worker and the Streamlit dashboard.
-A child that dies is restarted with exponential back-off (reset after a minute of good
+The children run side by side: the scheduler, the NLP worker, the Streamlit dashboard and, when
+``nlp.encoder.enabled``, ``nlp.encoder.workers`` encoder-tier workers (one on SQLite). A child that dies is restarted with exponential back-off (reset after a minute of good
 health). Ctrl-C or SIGTERM is forwarded to each child's process group; a child still running
 after :data:`STOP_GRACE` seconds (or at a second Ctrl-C) is killed with its group, so nothing
 the command started outlives it. ``sensing dashboard`` runs its one child the same way.
@@ -175,6 +175,19 @@ def supervise(children: list[Child], *, poll: float = 0.5, restart: bool = True)
     return code
 
 
+def encoder_children(app: App, cfg_args: list[str], env: dict[str, str]) -> list[Child]:
+    """The encoder-tier workers to start: ``nlp.encoder.workers`` when enabled, at most one on SQLite."""
+    from storage.db import is_sqlite
+
+    cfg = app.settings.nlp.encoder
+    count = cfg.workers if cfg.enabled else 0
+    if count > 1 and is_sqlite(app.settings.database.url):
+        log.warning("SQLite has one writer: starting 1 encoder worker, not %d", count)
+        count = 1
+    names = ["encoder"] if count == 1 else [f"encoder-{i + 1}" for i in range(count)]
+    return [Child(name, sensing_argv("encode", *cfg_args), env) for name in names]
+
+
 def start_system(app: App, env: dict[str, str], port: int | None = None) -> int:
     from ingest.runner import check_author_key
     from sensing.commands.core import initialize
@@ -185,6 +198,7 @@ def start_system(app: App, env: dict[str, str], port: int | None = None) -> int:
     children = [
         Child("scheduler", sensing_argv("scheduler", *cfg_args, "--run-now"), env),
         Child("nlp-worker", sensing_argv("worker", *cfg_args), env),
+        *encoder_children(app, cfg_args, env),
         Child("dashboard", dashboard_argv(app, port), env),
     ]
     port = port or int(env.get("STREAMLIT_SERVER_PORT", app.settings.dashboard.port))
@@ -200,7 +214,7 @@ def start_system(app: App, env: dict[str, str], port: int | None = None) -> int:
 @click.option("--port", type=int, default=None, help="Dashboard port (default from config).")
 @pass_app
 def run_cmd(app: App, port: int | None) -> None:
-    """Start the scheduler, the NLP worker and the dashboard, and keep them running."""
+    """Start the scheduler, the NLP and encoder workers and the dashboard, and keep them running."""
     env = dict(os.environ)
     if app.config_path:
         env["SENSING_CONFIG"] = app.config_path

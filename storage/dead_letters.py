@@ -1,4 +1,4 @@
-"""Dead letters: items a source could not store and documents the NLP worker could not tag.
+"""Dead letters: items a source could not store and documents the NLP workers could not tag.
 
 Each row names its source, where the item is (``ref``: ``file.csv:12``, ``seg-….jsonl:4``,
 ``page 2 item 7``, or the document id), the error class and a short message, and a ``locator``
@@ -30,7 +30,7 @@ class DeadLetter:
     ref: str
     error_class: str
     message: str
-    kind: str = "item"  # item | document
+    kind: str = "item"  # item | document (the fast tier failed on it) | encoding (the encoder tier did)
     external_id: str | None = None
     document_id: int | None = None
     locator: dict[str, Any] | None = field(default=None)

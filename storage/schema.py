@@ -121,7 +121,9 @@ doc_tags = Table(
     Column("model_versions", Json, nullable=False),  # {"sentiment": "...", ...}
     Column("tagged_at", UTCDateTime, nullable=False),
     # Which tier the sentiment / emotion / category above came from: "fast" (n-grams, every
-    # document at once) or "encoder" (the stacked encoder models, in the background; nlp.encoder_tier).
+    # document at once; the encoder tier is still to run), "encoder" (the stacked encoder models, in
+    # the background; nlp.encoder_tier) or "fastonly" (the fast tier's, and the encoder tier passed
+    # the document over: it failed on it alone, its text was archived, or the fast tier failed on it).
     Column("tier", String(8), nullable=False, server_default="fast"),
 )
 Index("ix_doc_tags_published_at", doc_tags.c.published_at)
@@ -133,6 +135,29 @@ Index("ix_doc_tags_pipeline_version_document_id", doc_tags.c.pipeline_version, d
 Index("ix_doc_tags_category_score", doc_tags.c.category_score)
 Index("ix_doc_tags_sentiment_score", doc_tags.c.sentiment_score)  # the review queue, least sure first
 Index("ix_doc_tags_emotion_score", doc_tags.c.emotion_score)
+# The encoder tier's backlog (storage.encodings): only rows still waiting for it, newest first overall,
+# per channel and per topic; they leave these indexes as the encoder catches up.
+_ENCODER_PENDING = text("tier = 'fast'")
+Index(
+    "ix_doc_tags_encoder_pending_published_at",
+    doc_tags.c.published_at,
+    sqlite_where=_ENCODER_PENDING,
+    postgresql_where=_ENCODER_PENDING,
+)
+Index(
+    "ix_doc_tags_encoder_pending_channel_published_at",
+    doc_tags.c.channel,
+    doc_tags.c.published_at,
+    sqlite_where=_ENCODER_PENDING,
+    postgresql_where=_ENCODER_PENDING,
+)
+Index(
+    "ix_doc_tags_encoder_pending_topic_id_published_at",
+    doc_tags.c.topic_id,
+    doc_tags.c.published_at,
+    sqlite_where=_ENCODER_PENDING,
+    postgresql_where=_ENCODER_PENDING,
+)
 
 # The encoder tier's own record per document: the stored embedding (int8, nlp.encoder.pack) and the
 # stacked models' tags with their version. Its tags are copied onto doc_tags (tier "encoder"), which
@@ -155,6 +180,13 @@ encoder_tags = Table(
 )
 Index("ix_encoder_tags_model_version_document_id", encoder_tags.c.model_version, encoder_tags.c.document_id)
 Index("ix_encoder_tags_published_at", encoder_tags.c.published_at)
+# After an encoder version change, priority channels are re-encoded first (storage.encodings).
+Index(
+    "ix_encoder_tags_model_version_channel_document_id",
+    encoder_tags.c.model_version,
+    encoder_tags.c.channel,
+    encoder_tags.c.document_id,
+)
 
 corrections = Table(
     "corrections",

@@ -26,6 +26,9 @@ from storage.db import make_engine
 from storage.migrate import upgrade_database
 from storage.schema import metadata
 
+# The real encoder tier on tiny heads fitted in the session (tests/encoder_heads.py).
+pytest_plugins = ["tests.encoder_heads"]
+
 PG_URL = os.environ.get("SENSING_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SENSING_SHARED_DATA", REPO.parent / "shared" / "data"))

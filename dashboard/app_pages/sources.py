@@ -1,5 +1,5 @@
 """数据源健康: per-source last success, items per run, errors, dead letters, silence, the tagging backlog,
-and model drift.
+the encoder tier's backlog per priority class, and model drift.
 
 Drift: per source and ISO week, the share of low-confidence tags and the change of the label mix
 from the week before (:func:`storage.corrections.label_shift`); changes above 0.3 are highlighted.
@@ -43,6 +43,28 @@ c5.metric(
     int(health["dead_letters"].sum()) if not health.empty else 0,
     help="无法入库的条目与无法打标签的文档；用 sensing deadletter list / retry / drop 处理",
 )
+
+encoder = data.encoder_backlog(ctx.url, data.minute_of(ctx.now))
+e1, e2, e3, e4 = st.columns(4)
+e1.metric(
+    "待语义编码文档",
+    f"{encoder['total']:,}",
+    help="已有快速标签、尚待编码层（e5 编码器 + 叠加模型）重新标注的文档；不受侧栏筛选影响",
+)
+e2.metric("其中：优先渠道", f"{encoder['priority']:,}", help="问政 / 12345 热线与政府渠道，最先编码")
+e3.metric(
+    "其中：热点话题与预警", f"{encoder['hot']:,}", help="当前热点话题和未关闭预警范围内的文档，其次编码"
+)
+e4.metric("其中：其余", f"{encoder['rest']:,}")
+if encoder["version"]:
+    outdated = f"，其中 {encoder['outdated']:,} 篇由旧版本编码、正在重新编码" if encoder["outdated"] else ""
+    st.caption(f"编码层模型版本：{encoder['version']}{outdated}。各类内按发布时间由新到旧处理。")
+elif encoder["problem"]:
+    st.warning(f"编码层未运行：{encoder['problem']}。在此之前各图表使用快速模型的标签。")
+else:
+    st.caption("编码层尚未运行过：各图表暂用快速模型的标签。")
+if not encoder["enabled"]:
+    st.caption("编码层已在配置中关闭（nlp.encoder.enabled）。")
 
 
 def state(row: pd.Series) -> str:

@@ -7,6 +7,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kernel.settings import ConfigError
@@ -58,7 +59,8 @@ def init_cmd(app: App) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_app
 def status_cmd(app: App, as_json: bool) -> None:
-    """Show each source's last success, last error, item counts, dead letters and the untagged backlog."""
+    """Show each source's last success, last error, item counts, dead letters, the untagged backlog and
+    the encoder tier's backlog per priority class."""
     from storage.migrate import current_revision
 
     if current_revision(app.engine) is None:
@@ -67,6 +69,7 @@ def status_cmd(app: App, as_json: bool) -> None:
     health = source_health(app.engine)
     backlog = count_backlog(app.engine)
     failing = failing_jobs(app.engine)
+    encoder = encoder_figures(app)
     if as_json:
         import json
 
@@ -75,6 +78,7 @@ def status_cmd(app: App, as_json: bool) -> None:
                 {
                     "sources": health.astype(object).where(health.notna(), None).to_dict(orient="records"),
                     "untagged_backlog": backlog,
+                    "encoder": encoder,
                     "failing_jobs": [j["job"] for j in failing],
                 },
                 default=str,
@@ -110,11 +114,38 @@ def status_cmd(app: App, as_json: bool) -> None:
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     console.print(f"untagged backlog: {backlog} documents")
+    console.print(describe_encoder(encoder))
     dead = int(health["dead_letters"].sum()) if not health.empty else 0
     if dead:
         console.print(f"[yellow]{dead} dead-lettered item(s): see `sensing deadletter list`[/yellow]")
     for job in failing:
         console.print(f"[red]job {job['job']} failing since {_fmt(job['started_at'])}: {job['error']}[/red]")
+
+
+def encoder_figures(app: App) -> dict[str, object]:
+    """The encoder tier's state and backlog per priority class (see storage.encodings.encoder_status)."""
+    from sensing.encoder_priority import current_priority
+    from storage.encodings import encoder_status
+
+    figures = encoder_status(app.engine, current_priority(app.engine, app.settings))
+    return {"enabled": app.settings.nlp.encoder.enabled, **figures}
+
+
+def describe_encoder(e: dict[str, object]) -> str:
+    """One line: the encoder tier's version (or why it is idle) and its backlog per class."""
+    if e["version"]:
+        state = f"version {escape(str(e['version']))} (worker seen {_fmt(e['seen_at'])})"
+    elif e["problem"]:
+        state = f"[yellow]idle: {escape(str(e['problem']))}[/yellow]"
+    else:
+        state = "no worker has run yet"
+    if not e["enabled"]:
+        state += " (disabled: nlp.encoder.enabled is false)"
+    outdated = f", {e['outdated']} of them outdated" if e["outdated"] else ""
+    return (
+        f"encoder tier: {state}; backlog {e['total']} documents: priority channels {e['priority']}, "
+        f"hot topics and alerts {e['hot']}, rest {e['rest']}{outdated}"
+    )
 
 
 def _fmt(value: object) -> str:
