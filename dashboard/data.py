@@ -482,7 +482,7 @@ def meaning_duplicates(url: str, ids: tuple[int, ...]) -> dict[int, Any]:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def encoder_backlog(url: str) -> int:
+def encoder_pending(url: str) -> int:
     """Documents tagged by the fast tier and not encoded yet."""
     from storage.tiers import encoder_backlog as count
 

@@ -97,7 +97,7 @@ def similar_panel(ctx: PageContext, document_id: int, key: str) -> None:
     st.subheader("相似留言")
     found = data.similar_documents(ctx.url, int(document_id), SIMILAR_K)
     if found is None:
-        backlog = data.encoder_backlog(ctx.url)
+        backlog = data.encoder_pending(ctx.url)
         waiting = f"（编码层待处理约 {backlog:,} 条文档）" if backlog else ""
         st.info(f"编码层尚未处理此文档，暂时无法按语义查找相似留言{waiting}。")
         return

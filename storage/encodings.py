@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 
 from storage import schema as s
 from storage.db import dialect_insert, write_tx
@@ -62,8 +62,9 @@ def overlay_encoder_tags(conn: Connection, rows: Sequence[dict[str, Any]]) -> No
         if enc.sentiment is None and enc.emotion is None and enc.category is None:
             row["tier"] = FAST_ONLY
             continue
-        for col in TIER_COLUMNS:
-            row[col] = getattr(enc, col)
+        for label in ("sentiment", "emotion", "category"):
+            if getattr(enc, label) is not None:  # a task without a stacked head keeps the fast label
+                row[label], row[f"{label}_score"] = getattr(enc, label), getattr(enc, f"{label}_score")
         row["tier"] = ENCODER
 
 
@@ -111,7 +112,8 @@ def store_encodings(
         .where(t.c.document_id == bindparam("b_id"), not_failed())
         .values(
             {
-                **{c: bindparam(f"b_{c}") for c in TIER_COLUMNS},
+                # A task without a stacked head (no label in the result) keeps the fast tier's.
+                **{c: func.coalesce(bindparam(f"b_{c}", type_=t.c[c].type), t.c[c]) for c in TIER_COLUMNS},
                 "tier": ENCODER,
                 "tagged_at": bindparam("b_at"),
             }

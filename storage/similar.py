@@ -134,6 +134,8 @@ def similar_documents(
             return None
         _, published, blob, dup_of, _ = found[0]
         target = unpack_embeddings([bytes(blob)])[0]
+        if not target.any():  # the encoder passed the document over (an all-zero embedding)
+            return None
         own = _root(document_id, dup_of)
         when = published
         best_sim = np.zeros(0, dtype=np.float32)
@@ -142,7 +144,7 @@ def similar_documents(
         span = timedelta(days=days)
         for ids, roots, _, vectors in _stream(conn, when - span, when + span, channels, chunk):
             sims = vectors @ target
-            mask = roots != own
+            mask = (roots != own) & vectors.any(axis=1)  # passed-over documents match nothing
             sims, ids, roots = sims[mask], ids[mask], roots[mask]
             best_sim = np.concatenate([best_sim, sims])
             best_ids = np.concatenate([best_ids, ids])

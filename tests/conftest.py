@@ -98,6 +98,15 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """An engine on the migrated, emptied PostgreSQL database only (tests about PostgreSQL itself)."""
+    eng = make_engine(pg_url)
+    _truncate_all(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     """A migrated SQLite engine only (for tests that are about SQLite itself)."""
     eng = make_engine(f"sqlite:///{tmp_path / 'only.db'}")

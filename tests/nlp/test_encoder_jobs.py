@@ -180,6 +180,29 @@ def test_fast_re_tags_keep_the_encoder_labels(
     assert count_encoder_backlog(engine, encoder_tagger.version).total == 2
 
 
+def test_a_task_without_a_head_keeps_the_fast_label(
+    engine: Engine, shared_posts: list[Post], encoder_tagger: EncoderTagger
+) -> None:
+    """Heads ship only where the stack beat the fast tier: the others' fast labels must survive."""
+    partial = EncoderTagger(
+        encoder_tagger.encoder,
+        {t: m for t, m in encoder_tagger.fast.items() if t != "category"},
+        {t: h for t, h in encoder_tagger.heads.items() if t != "category"},
+    )
+    ids = seed_posts(engine, shared_posts[:3])
+    fast = tag_rows(engine)
+    assert encode_backlog(engine, partial, 3, priority=PRIORITY) == 3
+    tags, enc = tag_rows(engine), encoder_rows(engine)
+    for i in ids:
+        assert tags[i].tier == "encoder" and enc[i].category is None
+        assert (tags[i].category, tags[i].category_score) == (fast[i].category, fast[i].category_score)
+        assert tags[i].sentiment == enc[i].sentiment
+    assert tag_backlog(engine, fast_tagger("fast-3")) == 3  # the fast tier re-tags: overlay path
+    again = tag_rows(engine)
+    for i in ids:
+        assert again[i].category == fast[i].category and again[i].sentiment == enc[i].sentiment
+
+
 def test_rollups_count_the_encoder_labels_after_the_usual_refresh(
     engine: Engine, shared_posts: list[Post], encoder_tagger: EncoderTagger
 ) -> None:
@@ -207,10 +230,9 @@ def test_rollups_count_the_encoder_labels_after_the_usual_refresh(
 
 @pytest.mark.postgres
 def test_two_workers_never_encode_one_document_twice(
-    engine: Engine, shared_posts: list[Post], encoder_tagger: EncoderTagger
+    pg_engine: Engine, shared_posts: list[Post], encoder_tagger: EncoderTagger
 ) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite runs one encoder worker")
+    engine = pg_engine
     ids = seed_posts(engine, shared_posts[:24])
     lock = threading.Lock()  # one encoder engine in this process: the two workers take turns on it
     seen: list[list[int]] = [[], []]

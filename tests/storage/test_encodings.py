@@ -276,9 +276,8 @@ def test_passed_over_documents_keep_fast_labels_until_retried(engine: Engine) ->
 
 
 @pytest.mark.postgres
-def test_concurrent_claims_take_different_documents_of_the_same_class(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite runs one encoder worker")
+def test_concurrent_claims_take_different_documents_of_the_same_class(pg_engine: Engine) -> None:
+    engine = pg_engine
     ids = seed(
         engine, [{"channel": "hotline", "age": h} for h in range(1, 40)] + [{"channel": "social", "age": 0}]
     )
@@ -344,12 +343,11 @@ def test_claims_read_only_the_backlog_indexes(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_walks_a_channel_backlog_index_even_on_stale_statistics(engine: Engine) -> None:
+def test_postgres_walks_a_channel_backlog_index_even_on_stale_statistics(pg_engine: Engine) -> None:
     """Statistics taken while half the store was pending hotline messages, then the hotline backlog
     done: the claim must still read the channel's own index (a few rows), not walk every pending
     row filtering on the channel (what PostgreSQL chose for ``channel = 'hotline'``)."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's planner")
+    engine = pg_engine
     from sqlalchemy import text
 
     from storage.encoder_backlog import claim_steps
