@@ -163,6 +163,12 @@ class TopicSettings(Section):
     min_topic_size: int | None = Field(None, ge=2, le=1000, description="null: n_docs/100 in [5, 50]")
     max_docs: int = Field(5000, ge=100, le=1_000_000, description="newest documents per refit")
     refit: ScheduleSettings = Field(default_factory=lambda: ScheduleSettings(cron="15 */6 * * *"))
+    embedder: Literal["auto", "lsa", "encoder"] = Field(
+        "auto",
+        description="space topics are clustered in: auto = the encoder tier's stored embeddings once "
+        "they cover encoder_coverage of the window (the rest embedded at refit), else n-gram LSA",
+    )
+    encoder_coverage: float = Field(0.9, ge=0, le=1, description="auto: share of the window already encoded")
 
 
 Channel = Literal["social", "news", "hotline", "gov"]

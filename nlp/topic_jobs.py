@@ -15,12 +15,14 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, bindparam, delete, func, select, update
 
 from kernel.settings import Settings
 from nlp.pipeline import DocInput, doc_text
 from storage import schema as s
 from storage.db import dialect_insert, write_tx
+from storage.similar import stored_embeddings
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,42 @@ def window_documents(engine: Any, days: float, limit: int) -> list[Any]:
         return list(conn.execute(q))
 
 
+def window_embeddings(
+    engine: Engine, settings: Settings, ids: list[int], texts: list[str]
+) -> tuple[np.ndarray | None, str]:
+    """The encoder embeddings to cluster the window in, or None (n-gram LSA), and which was used.
+
+    Clusters found in the encoder's space matched the labels far better (bench/topics.py: NMI
+    0.60 against 0.39 on THUCNews titles, 0.27 against 0.13 on TNEWS); new documents are still
+    assigned in LSA space by the worker. ``auto`` waits until the encoder tier has reached
+    ``encoder_coverage`` of the window and embeds the few documents it has not reached yet.
+    """
+    section = settings.nlp.topics
+    if section.embedder == "lsa" or not ids:
+        return None, "lsa"
+    stored = stored_embeddings(engine, ids)
+    coverage = len(stored) / len(ids)
+    if section.embedder == "auto" and coverage < section.encoder_coverage:
+        log.info("topics: %.0f%% of the window encoded (< %.0f%%): clustering in LSA space",
+                 100 * coverage, 100 * section.encoder_coverage)  # fmt: skip
+        return None, "lsa"
+    from nlp.encoder import EncoderUnavailableError, shared_encoder, unpack
+
+    missing = [i for i, doc_id in enumerate(ids) if doc_id not in stored]
+    try:
+        fresh = shared_encoder().embed([texts[i] for i in missing]) if missing else None
+    except EncoderUnavailableError as exc:
+        log.warning("topics: %s; clustering in LSA space", exc)
+        return None, "lsa"
+    vectors = np.zeros((len(ids), 384), dtype=np.float32)
+    have = [i for i, doc_id in enumerate(ids) if doc_id in stored]
+    if have:
+        vectors[have] = unpack([stored[ids[i]] for i in have])
+    if fresh is not None:
+        vectors[missing] = fresh
+    return vectors, "encoder"
+
+
 def refit_topics(engine: Engine, settings: Settings) -> dict[str, Any]:
     """Refit the topic model and store its results; returns counts for the job log."""
     from nlp.topics.fitting import TopicModeler
@@ -62,8 +100,9 @@ def refit_topics(engine: Engine, settings: Settings) -> dict[str, Any]:
     root = topic_state_root(settings)
     texts = [doc_text(DocInput(r.id, r.content, r.title)) for r in rows]
     stamps = [r.published_at for r in rows]
+    embeddings, embedder = window_embeddings(engine, settings, [r.id for r in rows], texts)
     modeler = TopicModeler(cfg, state=load_current_state(root))
-    state = modeler.fit(texts, stamps)
+    state = modeler.fit(texts, stamps, embeddings=embeddings)
     path = save_current_state(state, root)
     kept = set(state.doc_keys)
     # _select_window may drop empty texts: align documents to the state's keys.
@@ -122,4 +161,5 @@ def refit_topics(engine: Engine, settings: Settings) -> dict[str, Any]:
         "documents": len(rows),
         "topics": len(state.topics),
         "assigned": sum(1 for a in assignments if a["b_topic"] is not None),
+        "embedder": embedder,
     }

@@ -284,10 +284,9 @@ def train_head(
     if task in WEIGHTED:
         # As the fast tier: per-label multipliers for macro-F1, tuned on out-of-fold stack
         # probabilities of the training rows (split-half check: +0.003 for emotion, 0 for sentiment).
-        cv = StratifiedKFold(3, shuffle=True, random_state=SEED)
-        oof = cross_val_predict(
-            StackedLogit(c_embedding=c), x, np.asarray(train.labels), cv=cv, method="predict_proba"
-        )
+        folds = StratifiedKFold(3, shuffle=True, random_state=SEED)
+        labels = np.asarray(train.labels)
+        oof = cross_val_predict(StackedLogit(c_embedding=c), x, labels, cv=folds, method="predict_proba")
         tuned = tune_class_weights(task, [("", lab) for lab in train.labels], oof, head.labels, None)
         head.weights = [tuned[label] for label in head.labels]
     fast_cv = macro_f1(task, train.labels, [max(p, key=p.__getitem__) for p in fast_oof])

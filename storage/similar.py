@@ -235,3 +235,22 @@ def meaning_duplicates(
         for doc, other, sim in zip(target_ids, best_id, best_sim, strict=True)
         if other >= 0 and sim >= threshold
     }
+
+
+def stored_embeddings(engine: Engine, ids: Sequence[int], batch: int = 5000) -> dict[int, bytes]:
+    """The stored (packed int8) embeddings of those of ``ids`` the encoder tier has encoded.
+
+    Documents it passed over (an all-zero embedding) are left out, as if not encoded.
+    """
+    e = s.encoder_tags
+    out: dict[int, bytes] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), batch):
+            part = list(ids[start : start + batch])
+            for doc_id, blob in conn.execute(
+                select(e.c.document_id, e.c.embedding).where(e.c.document_id.in_(part))
+            ):
+                raw = bytes(blob)
+                if raw.count(0) != len(raw):
+                    out[int(doc_id)] = raw
+    return out

@@ -232,7 +232,7 @@ class TopicModeler:
             # On encoder embeddings HDBSCAN's "eom" selection folded TNEWS's 15 classes into 2
             # clusters (NMI 0.03); capping a cluster at a fifth of the window gave 0.27 there
             # and left THUCNews unchanged (0.60).
-            model.hdbscan_model.max_cluster_size = max(len(docs) // 5, cfg.min_topic_size or 0, 10)
+            model.hdbscan_model.max_cluster_size = max(len(docs) // 5, cfg.min_topic_size or 0, 50)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*n_jobs value .* overridden.*")
             try:

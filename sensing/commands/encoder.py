@@ -9,6 +9,7 @@ again every :data:`RETRY_SECONDS`), so the supervisor does not restart it over a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -45,10 +46,17 @@ class _Stop:
             time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
 
 
+#: How much lower the encoder workers run than the rest of the system (``os.nice``).
+NICENESS = 10
+
+
 def load_tagger(app: App) -> Any:
     """The encoder tier's tagger; raises ModelNotFoundError / EncoderUnavailableError when a part is missing."""
     cfg = app.settings.nlp.encoder
     os.environ["OMP_NUM_THREADS"] = str(cfg.threads)  # read once, when the engine's library loads
+    # Background work: the fast tier, the scheduler and the dashboard come first on a busy machine.
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     from nlp.encoder_tier import load_encoder_tagger
 
     return load_encoder_tagger(app.settings, root=Path(cfg.path) if cfg.path else None)

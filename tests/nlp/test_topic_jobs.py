@@ -52,3 +52,30 @@ def test_refit_stores_topics_and_keeps_ids(engine: Engine, db_url: str, tmp_path
         again = {r.id: r.label for r in conn.execute(select(s.topics).where(s.topics.c.active))}
     assert second["topics"] == first["topics"] and set(again) == set(topics)
     assert (tmp_path / "var" / "topics" / "CURRENT").exists()
+
+
+def test_refit_clusters_in_the_encoder_space_once_the_window_is_encoded(
+    engine: Engine, db_url: str, tmp_path: Path, encoder_tagger: object
+) -> None:
+    from sqlalchemy import delete
+
+    from nlp.encoder_jobs import encode_backlog
+    from storage.encoder_backlog import Priority
+
+    seed_themes(engine, per_theme=12)
+    app = load_app(str(config_for(tmp_path, db_url)))
+    app._engine = engine
+    assert refit_topics(engine, app.settings)["embedder"] == "lsa"  # nothing encoded yet
+    assert encode_backlog(engine, encoder_tagger, 64, priority=Priority()) == 36
+    done = refit_topics(engine, app.settings)
+    assert done["embedder"] == "encoder" and done["topics"] >= 2
+    with engine.connect() as conn:
+        labels = [r.label for r in conn.execute(select(s.topics).where(s.topics.c.active))]
+        assigned = conn.execute(select(func.count()).where(s.doc_tags.c.topic_id.is_not(None))).scalar()
+    assert assigned >= 24 and any("燃气" in label for label in labels)
+    with engine.begin() as conn:  # a third of the window not encoded: below the coverage, LSA again
+        conn.execute(delete(s.encoder_tags).where(s.encoder_tags.c.document_id % 3 == 0))
+    assert refit_topics(engine, app.settings)["embedder"] == "lsa"
+    forced = app.settings.model_copy(deep=True)
+    forced.nlp.topics.embedder = "encoder"  # embeds the missing third at refit
+    assert refit_topics(engine, forced)["embedder"] == "encoder"
