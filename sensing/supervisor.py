@@ -175,6 +175,10 @@ def supervise(children: list[Child], *, poll: float = 0.5, restart: bool = True)
     return code
 
 
+#: How much lower the encoder workers run than the other children (``os.nice``).
+ENCODER_NICENESS = 10
+
+
 def encoder_children(app: App, cfg_args: list[str], env: dict[str, str]) -> list[Child]:
     """The encoder-tier workers to start: ``nlp.encoder.workers`` when enabled, at most one on SQLite."""
     from storage.db import is_sqlite
@@ -185,7 +189,8 @@ def encoder_children(app: App, cfg_args: list[str], env: dict[str, str]) -> list
         log.warning("SQLite has one writer: starting 1 encoder worker, not %d", count)
         count = 1
     names = ["encoder"] if count == 1 else [f"encoder-{i + 1}" for i in range(count)]
-    return [Child(name, sensing_argv("encode", *cfg_args), env) for name in names]
+    niced = {**env, "SENSING_NICE": str(ENCODER_NICENESS)}  # background work yields to the rest
+    return [Child(name, sensing_argv("encode", *cfg_args), niced) for name in names]
 
 
 def start_system(app: App, env: dict[str, str], port: int | None = None) -> int:

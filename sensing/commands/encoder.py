@@ -46,17 +46,16 @@ class _Stop:
             time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
 
 
-#: How much lower the encoder workers run than the rest of the system (``os.nice``).
-NICENESS = 10
-
-
 def load_tagger(app: App) -> Any:
     """The encoder tier's tagger; raises ModelNotFoundError / EncoderUnavailableError when a part is missing."""
     cfg = app.settings.nlp.encoder
     os.environ["OMP_NUM_THREADS"] = str(cfg.threads)  # read once, when the engine's library loads
-    # Background work: the fast tier, the scheduler and the dashboard come first on a busy machine.
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
+    # Background work: under the supervisor (which sets SENSING_NICE) the fast tier, the scheduler
+    # and the dashboard come first on a busy machine.
+    niceness = int(os.environ.get("SENSING_NICE") or 0)
+    if niceness > 0:
+        with contextlib.suppress(OSError):
+            os.nice(niceness)
     from nlp.encoder_tier import load_encoder_tagger
 
     return load_encoder_tagger(app.settings, root=Path(cfg.path) if cfg.path else None)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from kernel.labels import TASK_CODES
-from nlp.base import ModelNotFoundError
+from nlp.base import ModelNotFoundError, TextClassifier
 from nlp.encoder import EncoderUnavailableError
 from sensing.app import App, pass_app
 
@@ -37,6 +37,18 @@ def _evaluate_topics(path: Path, tier: str) -> dict[str, Any]:
     return {**result, "tier": tier}
 
 
+def _heads_root(app: App) -> Path | None:
+    path = app.settings.nlp.encoder.path
+    return Path(path) if path else None
+
+
+def _has_head(task: str, root: Path | None) -> bool:
+    """Whether the encoder tier has a stacked model for ``task`` (else it keeps the fast label)."""
+    from nlp.encoder_tier import HEAD_FILE, head_dir
+
+    return (head_dir(task, root) / HEAD_FILE).is_file()
+
+
 @click.command("eval")
 @click.argument("task", type=click.Choice(EVAL_TASKS))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -52,17 +64,19 @@ def _evaluate_topics(path: Path, tier: str) -> dict[str, Any]:
     type=click.Choice(["fast", "encoder"]),
     default="fast",
     show_default=True,
-    help="fast: the n-gram models; encoder: the stacked encoder-tier models (nlp/models/encoder).",
+    help="fast: the n-gram models; encoder: what the encoder tier tags with: the stacked model "
+    "(nlp/models/encoder, or --model DIR) where the task has one, else the fast model.",
 )
 @pass_app
 def eval_cmd(
     app: App, task: str, file: Path, as_json: bool, backend: str | None, model_path: str | None, tier: str
 ) -> None:
     """Score a model on a labelled FILE (JSON array, JSON Lines or CSV with text,label)."""
+    heads = model_path  # --tier encoder: --model is the folder of stacked heads
     if task != "topics":
         configured = getattr(app.settings.nlp, task)
         backend = backend or configured.backend
-        model_path = model_path or configured.path
+        model_path = (None if tier == "encoder" else model_path) or configured.path
     from nlp.classifiers import load_classifier
     from nlp.evaluate import (
         EvalFileError,
@@ -80,15 +94,16 @@ def eval_cmd(
             examples = map_labels(task, read_labelled_file(file))
             if not examples:
                 raise click.ClickException(f"{file}: no labelled rows to evaluate")
-            if tier == "encoder":
+            root = Path(heads) if heads else _heads_root(app)
+            stacked = tier == "encoder" and _has_head(task, root)
+            classifier: TextClassifier
+            if stacked:
                 from nlp.encoder_tier import load_stacked_classifier
 
-                classifier = load_stacked_classifier(
-                    task, app.settings, Path(model_path) if model_path else None
-                )
-            else:
+                classifier = load_stacked_classifier(task, app.settings, root)
+            else:  # a task without a stacked head keeps the fast tier's label in the encoder tier too
                 classifier = load_classifier(task, backend or "default", model_path)
-            result = {**evaluate_classifier(classifier, examples), "tier": tier}
+            result = {**evaluate_classifier(classifier, examples), "tier": tier, "stacked": stacked}
     except (EvalFileError, UnknownLabelError, ModelNotFoundError, EncoderUnavailableError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

@@ -189,9 +189,12 @@ def test_eval_tier_encoder_scores_the_stacked_model(tmp_path: Path, post_vectors
         json.dumps({"content": "真开心", "label": "happy"}, ensure_ascii=False), encoding="utf-8"
     )
     missing = CliRunner().invoke(
-        eval_cmd, ["emotion", str(emotions), "--tier", "encoder", "--model", str(root), *cfg]
+        eval_cmd, ["emotion", str(emotions), "--tier", "encoder", "--model", str(root), "--json", *cfg]
     )
-    assert missing.exit_code != 0 and "nlp.train_encoder" in missing.output
+    # No stacked emotion head there: the encoder tier keeps the fast tier's emotion, and says so.
+    assert missing.exit_code == 0, missing.output
+    assert '"stacked": false' in missing.output and '"tier": "encoder"' in missing.output
+    assert "emotion-linear" in missing.output
 
 
 def test_stacked_classifier_maps_head_labels_to_task_order(tmp_path: Path, post_vectors: np.ndarray) -> None:

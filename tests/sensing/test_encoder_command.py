@@ -84,12 +84,12 @@ def test_encode_without_its_models_says_what_is_missing(tmp_path: Path, sqlite_e
     before = signal.getsignal(signal.SIGTERM)
     result = CliRunner().invoke(encode_cmd, ["--config", str(cfg), "--once"])
     assert result.exit_code == 1
-    assert "the encoder tier cannot run: no encoder-tier sentiment model at" in result.output
+    assert "the encoder tier cannot run: no encoder-tier model in" in result.output
     assert "Traceback" not in result.output
     assert signal.getsignal(signal.SIGTERM) is before  # the worker's handlers are gone with it
-    assert "no encoder-tier sentiment model" in status(cfg)["problem"]
+    assert "no encoder-tier model in" in status(cfg)["problem"]
     text = CliRunner().invoke(status_cmd, ["--config", str(cfg)]).output
-    assert "encoder tier: idle: no encoder-tier sentiment model" in text
+    assert "encoder tier: idle: no encoder-tier model in" in text
 
 
 def test_the_supervisor_starts_the_configured_encoder_workers(tmp_path: Path) -> None:
@@ -107,6 +107,10 @@ def test_the_supervisor_starts_the_configured_encoder_workers(tmp_path: Path) ->
     assert children(f"sqlite:///{tmp_path}/a.db", workers=3) == [("encoder", cfg_args)]  # one writer
     assert children(pg, workers=2, enabled=False) == []
     assert children(pg, workers=0) == []
+    cfg = config_for(tmp_path, pg, None)
+    app = App(settings=load_settings(cfg, {}), config_path=str(cfg))
+    [child] = encoder_children(app, ["--config", str(cfg)], {"A": "1"})
+    assert child.env == {"A": "1", "SENSING_NICE": "10"}  # background work yields to the rest
 
 
 def sensing_env(tmp_path: Path) -> dict[str, str]:
@@ -196,7 +200,7 @@ def test_without_models_the_worker_waits_instead_of_exiting(tmp_path: Path) -> N
         assert proc.poll() is None, "the worker exited: the supervisor would restart it over and over"
         text = log.read_text(errors="replace")
         assert text.count("encoder worker idle") == 1
-        assert "no encoder-tier sentiment model" in text and "Traceback" not in text
+        assert "no encoder-tier model in" in text and "Traceback" not in text
         assert stop(proc) == 0
     finally:
         if proc.poll() is None:
