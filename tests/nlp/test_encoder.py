@@ -203,3 +203,22 @@ def test_stacked_classifier_maps_head_labels_to_task_order(tmp_path: Path, post_
     [proba] = clf.predict_proba(["谢谢，非常满意"])
     assert set(proba) == set(clf.labels)
     assert max(proba, key=proba.__getitem__) == "positive"
+
+
+def test_the_shipped_encoder_tier_tags_plain_cases() -> None:
+    """The committed heads (sentiment, emotion; category did not beat the fast tier) on obvious posts."""
+    tagger = load_encoder_tagger(None)
+    assert set(tagger.heads) == {"sentiment", "emotion"}
+    for head in tagger.heads.values():
+        assert (
+            head.meta["shipped"]
+            and head.meta["dev_macro_f1"]["stacked"]["usual"] > head.meta["dev_macro_f1"]["fast"]["usual"]
+        )
+    rows = tagger.tag(
+        [
+            DocInput(1, "太开心了，今天收到了录取通知书，谢谢老师们！"),
+            DocInput(2, "气死我了！投诉了三次都没人管，太过分了"),
+        ]
+    )
+    assert (rows[0]["sentiment"], rows[0]["emotion"]) == ("positive", "happy")
+    assert (rows[1]["sentiment"], rows[1]["emotion"]) == ("negative", "angry")
