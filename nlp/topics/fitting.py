@@ -179,10 +179,10 @@ class TopicModeler:
                 the LSA embedder's; new texts are still assigned in LSA space.
         """
         cfg = self.config
-        docs, stamps, kept = _select_window(texts, timestamps, cfg)
+        docs, stamps, rows = _select_window(texts, timestamps, cfg)
         if embeddings is not None and len(embeddings) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(embeddings)} embeddings")
-        given = np.asarray(embeddings, dtype=np.float64)[kept] if embeddings is not None else None
+        given = np.asarray(embeddings, dtype=np.float64)[rows] if embeddings is not None else None
         iso = [s.isoformat() if s is not None else None for s in stamps]
         keys = [doc_key(d) for d in docs]
         now = datetime.now().astimezone().isoformat(timespec="seconds")
