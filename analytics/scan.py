@@ -100,6 +100,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import nbinom, norm, poisson
 
+from analytics.exact_size import SEARCH_ABOVE, exact_levels
 from analytics.seasonal import (
     DAY,
     effective_samples,
@@ -259,6 +260,37 @@ def scan_thresholds(
     return out
 
 
+def exact_thresholds(
+    tests: np.ndarray,
+    active: np.ndarray,
+    eligible: np.ndarray,
+    threshold: np.ndarray,
+    params: SpikeParams,
+    step: pd.Timedelta,
+) -> np.ndarray:
+    """The threshold of the seasonal windows where their exact chance of firing can be enumerated.
+
+    ``tests`` are the seasonal windows' rows [window, row, bucket] (see :func:`_test_windows`);
+    ``eligible`` marks the buckets without a one-step test. Elsewhere ``threshold`` is kept.
+    """
+    value, base, expected, scale, z, _ = tests.transpose(1, 0, 2)
+    alpha = params.alarm_probability(step)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dispersion = scale**2 / expected
+        floor = np.fmax(params.min_count, params.ratio_threshold * np.fmax(base, 1.0))
+        # only buckets that could fire at the most liberal level searched need their level
+        could = active & (value >= floor) & (z >= norm.isf(alpha * SEARCH_ABOVE))
+    cols = np.flatnonzero(eligible & could.any(axis=0))
+    out = threshold.copy()
+    if cols.size:
+        level = exact_levels(
+            expected[:, cols], dispersion[:, cols], floor[:, cols], active[:, cols], alpha
+        )
+        found = np.isfinite(level)
+        out[cols[found]] = norm.isf(level[found])
+    return out
+
+
 def observed_sums(v: np.ndarray, observed: np.ndarray, window: int) -> np.ndarray:
     """Sum of ``v`` over the observed buckets among the last ``window``.
 
@@ -295,7 +327,7 @@ def _test_windows(
         if params.dispersion_floor:
             phi = pooled_dispersion(s, e, memory, floor)
             if level_wander is not None and level_wander.any():
-                k = pooled_overdispersion(s, e, memory)
+                k = pooled_overdispersion(s, e, memory * params.wander_memory, params.wander_prior)
                 with np.errstate(invalid="ignore"):
                     phi = np.where(level_wander, 1.0 + k * e, phi)  # variance / mean at this level
         else:
@@ -351,6 +383,8 @@ def score_scan(s: pd.Series, step: pd.Timedelta, period: int, params: SpikeParam
         active[params.n_scales : n] = expected[params.n_scales - 1 : n - 1] < params.sparse_count
     n_tested = active[:n].sum(axis=0)
     threshold = scan_thresholds(params, step, rho, persistent, n_tested)
+    if params.calibration == "exact" and params.tail == "negbin" and params.z_threshold is None:
+        threshold = exact_thresholds(tests[:n], active[:n], ~persistent, threshold, params, step)
     with np.errstate(invalid="ignore"):
         ok = active & (value >= params.min_count) & (ratio >= params.ratio_threshold) & np.isfinite(z)
         if n > 1:  # the nested windows only, not the one-step test after them

@@ -97,6 +97,9 @@ class SpikeParams:
     sparse_count: float = 5.0
     overdispersion: Literal["nb2", "quasi"] = "nb2"
     tail: Literal["negbin", "glr", "midp"] = "negbin"
+    calibration: Literal["exact", "normal"] = "exact"
+    wander_prior: float = 4.0
+    wander_memory: float = 4.0
 
     def __post_init__(self) -> None:
         if self.method not in ("ewma", "mad"):
@@ -115,6 +118,10 @@ class SpikeParams:
             raise SpikeParamsError("need sparse_scales >= 1 and sparse_count >= 0")
         if self.tail not in ("negbin", "glr", "midp") or self.overdispersion not in ("nb2", "quasi"):
             raise SpikeParamsError("tail must be negbin|glr|midp and overdispersion nb2|quasi")
+        if self.calibration not in ("exact", "normal"):
+            raise SpikeParamsError(f"calibration must be 'exact' or 'normal', got {self.calibration!r}")
+        if self.wander_prior < 0 or self.wander_memory <= 0:
+            raise SpikeParamsError("need wander_prior >= 0 and wander_memory > 0")
         if self.min_count < 0 or self.ewma_halflife <= 0:
             raise SpikeParamsError("need min_count >= 0 and ewma_halflife > 0")
 
