@@ -13,10 +13,12 @@ exactly where a few extra items decide.
 budget: under "as expected" the windows' counts are partial sums of independent block counts, so
 the chance that no window reaches its cutoff is a short dynamic programme over the running sum
 (states 0 .. largest cutoff - 1, one convolution per block). The block counts are negative binomial
-with the largest variance/mean ratio of the bucket's windows (Poisson when it is 1): every window's
-sum is then at least as spread as its own test assumes, so the computed chance is an upper bound on
-the model's and the budget holds. Conditions the DP leaves out (the newest block must add evidence,
-the ratio to the baseline) only remove alarms.
+with the largest variance/mean ratio of the bucket's windows (Poisson when it is 1), so every
+window's sum is at least as spread as its own test assumes and the chance is, if anything,
+overstated; blocks are taken as independent (positively correlated residuals make nested windows
+agree more often, so their union fires less). Conditions the DP leaves out (the newest block must
+add evidence) only remove alarms. Buckets whose cutoffs pass :data:`MAX_CUTOFF` (busy ones, where
+the normal approximation holds) and buckets with a one-step test keep the normal threshold.
 """
 
 from __future__ import annotations
@@ -30,8 +32,14 @@ logger = logging.getLogger(__name__)
 
 MAX_CUTOFF = 48  # counts enumerated per window; buckets whose cutoffs go beyond keep the normal threshold
 SEARCH_BELOW = 1e-2  # search the per-window level between alpha * SEARCH_BELOW ...
-SEARCH_ABOVE = 8.0  # ... and alpha * SEARCH_ABOVE
+SEARCH_ABOVE = 8.0  # ... and alpha * SEARCH_ABOVE (at most TOP_LEVEL)
+TOP_LEVEL = 0.5
 ITERATIONS = 10  # bisection steps on the log of the level (resolution: a factor of about 1.007)
+
+
+def highest_level(alpha: float) -> float:
+    """The most liberal per-window level searched for a budget ``alpha``."""
+    return min(alpha * SEARCH_ABOVE, TOP_LEVEL)
 
 
 def count_tails(expected: np.ndarray, dispersion: np.ndarray, size: int) -> np.ndarray:
@@ -42,8 +50,7 @@ def count_tails(expected: np.ndarray, dispersion: np.ndarray, size: int) -> np.n
     """
     c = np.arange(size, dtype=float)
     e, v = expected[..., None], dispersion[..., None]
-    out = np.ones(expected.shape + (size,))
-    over = np.broadcast_to(v > 1.0 + 1e-9, out.shape)
+    over = np.broadcast_to(v > 1.0 + 1e-9, expected.shape + (size,))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = e / np.fmax(v - 1.0, 1e-12)
         nb = nbinom.sf(c - 1.0, r, 1.0 / v)
@@ -155,7 +162,7 @@ def exact_levels(
         return firing_chance(pmf, np.minimum(cutoffs(np.exp(log_level)), size), act)
 
     lo = np.full(len(idx), lowest)
-    hi = np.full(len(idx), np.log(alpha * SEARCH_ABOVE))
+    hi = np.full(len(idx), np.log(highest_level(alpha)))
     good = chance(lo) <= alpha
     for _ in range(ITERATIONS):
         mid = 0.5 * (lo + hi)

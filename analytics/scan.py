@@ -100,7 +100,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import nbinom, norm, poisson
 
-from analytics.exact_size import SEARCH_ABOVE, exact_levels
+from analytics.exact_size import exact_levels, highest_level
 from analytics.seasonal import (
     DAY,
     effective_samples,
@@ -279,13 +279,11 @@ def exact_thresholds(
         dispersion = scale**2 / expected
         floor = np.fmax(params.min_count, params.ratio_threshold * np.fmax(base, 1.0))
         # only buckets that could fire at the most liberal level searched need their level
-        could = active & (value >= floor) & (z >= norm.isf(alpha * SEARCH_ABOVE))
+        could = active & (value >= floor) & (z >= norm.isf(highest_level(alpha)))
     cols = np.flatnonzero(eligible & could.any(axis=0))
     out = threshold.copy()
     if cols.size:
-        level = exact_levels(
-            expected[:, cols], dispersion[:, cols], floor[:, cols], active[:, cols], alpha
-        )
+        level = exact_levels(expected[:, cols], dispersion[:, cols], floor[:, cols], active[:, cols], alpha)
         found = np.isfinite(level)
         out[cols[found]] = norm.isf(level[found])
     return out
