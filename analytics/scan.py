@@ -382,7 +382,11 @@ def score_scan(s: pd.Series, step: pd.Timedelta, period: int, params: SpikeParam
     n_tested = active[:n].sum(axis=0)
     threshold = scan_thresholds(params, step, rho, persistent, n_tested)
     if params.calibration == "exact" and params.tail == "negbin" and params.z_threshold is None:
-        threshold = exact_thresholds(tests[:n], active[:n], ~persistent, threshold, params, step)
+        # sparse buckets (longer windows tested): the count tails jump by whole items there, and the
+        # model's tail is close to Poisson; busy buckets keep the normal threshold, whose slack
+        # absorbs the events the winsorised level wander leaves out (see exact_thresholds)
+        sparse = active[params.n_scales] if n > params.n_scales else np.zeros(len(x), dtype=bool)
+        threshold = exact_thresholds(tests[:n], active[:n], ~persistent & sparse, threshold, params, step)
     with np.errstate(invalid="ignore"):
         ok = active & (value >= params.min_count) & (ratio >= params.ratio_threshold) & np.isfinite(z)
         if n > 1:  # the nested windows only, not the one-step test after them
