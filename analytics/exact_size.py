@@ -17,8 +17,8 @@ with the largest variance/mean ratio of the bucket's windows (Poisson when it is
 window's sum is at least as spread as its own test assumes and the chance is, if anything,
 overstated; blocks are taken as independent (positively correlated residuals make nested windows
 agree more often, so their union fires less). Conditions the DP leaves out (the newest block must
-add evidence) only remove alarms. Buckets whose cutoffs pass :data:`MAX_CUTOFF` (busy ones, where
-the normal approximation holds) and buckets with a one-step test keep the normal threshold.
+add evidence) only remove alarms. The scan applies it on sparse buckets only (see
+``analytics/scan.py``); buckets whose cutoffs pass :data:`MAX_CUTOFF` keep the normal threshold.
 """
 
 from __future__ import annotations

@@ -72,9 +72,9 @@ class SpikeParams:
             the Gamma-Poisson predictive), "midp" (its mid-p version) or "glr" (signed root of
             the quasi-Poisson deviance, the earlier statistic).
         calibration: "scan" with the "negbin" tail and the alarm budget only: "exact" (the
-            threshold of each bucket without a one-step test is set from the exact chance that
-            any of its windows fires on counts as expected, ``analytics/exact_size.py``, where the
-            counts are small enough to enumerate) or "normal" (every bucket from the normal
+            threshold of each sparse bucket, one where longer windows are tested, without a
+            one-step test is set from the exact chance that any of its windows fires on counts as
+            expected, ``analytics/exact_size.py``) or "normal" (every bucket from the normal
             approximation of its largest test).
         wander_prior: "scan", "nb2" only: items a pseudo-window with no excess variance is worth
             when the level's wander ``k`` is estimated (``seasonal.pooled_overdispersion``):
