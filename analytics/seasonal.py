@@ -168,18 +168,26 @@ def pooled_dispersion(x: np.ndarray, mean: np.ndarray, halflife: float, floor: f
     return np.fmax(np.where(np.isfinite(phi), phi, 1.0), floor)
 
 
-def pooled_overdispersion(x: np.ndarray, mean: np.ndarray, halflife: float) -> np.ndarray:
+def pooled_overdispersion(x: np.ndarray, mean: np.ndarray, halflife: float, prior: float = 0.0) -> np.ndarray:
     """Squared coefficient of variation ``k`` of the level, pooled over all phases (negative-binomial model).
 
     Counts are taken as Poisson around a level that wanders by a factor of variance ``k``
     (variance = mean + k * mean**2, the Gamma-Poisson / NB2 model): at a low level the Poisson
     part dominates, at a high one the wander. ``k`` is the EWMA (half-life ``halflife`` buckets) of
-    the earlier buckets' excess variance ``(x - mean)**2 - mean`` over that of ``mean**2``; squared
-    residuals are winsorised at :data:`WINSOR_NB2` times a first-pass variance, so the few genuine
-    events of a sparse series do not set its noise. On the tuning half of ``bench/alerts_backtest.py``
-    (scan with the exact tail; recall of 3x bursts under 2 items per bucket, worst series' false alarms
-    a week) caps of 9 / 4 / 2.5 / 2 variances give 0.443 / 0.493 / 0.527 / 0.557 at 0.66 / 0.71 /
-    0.80 / 0.91: 2.5 keeps the previous detector's 0.80. At least 0 (0 while unknown).
+    the earlier buckets' excess variance ``(x - mean)**2 - mean`` over that of ``mean**2 + prior**2``;
+    squared residuals are winsorised at :data:`WINSOR_NB2` times a first-pass variance, so the few
+    genuine events of a sparse series do not set its noise. On the tuning half of
+    ``bench/alerts_backtest.py`` (scan with the exact tail; recall of 3x bursts under 2 items per
+    bucket, worst series' false alarms a week) caps of 9 / 4 / 2.5 / 2 variances give 0.443 / 0.493 /
+    0.527 / 0.557 at 0.66 / 0.71 / 0.80 / 0.91: 2.5 keeps the previous detector's 0.80.
+
+    ``prior`` (items): the wander is told from Poisson noise only by windows that expect many items.
+    A window expecting ``e`` items carries ``e**2`` in the denominator against the prior's
+    ``prior**2``, a pseudo-window of ``prior`` expected items with no excess variance: where the
+    windows expect far fewer items than ``prior``, ``k`` stays near 0 (Poisson) unless the excess
+    is large, and one chance cluster of a few items in a quiet series no longer makes its level look
+    unstable for weeks (one bucket with 3 items where 0.3 were expected lifted ``k`` by about 0.15
+    without it). Where they expect far more, the data decide. At least 0 (0 while unknown).
     """
     with np.errstate(invalid="ignore"):
         m2 = np.where(np.isfinite(x), mean * mean, np.nan)
@@ -192,5 +200,5 @@ def pooled_overdispersion(x: np.ndarray, mean: np.ndarray, halflife: float) -> n
     capped = np.minimum(sq, np.fmax(cap, WINSOR_NB2)) - mean
     num = pd.Series(capped).ewm(halflife=halflife, ignore_na=True).mean().shift(1).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        k = num / rough_den
+        k = num / (rough_den + prior * prior)
     return np.fmax(np.where(np.isfinite(k), k, 0.0), 0.0)

@@ -32,8 +32,8 @@ class SpikeParams:
     """Detector settings (defaults chosen with ``bench/alerts_backtest.py``, see ``analytics/detect.py``).
 
     Attributes:
-        detector: "scan" (default: quasi-Poisson likelihood-ratio scan over the windows, against the
-            seasonal and the one-step expectation, ``analytics/scan.py``) or "zscore" (the earlier
+        detector: "scan" (default: exact count-tail scan over the windows, against the seasonal
+            and the one-step expectation, ``analytics/scan.py``) or "zscore" (the earlier
             multi-scale robust z-score detector, ``analytics/detect.py``).
         method: "ewma" (winsorised EWMA mean/variance of same-phase history) or "mad" (median/MAD of
             same-phase history in the previous ``lookback_days``).
@@ -71,6 +71,16 @@ class SpikeParams:
         tail: "scan" only: the window's statistic: "negbin" (exact negative-binomial upper tail,
             the Gamma-Poisson predictive), "midp" (its mid-p version) or "glr" (signed root of
             the quasi-Poisson deviance, the earlier statistic).
+        calibration: "scan" with the "negbin" tail and the alarm budget only: "exact" (the
+            threshold of each sparse bucket, one where longer windows are tested, without a
+            one-step test is set from the exact chance that any of its windows fires on counts as
+            expected, ``analytics/exact_size.py``) or "normal" (every bucket from the normal
+            approximation of its largest test).
+        wander_prior: "scan", "nb2" only: items a pseudo-window with no excess variance is worth
+            when the level's wander ``k`` is estimated (``seasonal.pooled_overdispersion``):
+            windows expecting far fewer items than this barely move ``k`` from 0 (Poisson).
+        wander_memory: "scan", "nb2" only: memory of ``k`` in multiples of the baseline's
+            (``ewma_halflife`` seasonal periods).
         share_min_delta: minimum rise of the share over its baseline (``detect_share_spike`` only).
         merge_gap: firing buckets separated by at most this many quiet buckets form one episode.
         freq: bucket size (pandas offset string); inferred from the index when None.
@@ -97,6 +107,9 @@ class SpikeParams:
     sparse_count: float = 5.0
     overdispersion: Literal["nb2", "quasi"] = "nb2"
     tail: Literal["negbin", "glr", "midp"] = "negbin"
+    calibration: Literal["exact", "normal"] = "exact"
+    wander_prior: float = 4.0
+    wander_memory: float = 4.0
 
     def __post_init__(self) -> None:
         if self.method not in ("ewma", "mad"):
@@ -115,6 +128,10 @@ class SpikeParams:
             raise SpikeParamsError("need sparse_scales >= 1 and sparse_count >= 0")
         if self.tail not in ("negbin", "glr", "midp") or self.overdispersion not in ("nb2", "quasi"):
             raise SpikeParamsError("tail must be negbin|glr|midp and overdispersion nb2|quasi")
+        if self.calibration not in ("exact", "normal"):
+            raise SpikeParamsError(f"calibration must be 'exact' or 'normal', got {self.calibration!r}")
+        if self.wander_prior < 0 or self.wander_memory <= 0:
+            raise SpikeParamsError("need wander_prior >= 0 and wander_memory > 0")
         if self.min_count < 0 or self.ewma_halflife <= 0:
             raise SpikeParamsError("need min_count >= 0 and ewma_halflife > 0")
 

@@ -66,15 +66,16 @@ def test_flat_sparse_poisson_series_stays_within_the_budget(level: float) -> Non
     assert np.mean(counts) / 8 <= 1.0
 
 
-@pytest.mark.parametrize(("level", "floor"), [(0.5, 0.38), (1.0, 0.6)])
+@pytest.mark.parametrize(("level", "floor"), [(0.5, 0.45), (1.0, 0.62)])
 def test_sparse_three_times_bursts_are_caught_as_often_as_the_backtest_says(
     level: float, floor: float
 ) -> None:
     """Six-hour 3x bursts on flat Poisson series of 0.5 and 1 item an hour, 10 % of hours missing.
 
-    ``bench/alerts_backtest.py`` (held out) catches about half of the 3x bursts under 2 items an hour
-    on real series; on Poisson series the floors are what the detector reached when it was tuned
-    (0.40 and 0.65; the previous detector, quasi-Poisson GLR over two windows: 0.35 and 0.56).
+    ``bench/alerts_backtest.py`` (held out) catches a little over half of the 3x bursts under 2 items
+    an hour on real series; on these Poisson series the detector catches 0.51 and 0.68 (the floors
+    leave room for the seeds). The landed issue-20 detector (normal threshold, no wander prior)
+    caught 0.40 and 0.65, the quasi-Poisson GLR over two windows before it 0.35 and 0.56.
     """
     hits = []
     for seed in range(3):
