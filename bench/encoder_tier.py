@@ -72,8 +72,9 @@ def heads_root() -> tuple[Path | None, str]:
     """The committed heads' folder (None: the default), or stand-in heads fitted here."""
     from nlp.encoder_tier import TASKS, head_dir
 
-    if all((head_dir(t) / "head.joblib").is_file() for t in TASKS):
-        return None, "committed heads (nlp/models/encoder)"
+    shipped = [t for t in TASKS if (head_dir(t) / "head.joblib").is_file()]
+    if shipped:  # a task without a head keeps the fast label (nlp.encoder_tier.load_encoder_tagger)
+        return None, f"committed heads (nlp/models/encoder: {', '.join(shipped)})"
     from sklearn.linear_model import LogisticRegression
 
     from nlp.classifiers import load_classifier
@@ -221,7 +222,8 @@ def run_workers(url: str, root: Path | None, n_docs: int, workers: int) -> tuple
     start = time.time()
     go.set()
     results = [out.get(timeout=3600) for _ in procs]
-    pg_cpu = postgres_cpu_seconds() - pg0
+    # Other clients' backends that end during the run take their CPU out of the sum: never below 0.
+    pg_cpu = max(postgres_cpu_seconds() - pg0, 0.0)
     done.set()
     for p in procs:
         p.join()

@@ -23,8 +23,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("doc_tags") as batch:
-        batch.add_column(sa.Column("tier", sa.String(8), nullable=False, server_default="fast"))
+    # Plain ALTER TABLE on both backends (SQLite >= 3.35 drops columns too): a batch copy of
+    # doc_tags would reflect its neighbours, whose expression indexes SQLAlchemy cannot reflect.
+    op.add_column("doc_tags", sa.Column("tier", sa.String(8), nullable=False, server_default="fast"))
     op.create_table(
         "encoder_tags",
         sa.Column("document_id", BigId, nullable=False),
@@ -54,5 +55,4 @@ def downgrade() -> None:
     op.drop_index("ix_encoder_tags_published_at", table_name="encoder_tags")
     op.drop_index("ix_encoder_tags_model_version_document_id", table_name="encoder_tags")
     op.drop_table("encoder_tags")
-    with op.batch_alter_table("doc_tags") as batch:
-        batch.drop_column("tier")
+    op.drop_column("doc_tags", "tier")
