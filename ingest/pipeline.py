@@ -50,6 +50,7 @@ from ingest.clean import content_hash, extract_region_hint, normalize_text
 from ingest.dedup import NearDuplicateIndex
 from ingest.pii import hash_author, mask_extra, mask_pii
 from ingest.run_report import RunReport
+from kernel.batches import isolate_failures
 from kernel.errors import describe_error
 from storage.dead_letters import DeadLetter, is_item_error
 from storage.documents import write_documents
@@ -321,33 +322,23 @@ class Ingestor:
         dead: list[DeadLetter] = []
         engine = self.store.engine
 
-        def attempt(part: list[tuple[dict[str, Any], str | None]], known_bad: bool) -> None:
-            if not part:
-                return
-            if not known_bad:
-                try:
-                    new_ids.update(
-                        write_documents(
-                            engine,
-                            source_id,
-                            [r for r, first in part if first is None],
-                            None,
-                            [(r, first) for r, first in part if first is not None],
-                        )
-                    )
-                    return
-                except Exception as exc:
-                    if not is_item_error(exc):
-                        raise
-                    if len(part) == 1:
-                        ext = part[0][0]["external_id"]
-                        dead.append(_dead_item(origins.get(ext) or ext, ext, exc))
-                        return
-            mid = len(part) // 2
-            attempt(part[:mid], False)
-            attempt(part[mid:], False)
+        def write(part: Sequence[tuple[dict[str, Any], str | None]]) -> list[None]:
+            new_ids.update(
+                write_documents(
+                    engine,
+                    source_id,
+                    [r for r, first in part if first is None],
+                    None,
+                    [(r, first) for r, first in part if first is not None],
+                )
+            )
+            return []
 
-        attempt(units, True)
+        mid = len(units) // 2  # the whole batch already failed: start from its halves
+        for half in (units[:mid], units[mid:]):
+            for (row, _), exc in isolate_failures(half, write, is_item_error)[1]:
+                ext = row["external_id"]
+                dead.append(_dead_item(origins.get(ext) or ext, ext, exc))
         return new_ids, dead
 
     def _prepare(

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
+from kernel.batches import isolate_failures
 from nlp.encoder import pack
 from nlp.encoder_tier import EncoderTagger
 from nlp.pipeline import DocInput
@@ -47,23 +48,20 @@ def _encode_isolating(
 
     Returns (results with packed embeddings, (document, error) of those that failed).
     """
-    try:
-        rows = tagger.tag([DocInput(d.id, d.content, d.title, d.region_hint) for d in docs])
-        if len(rows) != len(docs):
-            raise RuntimeError(f"the encoder returned {len(rows)} results for {len(docs)} documents")
-        if rows:
-            blobs = pack(np.stack([r["embedding"] for r in rows]))
-            for row, blob in zip(rows, blobs, strict=True):
-                row["embedding"] = blob
-        return rows, []
-    except Exception as exc:  # noqa: BLE001 - a model failing on one text must not stop the worker
-        if len(docs) == 1:
-            return [], [(docs[0], exc)]
-        log.warning("encoding %d documents failed (%s): isolating the bad ones", len(docs), exc)
-    mid = len(docs) // 2
-    left_rows, left_bad = _encode_isolating(tagger, docs[:mid])
-    right_rows, right_bad = _encode_isolating(tagger, docs[mid:])
-    return left_rows + right_rows, left_bad + right_bad
+
+    def encode(part: Sequence[Any]) -> list[dict[str, Any]]:
+        rows = tagger.tag([DocInput(d.id, d.content, d.title, d.region_hint) for d in part])
+        if len(rows) != len(part):
+            raise RuntimeError(f"the encoder returned {len(rows)} results for {len(part)} documents")
+        blobs = pack(np.stack([r["embedding"] for r in rows]))
+        for row, blob in zip(rows, blobs, strict=True):
+            row["embedding"] = blob
+        return rows
+
+    def warn(n: int, exc: Exception) -> None:
+        log.warning("encoding %d documents failed (%s): isolating the bad ones", n, exc)
+
+    return isolate_failures(docs, encode, on_split=warn)
 
 
 def _store_isolating(
@@ -71,21 +69,13 @@ def _store_isolating(
 ) -> list[tuple[dict[str, Any], Exception]]:
     """Store ``rows`` in a savepoint; when the database refuses a value, split them until each
     refused row is alone. Returns the refused rows with their errors (the rest are stored)."""
-    if not rows:
-        return []
-    try:
+
+    def store(part: Sequence[dict[str, Any]]) -> list[None]:
         with conn.begin_nested():
-            store_encodings(engine, conn, docs, rows, version, now)
+            store_encodings(engine, conn, docs, part, version, now)
         return []
-    except Exception as exc:
-        if not is_item_error(exc):
-            raise
-        if len(rows) == 1:
-            return [(rows[0], exc)]
-    mid = len(rows) // 2
-    return _store_isolating(engine, conn, docs, rows[:mid], version, now) + _store_isolating(
-        engine, conn, docs, rows[mid:], version, now
-    )
+
+    return isolate_failures(rows, store, is_item_error)[1]
 
 
 def _failure(doc_id: int, exc: Exception) -> tuple[int, str, str]:

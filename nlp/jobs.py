@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Engine, select
 
+from kernel.batches import isolate_failures
 from nlp.pipeline import DocInput, Tagger
 from storage import schema as s
 from storage.backlog import BacklogCursor, claim_backlog
@@ -132,16 +133,14 @@ def _tag_isolating(
 
     Returns (tag rows of the documents tagged, (document, error) of those that failed).
     """
-    try:
-        return tagger.tag([DocInput(r.id, r.content, r.title, r.region_hint) for r in docs]), []
-    except Exception as exc:  # noqa: BLE001 - a model failing on one text must not stop the worker
-        if len(docs) == 1:
-            return [], [(docs[0], exc)]
-        log.warning("tagging %d documents failed (%s): isolating the bad ones", len(docs), exc)
-    mid = len(docs) // 2
-    left_rows, left_bad = _tag_isolating(tagger, docs[:mid])
-    right_rows, right_bad = _tag_isolating(tagger, docs[mid:])
-    return left_rows + right_rows, left_bad + right_bad
+
+    def tag(part: Sequence[Any]) -> list[dict[str, Any]]:
+        return tagger.tag([DocInput(r.id, r.content, r.title, r.region_hint) for r in part])
+
+    def warn(n: int, exc: Exception) -> None:
+        log.warning("tagging %d documents failed (%s): isolating the bad ones", n, exc)
+
+    return isolate_failures(docs, tag, on_split=warn)
 
 
 def _store_isolating(
@@ -149,19 +148,13 @@ def _store_isolating(
 ) -> list[tuple[dict[str, Any], Exception]]:
     """Upsert ``rows`` in a savepoint; when the database refuses a value, split them until each
     refused row is alone. Returns the refused rows with their errors (the rest are stored)."""
-    if not rows:
-        return []
-    try:
+
+    def upsert(part: Sequence[dict[str, Any]]) -> list[None]:
         with conn.begin_nested():
-            _upsert_tags(engine, conn, rows)
+            _upsert_tags(engine, conn, part)
         return []
-    except Exception as exc:
-        if not is_item_error(exc):
-            raise
-        if len(rows) == 1:
-            return [(rows[0], exc)]
-    mid = len(rows) // 2
-    return _store_isolating(engine, conn, rows[:mid]) + _store_isolating(engine, conn, rows[mid:])
+
+    return isolate_failures(rows, upsert, is_item_error)[1]
 
 
 def _mark_failed(conn: Any, version: str, failed: Sequence[tuple[Any, Exception]]) -> list[dict[str, Any]]:
