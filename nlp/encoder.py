@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-logger = logging.getLogger(__name__)
+from kernel.vectors import DIM, pack, unpack
 
-DIM = 384
+logger = logging.getLogger(__name__)
+__all__ = ["DIM", "TextEncoder", "embed_cached", "pack", "prepare", "shared_encoder", "unpack"]
+
 MAX_CHARS = 160
 _SPACE = re.compile(r"\s+")
 
@@ -77,21 +79,6 @@ class TextEncoder:
 def shared_encoder() -> TextEncoder:
     """One encoder per process (loading the weights takes about a second)."""
     return TextEncoder()
-
-
-def pack(vectors: np.ndarray) -> list[bytes]:
-    """int8 bytes of each L2-normalised row (384 bytes a document)."""
-    q = np.clip(np.rint(np.asarray(vectors, dtype=np.float32) * 127.0), -127, 127).astype(np.int8)
-    return [row.tobytes() for row in q]
-
-
-def unpack(blobs: Sequence[bytes]) -> np.ndarray:
-    """Rows packed by :func:`pack`, back as re-normalised float32 vectors."""
-    if not blobs:
-        return np.zeros((0, DIM), dtype=np.float32)
-    q = np.frombuffer(b"".join(blobs), dtype=np.int8).reshape(len(blobs), DIM).astype(np.float32)
-    norms = np.linalg.norm(q, axis=1, keepdims=True)
-    return q / np.where(norms == 0, 1.0, norms)
 
 
 def embed_cached(

@@ -1,7 +1,7 @@
 """Documents near in meaning, by cosine similarity of the encoder tier's stored embeddings.
 
 ``encoder_tags.embedding`` holds each encoded document's L2-normalised e5 vector as 384 int8
-bytes (``nlp.encoder.pack``); storage reads it back with numpy alone (it imports no NLP code).
+bytes, written and read through ``kernel.vectors`` (storage imports no NLP code).
 Searches are brute force over a time window, streamed from the database in chunks of
 :data:`CHUNK_ROWS` rows, so memory stays bounded however large the window is (a chunk holds
 about 2 KB a row: the row, its bytes and its float32 vector).
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, func, select
 
+from kernel.vectors import unpack
 from storage import schema as s
 
-DIM = 384
 CHUNK_ROWS = 10_000  # about 25 MB a chunk
 WINDOW_DAYS = 30  # neighbours are looked for this many days either side of the document
 SNIPPET_CHARS = 120
@@ -56,16 +56,6 @@ class MeaningDuplicate:
     document_id: int
     other_id: int
     similarity: float
-
-
-def unpack_embeddings(blobs: Sequence[bytes]) -> np.ndarray:
-    """int8 rows (384 bytes each) back as L2-normalised float32 vectors (zero rows stay zero)."""
-    if not blobs:
-        return np.zeros((0, DIM), dtype=np.float32)
-    q = np.frombuffer(b"".join(blobs), dtype=np.int8).reshape(len(blobs), DIM).astype(np.float32)
-    norms = np.sqrt(np.einsum("ij,ij->i", q, q))  # no second (n, 384) array
-    q /= np.where(norms == 0, 1.0, norms)[:, None]
-    return q
 
 
 def _root(doc_id: int, dup_of: int | None) -> int:
@@ -110,7 +100,7 @@ def _stream(
         times = None
         if with_time:
             times = np.fromiter((r[3].timestamp() for r in part), dtype=np.float64, count=len(part))
-        yield ids, roots, times, unpack_embeddings([bytes(r[2]) for r in part])
+        yield ids, roots, times, unpack([bytes(r[2]) for r in part])
 
 
 def similar_documents(
@@ -133,7 +123,7 @@ def similar_documents(
         if not found:
             return None
         _, published, blob, dup_of, _ = found[0]
-        target = unpack_embeddings([bytes(blob)])[0]
+        target = unpack([bytes(blob)])[0]
         if not target.any():  # the encoder passed the document over (an all-zero embedding)
             return None
         own = _root(document_id, dup_of)
@@ -214,7 +204,7 @@ def meaning_duplicates(
         target_ids = np.array([int(r[0]) for r in found], dtype=np.int64)
         target_roots = np.array([_root(r[0], r[3]) for r in found], dtype=np.int64)
         target_when = np.array([r[1].timestamp() for r in found], dtype=np.float64)
-        targets = unpack_embeddings([bytes(r[2]) for r in found])
+        targets = unpack([bytes(r[2]) for r in found])
         best_sim = np.full(len(found), -np.inf, dtype=np.float32)
         best_id = np.full(len(found), -1, dtype=np.int64)
         span = timedelta(days=days)

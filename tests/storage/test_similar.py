@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, insert
 
+from kernel.vectors import unpack
 from nlp.encoder import TextEncoder, pack, shared_encoder
 from storage import schema as s
 from storage.db import write_tx
@@ -17,7 +18,6 @@ from storage.similar import (
     MEANING_DUPLICATE_THRESHOLD,
     meaning_duplicates,
     similar_documents,
-    unpack_embeddings,
 )
 
 NOW = datetime(2026, 11, 20, 10, tzinfo=UTC)
@@ -96,7 +96,7 @@ def store(engine: Engine, encoder: TextEncoder, docs: list[Doc]) -> dict[str, in
 
 def test_unpack_matches_the_encoders_own_rounding(encoder: TextEncoder) -> None:
     vectors = encoder.embed([WATER, WATER_TOO])
-    back = unpack_embeddings(pack(vectors))
+    back = unpack(pack(vectors))
     assert back.shape == (2, 384) and back.dtype == np.float32
     assert np.allclose(np.linalg.norm(back, axis=1), 1.0, atol=1e-5)
     assert abs(float(back[0] @ back[1]) - float(vectors[0] @ vectors[1])) < 0.01
