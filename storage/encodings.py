@@ -29,7 +29,7 @@ from storage.state import get_state, set_state
 from storage.types import utcnow
 
 #: The columns the encoder tier decides (the rest of a tag row stays the fast tier's).
-TIER_COLUMNS = ("sentiment", "sentiment_score", "emotion", "emotion_score", "category", "category_score")
+TIER_COLUMNS = tuple(c.name for c in s.label_columns())
 #: Width of a packed embedding (int8 x 384): a passed-over document stores zeros, similar to nothing.
 EMBEDDING_BYTES = 384
 EMPTY_EMBEDDING = bytes(EMBEDDING_BYTES)

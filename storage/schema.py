@@ -15,6 +15,8 @@ Tables, by area:
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -99,18 +101,27 @@ Index(
 Index("ix_documents_content_hash", documents.c.content_hash)
 Index("ix_documents_dup_of", documents.c.dup_of)
 
+
+def label_columns() -> list[Column[Any]]:
+    """The three classifier labels with their scores: in ``doc_tags`` (the best available) and in
+    ``encoder_tags`` (the encoder tier's own), which the encoder's write copies column for column."""
+    return [
+        Column("sentiment", String(16)),
+        Column("sentiment_score", Float),
+        Column("emotion", String(16)),
+        Column("emotion_score", Float),
+        Column("category", String(32)),
+        Column("category_score", Float),
+    ]
+
+
 doc_tags = Table(
     "doc_tags",
     metadata,
     Column("document_id", BigId, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
     Column("published_at", UTCDateTime, nullable=False),  # copied for index-only time filters
     Column("channel", String(16), nullable=False),
-    Column("sentiment", String(16)),
-    Column("sentiment_score", Float),
-    Column("emotion", String(16)),
-    Column("emotion_score", Float),
-    Column("category", String(32)),
-    Column("category_score", Float),
+    *label_columns(),
     Column("province", String(32)),
     Column("city", String(32)),
     Column("district", String(32)),
@@ -169,12 +180,7 @@ encoder_tags = Table(
     Column("published_at", UTCDateTime, nullable=False),
     Column("channel", String(16), nullable=False),
     Column("embedding", LargeBinary, nullable=False),
-    Column("sentiment", String(16)),
-    Column("sentiment_score", Float),
-    Column("emotion", String(16)),
-    Column("emotion_score", Float),
-    Column("category", String(32)),
-    Column("category_score", Float),
+    *label_columns(),
     Column("model_version", String(200), nullable=False),
     Column("encoded_at", UTCDateTime, nullable=False),
 )
