@@ -70,9 +70,9 @@ def real_posts(n: int) -> list[tuple[str, str | None, str]]:
 
 def heads_root() -> tuple[Path | None, str]:
     """The committed heads' folder (None: the default), or stand-in heads fitted here."""
-    from nlp.encoder_tier import TASKS, head_dir
+    from nlp.encoder_tier import TASKS, has_head
 
-    shipped = [t for t in TASKS if (head_dir(t) / "head.joblib").is_file()]
+    shipped = [t for t in TASKS if has_head(t)]
     if shipped:  # a task without a head keeps the fast label (nlp.encoder_tier.load_encoder_tagger)
         return None, f"committed heads (nlp/models/encoder: {', '.join(shipped)})"
     from sklearn.linear_model import LogisticRegression

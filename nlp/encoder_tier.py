@@ -112,6 +112,17 @@ def head_dir(task: str, root: Path | None = None) -> Path:
     return (root or HEADS_DIR) / task
 
 
+def has_head(task: str, root: Path | None = None) -> bool:
+    """Whether ``task`` has a stacked head (a task without one keeps the fast tier's label)."""
+    return (head_dir(task, root) / HEAD_FILE).is_file()
+
+
+def heads_root(settings: Any) -> Path | None:
+    """The configured folder of stacked heads (``nlp.encoder.path``; None: the shipped one)."""
+    path = settings.nlp.encoder.path
+    return Path(path) if path else None
+
+
 def save_head(head: StackedHead, root: Path | None = None) -> Path:
     """Write ``head.joblib`` and ``meta.json``; the version is the artifact's hash."""
     directory = head_dir(head.task, root)
@@ -232,7 +243,7 @@ def load_encoder_tagger(settings: Any = None, root: Path | None = None) -> Encod
     fast: dict[str, TextClassifier] = {}
     heads: dict[str, StackedHead] = {}
     for task in TASKS:
-        if not (head_dir(task, root) / HEAD_FILE).is_file():
+        if not has_head(task, root):
             continue
         model = getattr(nlp, task, None) if nlp is not None else None
         fast[task] = load_classifier(task, model.backend, model.path) if model else load_classifier(task)

@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -56,9 +55,9 @@ def load_tagger(app: App) -> Any:
     if niceness > 0:
         with contextlib.suppress(OSError):
             os.nice(niceness)
-    from nlp.encoder_tier import load_encoder_tagger
+    from nlp.encoder_tier import heads_root, load_encoder_tagger
 
-    return load_encoder_tagger(app.settings, root=Path(cfg.path) if cfg.path else None)
+    return load_encoder_tagger(app.settings, root=heads_root(app.settings))
 
 
 @click.command("encode")

@@ -37,18 +37,6 @@ def _evaluate_topics(path: Path, tier: str) -> dict[str, Any]:
     return {**result, "tier": tier}
 
 
-def _heads_root(app: App) -> Path | None:
-    path = app.settings.nlp.encoder.path
-    return Path(path) if path else None
-
-
-def _has_head(task: str, root: Path | None) -> bool:
-    """Whether the encoder tier has a stacked model for ``task`` (else it keeps the fast label)."""
-    from nlp.encoder_tier import HEAD_FILE, head_dir
-
-    return (head_dir(task, root) / HEAD_FILE).is_file()
-
-
 @click.command("eval")
 @click.argument("task", type=click.Choice(EVAL_TASKS))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -94,8 +82,10 @@ def eval_cmd(
             examples = map_labels(task, read_labelled_file(file))
             if not examples:
                 raise click.ClickException(f"{file}: no labelled rows to evaluate")
-            root = Path(heads) if heads else _heads_root(app)
-            stacked = tier == "encoder" and _has_head(task, root)
+            from nlp.encoder_tier import has_head, heads_root
+
+            root = Path(heads) if heads else heads_root(app.settings)
+            stacked = tier == "encoder" and has_head(task, root)
             classifier: TextClassifier
             if stacked:
                 from nlp.encoder_tier import load_stacked_classifier
