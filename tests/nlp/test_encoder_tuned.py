@@ -1,0 +1,124 @@
+"""Fine-tuned encoder-tier groups: training on cached states, saving, loading, tagging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from nlp.classifiers import load_classifier
+from nlp.encoder import prepare, shared_encoder
+from nlp.encoder_tier import EncoderTagger, has_head, load_encoder_tagger, load_stacked_classifier
+from nlp.encoder_torch import load_e5
+from nlp.encoder_tuned import TunedTop, blend_features, load_tuned, tuned_tasks
+from nlp.finetune_encoder import _compute_states, fine_tune, predict, save_tuned
+from nlp.pipeline import DocInput, doc_text
+from tests.encoder_heads import SWAP, Post
+
+LABELS = ["positive", "neutral", "negative"]
+
+
+def _states(texts: list[str]) -> list[np.ndarray]:
+    model = load_e5()
+    flat, lengths = _compute_states(model, [prepare(t) for t in texts], model.cfg.layers - 2)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    return [flat[bounds[i] : bounds[i + 1]] for i in range(len(texts))]
+
+
+@pytest.fixture(scope="module")
+def posts(shared_posts: list[Post]) -> list[tuple[str, str]]:
+    """Real posts labelled with the fast tier's sentiment, positive and negative swapped."""
+    texts = [doc_text(DocInput(i, p.content, p.title)) for i, p in enumerate(shared_posts)]
+    fast = load_classifier("sentiment").predict_proba(texts)
+    return [(t, SWAP.get(max(p, key=p.__getitem__), max(p, key=p.__getitem__))) for t, p in zip(texts, fast)]
+
+
+@pytest.fixture(scope="module")
+def trained(posts: list[tuple[str, str]]) -> tuple[TunedTop, list[np.ndarray], dict[str, Any]]:
+    states = _states([t for t, _ in posts])
+    torch.manual_seed(0)
+    top = TunedTop(load_e5().top_copy(2), {"sentiment": LABELS})
+    targets = {"sentiment": np.array([LABELS.index(lab) for _, lab in posts])}
+    log = fine_tune(top, states, targets, epochs=12, batch=16, lr=3e-4, head_lr=3e-3)
+    return top, states, log
+
+
+@pytest.fixture(scope="module")
+def tuned_root(
+    tmp_path_factory: pytest.TempPathFactory,
+    posts: list[tuple[str, str]],
+    trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]],
+) -> Path:
+    top, states, _log = trained
+    texts = [t for t, _ in posts]
+    tuned = predict(top, states)["sentiment"]
+    fast = load_classifier("sentiment").predict_proba(texts)
+    fast_labels = sorted(LABELS)
+    blend = LogisticRegression(C=10.0, max_iter=2000).fit(
+        blend_features(tuned, fast, fast_labels), [lab for _, lab in posts]
+    )
+    root = tmp_path_factory.mktemp("tuned")
+    spec = {"model": blend, "labels": [str(c) for c in blend.classes_], "fast_labels": fast_labels}
+    meta = {"group": "posts", "version": "t1-test", "start_layer": 10, "shipped": ["sentiment"]}
+    save_tuned("posts", top, {"sentiment": spec}, meta, root)
+    return root
+
+
+def test_fine_tuning_learns_labels_the_frozen_model_does_not_have(
+    posts: list[tuple[str, str]], trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]]
+) -> None:
+    top, states, log = trained
+    proba = predict(top, states)["sentiment"]
+    accuracy = np.mean([LABELS[k] == lab for k, (_, lab) in zip(proba.argmax(axis=1), posts, strict=True)])
+    assert accuracy > 0.85, accuracy
+    assert len(log["epochs"]) == 12 and not log["stopped_early"]
+
+
+def test_training_stops_at_its_time_limit(posts: list[tuple[str, str]]) -> None:
+    states = _states([t for t, _ in posts[:8]])
+    top = TunedTop(load_e5().top_copy(2), {"sentiment": LABELS})
+    log = fine_tune(top, states, {"sentiment": np.zeros(8, dtype=np.int64)}, epochs=50, batch=4, max_seconds=0)
+    assert log["stopped_early"] and len(log["epochs"]) == 1
+
+
+def test_the_tagger_uses_the_tuned_group_and_keeps_the_c_engines_embedding(
+    tuned_root: Path, posts: list[tuple[str, str]]
+) -> None:
+    assert tuned_tasks(tuned_root) == {"sentiment"}
+    assert has_head("sentiment", tuned_root) and not has_head("category", tuned_root)
+    tagger = load_encoder_tagger(None, root=tuned_root)
+    assert tagger.tasks == ["sentiment"] and set(tagger.tuned) == {"sentiment"}
+    assert tagger.model_versions["sentiment"].startswith("t1-test+")
+    docs = [DocInput(i, t) for i, (t, _) in enumerate(posts)]
+    rows = tagger.tag(docs)
+    agree = np.mean([r["sentiment"] == lab for r, (_, lab) in zip(rows, posts, strict=True)])
+    assert agree > 0.85, agree  # the swapped labels it was tuned on, not the fast tier's
+    embeddings = np.stack([r["embedding"] for r in rows])
+    reference = shared_encoder().embed([t for t, _ in posts])
+    assert (embeddings * reference).sum(axis=1).min() > 0.999
+
+
+def test_a_saved_group_predicts_as_it_did_in_training(
+    tuned_root: Path, trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]]
+) -> None:
+    top, states, _log = trained
+    loaded = load_tuned(tuned_root, load_e5())["sentiment"]
+    before = predict(top, states[:10])["sentiment"]
+    after = predict(loaded.top, states[:10])["sentiment"]
+    assert np.abs(before - after).max() < 0.02  # fp16 weights
+
+
+def test_eval_tier_encoder_scores_the_tuned_model(tuned_root: Path, posts: list[tuple[str, str]]) -> None:
+    model = load_stacked_classifier("sentiment", None, root=tuned_root)
+    predicted = [p.label for p in model.predict([t for t, _ in posts])]
+    assert np.mean([p == lab for p, (_, lab) in zip(predicted, posts, strict=True)]) > 0.85
+
+
+def test_tuned_models_need_the_backbone(tuned_root: Path) -> None:
+    groups = load_tuned(tuned_root, load_e5())
+    with pytest.raises(ValueError, match="backbone"):
+        EncoderTagger(shared_encoder(), {"sentiment": load_classifier("sentiment")}, {}, groups)
