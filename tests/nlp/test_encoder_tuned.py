@@ -34,7 +34,10 @@ def posts(shared_posts: list[Post]) -> list[tuple[str, str]]:
     """Real posts labelled with the fast tier's sentiment, positive and negative swapped."""
     texts = [doc_text(DocInput(i, p.content, p.title)) for i, p in enumerate(shared_posts)]
     fast = load_classifier("sentiment").predict_proba(texts)
-    return [(t, SWAP.get(max(p, key=p.__getitem__), max(p, key=p.__getitem__))) for t, p in zip(texts, fast)]
+    return [
+        (t, SWAP.get(max(p, key=p.__getitem__), max(p, key=p.__getitem__)))
+        for t, p in zip(texts, fast, strict=True)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +84,9 @@ def test_fine_tuning_learns_labels_the_frozen_model_does_not_have(
 def test_training_stops_at_its_time_limit(posts: list[tuple[str, str]]) -> None:
     states = _states([t for t, _ in posts[:8]])
     top = TunedTop(load_e5().top_copy(2), {"sentiment": LABELS})
-    log = fine_tune(top, states, {"sentiment": np.zeros(8, dtype=np.int64)}, epochs=50, batch=4, max_seconds=0)
+    log = fine_tune(
+        top, states, {"sentiment": np.zeros(8, dtype=np.int64)}, epochs=50, batch=4, max_seconds=0
+    )
     assert log["stopped_early"] and len(log["epochs"]) == 1
 
 
