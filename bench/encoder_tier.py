@@ -134,7 +134,7 @@ def worker(url: str, root: str | None, ready: Any, go: Any, out: Any, done: Any)
             seen.extend(d.id for d in docs)
             return super().tag(docs)
 
-    tagger = Recording(base.encoder, base.fast, base.heads)
+    tagger = Recording(base.encoder, base.fast, base.heads, base.tuned, base.backbone)
     tagger.tag([])  # nothing to encode, but the same code path is loaded
     engine = make_engine(url)
     with engine.connect() as conn:  # the backend exists before the PostgreSQL CPU is first read

@@ -240,7 +240,7 @@ def fine_tune(
             loss.backward()  # type: ignore[union-attr]
             optimiser.step()
             schedule.step()
-            total += float(loss)
+            total += float(loss.detach())  # type: ignore[union-attr]
             step += 1
             if step % 100 == 0:
                 logger.info("epoch %d step %d/%d loss %.4f", epoch + 1, step, steps, total / 100)
@@ -300,6 +300,7 @@ def run_group(
     max_minutes: float | None = None,
     root: Path | None = None,
     data: GroupData | None = None,
+    lr: float = 1e-4,
 ) -> dict[str, Any]:
     """Fine-tune, blend, score and save one group; returns its meta."""
     from nlp.classifiers import load_classifier
@@ -327,6 +328,7 @@ def run_group(
         [states[i] for i in tune_rows],
         {task: t[tune_rows] for task, t in targets.items()},
         epochs,
+        lr=lr,
         max_seconds=max_minutes * 60 if max_minutes else None,
     )
     held = predict(top, [states[i] for i in blend_rows])
@@ -344,7 +346,7 @@ def run_group(
         }
     dev_scores = score_dev(top, model, data, blends, {task: load_classifier(task) for task in tasks})
     version = (
-        "t1-" + hashlib.sha1(json.dumps([group, TOP, epochs, log], sort_keys=True).encode()).hexdigest()[:10]
+        "t1-" + hashlib.sha1(json.dumps([group, TOP, epochs, lr, log], sort_keys=True).encode()).hexdigest()[:10]
     )
     meta = {
         "group": group,
@@ -357,7 +359,7 @@ def run_group(
         "held-back training rows",
         "start_layer": start,
         "labels": labels,
-        "training": log,
+        "training": {**log, "epochs_planned": epochs, "lr_layers": lr, "lr_heads": 1e-3, "batch": 32},
         "held_back_macro_f1": blend_scores,
         "dev_macro_f1": dev_scores,
         "seconds": round(time.monotonic() - begin, 1),
@@ -414,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--cache-only", action="store_true", help="compute the lower layers' states and stop")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=1e-4, help="learning rate of the tuned layers")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
     parser.add_argument("--out", type=Path, default=None, help=f"models directory (default {HEADS_DIR})")
     args = parser.parse_args(argv)
@@ -430,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lower_states(model, texts, start)
         if args.cache_only:
             continue
-        meta = run_group(group, model, args.epochs, args.max_minutes, args.out, data)
+        meta = run_group(group, model, args.epochs, args.max_minutes, args.out, data, args.lr)
         print(
             group,
             json.dumps(

@@ -9,15 +9,18 @@ import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
+from sqlalchemy import Engine, select
 
 from nlp.classifiers import load_classifier
 from nlp.encoder import prepare, shared_encoder
+from nlp.encoder_jobs import encode_backlog
 from nlp.encoder_tier import EncoderTagger, has_head, load_encoder_tagger, load_stacked_classifier
 from nlp.encoder_torch import load_e5
 from nlp.encoder_tuned import TunedTop, blend_features, load_tuned, tuned_tasks
 from nlp.finetune_encoder import _compute_states, fine_tune, predict, save_tuned
 from nlp.pipeline import DocInput, doc_text
-from tests.encoder_heads import SWAP, Post
+from storage import schema as s
+from tests.encoder_heads import SWAP, Post, seed_posts
 
 LABELS = ["positive", "neutral", "negative"]
 
@@ -127,3 +130,23 @@ def test_tuned_models_need_the_backbone(tuned_root: Path) -> None:
     groups = load_tuned(tuned_root, load_e5())
     with pytest.raises(ValueError, match="backbone"):
         EncoderTagger(shared_encoder(), {"sentiment": load_classifier("sentiment")}, {}, groups)
+
+
+def test_the_worker_stores_the_tuned_labels_and_keeps_the_fast_ones_elsewhere(
+    engine: Engine, shared_posts: list[Post], tuned_root: Path, posts: list[tuple[str, str]]
+) -> None:
+    ids = seed_posts(engine, shared_posts)
+    with engine.connect() as conn:
+        before = {r.document_id: r for r in conn.execute(select(s.doc_tags))}
+    tagger = load_encoder_tagger(None, root=tuned_root)
+    assert encode_backlog(engine, tagger, 16) == len(ids)
+    with engine.connect() as conn:
+        after = {r.document_id: r for r in conn.execute(select(s.doc_tags))}
+        versions = set(conn.execute(select(s.encoder_tags.c.model_version)).scalars())
+    assert versions == {tagger.version}
+    assert all(after[i].tier == "encoder" for i in ids)
+    # category and emotion have no encoder-tier model here: the fast labels stay
+    assert all(after[i].category == before[i].category and after[i].emotion == before[i].emotion for i in ids)
+    wanted = dict(zip(ids, [lab for _, lab in posts], strict=True))
+    agree = np.mean([after[i].sentiment == wanted[i] for i in ids])
+    assert agree > 0.85, agree
