@@ -224,7 +224,9 @@ class EncoderTagger:
         for task, head in self.heads.items():
             out[task] = f"{head.version}+{self.fast[task].version}"
         for task, group in self.tuned.items():
-            out[task] = f"{group.version}+{self.fast[task].version}"
+            out[task] = (
+                f"{group.version}+{self.fast[task].version}" if group.uses_fast(task) else group.version
+            )
         return out
 
     @property
@@ -270,12 +272,14 @@ class EncoderTagger:
     def predict_proba(self, task: str, texts: Sequence[str], encoded: Encoded) -> np.ndarray:
         """One task's probabilities (columns: :meth:`labels`)."""
         start = time.process_time()
-        fast = self.fast[task].predict_proba(list(texts))
         if task in self.tuned:
             group = self.tuned[task]
+            fast = self.fast[task].predict_proba(list(texts)) if group.uses_fast(task) else []
             proba = group.blend(task, encoded.tuned[group.group][task], fast)
         else:
-            proba = self.heads[task].predict_proba(encoded.embeddings, fast)
+            proba = self.heads[task].predict_proba(
+                encoded.embeddings, self.fast[task].predict_proba(list(texts))
+            )
         self._lap(task, start)
         return proba
 

