@@ -483,7 +483,7 @@ def meaning_duplicates(url: str, ids: tuple[int, ...]) -> dict[int, Any]:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def encoder_pending(url: str) -> int:
-    """Documents tagged by the fast tier and not encoded yet."""
-    from storage.tiers import encoder_backlog as count
+    """Documents tagged by the fast tier and not encoded yet (the figure 数据源健康 and status show)."""
+    from storage.encoder_backlog import count_encoder_backlog
 
-    return count(engine())
+    return count_encoder_backlog(engine()).total

@@ -1,7 +1,8 @@
-"""Which tier's models tagged the documents (``doc_tags.tier``) and how far the encoder tier has got.
+"""Which tier's models tagged the documents (``doc_tags.tier``), counted per tier.
 
 The fast n-gram tier tags every document first; the encoder tier follows, embedding each document
-(``encoder_tags``) and replacing its sentiment, emotion and category with the stacked models'.
+(``encoder_tags``) and replacing its sentiment, emotion and category with its own models' (the backlog
+count is :func:`storage.encoder_backlog.count_encoder_backlog`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,3 @@ def tier_counts(engine: Engine, start: datetime, end: datetime) -> dict[str, int
     )
     with engine.connect() as conn:
         return {str(tier): int(n) for tier, n in conn.execute(q)}
-
-
-def encoder_backlog(engine: Engine) -> int:
-    """Documents without an embedding yet (two index-only counts: every encoded row is a document's)."""
-    with engine.connect() as conn:
-        documents = int(conn.execute(select(func.count()).select_from(s.documents)).scalar_one())
-        encoded = int(conn.execute(select(func.count()).select_from(s.encoder_tags)).scalar_one())
-    return max(documents - encoded, 0)
