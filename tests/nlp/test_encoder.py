@@ -206,19 +206,22 @@ def test_stacked_classifier_maps_head_labels_to_task_order(tmp_path: Path, post_
 
 
 def test_the_shipped_encoder_tier_tags_plain_cases() -> None:
-    """The committed heads (sentiment, emotion; category did not beat the fast tier) on obvious posts."""
+    """The committed fine-tuned groups (posts: sentiment and emotion; category) on obvious texts."""
     tagger = load_encoder_tagger(None)
-    assert set(tagger.heads) == {"sentiment", "emotion"}
-    for head in tagger.heads.values():
-        assert (
-            head.meta["shipped"]
-            and head.meta["dev_macro_f1"]["stacked"]["usual"] > head.meta["dev_macro_f1"]["fast"]["usual"]
-        )
+    assert tagger.tasks == ["sentiment", "emotion", "category"] and not tagger.heads
+    for task, group in tagger.tuned.items():
+        scores = group.meta["held_back_macro_f1"][task]
+        assert task in group.meta["shipped"] and max(scores["blend_cv"], scores["tuned"]) > scores["fast"]
     rows = tagger.tag(
         [
             DocInput(1, "太开心了，今天收到了录取通知书，谢谢老师们！"),
             DocInput(2, "气死我了！投诉了三次都没人管，太过分了"),
+            DocInput(
+                3, "小区二次供水的楼顶水箱长年不清洗，自来水有很重的霉味，请环保部门来检测", "自来水有霉味"
+            ),
+            DocInput(4, "孩子所在的小学课后服务收费不合理，家长意见很大，请教育局核查", "小学课后服务收费"),
         ]
     )
     assert (rows[0]["sentiment"], rows[0]["emotion"]) == ("positive", "happy")
     assert (rows[1]["sentiment"], rows[1]["emotion"]) == ("negative", "angry")
+    assert rows[3]["category"] == "教育文体"
