@@ -150,3 +150,41 @@ def test_the_worker_stores_the_tuned_labels_and_keeps_the_fast_ones_elsewhere(
     wanted = dict(zip(ids, [lab for _, lab in posts], strict=True))
     agree = np.mean([after[i].sentiment == wanted[i] for i in ids])
     assert agree > 0.85, agree
+
+
+def test_a_group_run_blends_scores_and_ships_by_its_held_back_rows(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole training run on 400 real posts: the shipping rule and the form kept follow the scores."""
+    import json
+
+    from nlp import datasets as ds
+    from nlp.finetune_encoder import GroupData, _sentiment, run_group
+
+    monkeypatch.setenv("SENSING_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(ds, "shared_data_dir", lambda: shared_data)
+    rows = [(t, lab) for t, lab in ds.read_smp("usual", "eval") if t.strip()][:400]
+    texts, labels = [t for t, _ in rows], [lab for _, lab in rows]
+    fast = {task: load_classifier(task).predict_proba(texts) for task in ("emotion", "sentiment")}
+    dev = {
+        "usual": (
+            texts[:60],
+            {"emotion": list[str | None](labels[:60]), "sentiment": _sentiment(labels[:60])},
+        )
+    }
+    data = GroupData(
+        texts, {"emotion": list[str | None](labels), "sentiment": _sentiment(labels)}, fast, None, dev
+    )
+    meta = run_group("posts", load_e5(), epochs=1, root=tmp_path / "models", data=data)
+
+    assert meta["start_layer"] == 10 and set(meta["held_back_macro_f1"]) == {"emotion", "sentiment"}
+    for task, scores in meta["held_back_macro_f1"].items():
+        assert meta["uses_fast_tier"][task] == (scores["tuned"] < scores["blend_cv"])
+        assert (task in meta["shipped"]) == (max(scores["tuned"], scores["blend_cv"]) > scores["fast"])
+        assert set(meta["dev_macro_f1"][task]["usual"]) == {"fast", "tuned", "blend"}
+    folder = tmp_path / "models" / "tuned-posts"
+    assert folder.is_dir() == bool(meta["shipped"])
+    if meta["shipped"]:
+        assert json.loads((folder / "meta.json").read_text(encoding="utf-8"))["shipped"] == meta["shipped"]
+        assert tuned_tasks(tmp_path / "models") == set(meta["shipped"])
+    assert list((tmp_path / "cache" / "states").glob("*.npz"))  # the lower layers were cached
