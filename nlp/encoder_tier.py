@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 TASKS: tuple[str, ...] = tuple(TASK_CODES)
 HEADS_DIR = MODELS_DIR / "encoder"
 HEAD_FILE = "head.joblib"
+#: Texts per forward pass of the PyTorch encoder (sorted by length first: little padding).
+SUB_BATCH = 8
 
 
 @dataclass
@@ -244,9 +246,33 @@ class EncoderTagger:
         return self.encode(texts).embeddings
 
     def encode(self, texts: Sequence[str]) -> Encoded:
-        """Embeddings of ``texts`` and, with fine-tuned groups, their probabilities (one pass of the layers)."""
+        """Embeddings of ``texts`` and, with fine-tuned groups, their probabilities (one pass of the layers).
+
+        Texts run in small batches of similar length, so a long 问政 message does not pad a batch of
+        short posts to its length.
+        """
         if not self.tuned:
             return Encoded(self.encoder.embed(texts))
+        prepared = [prepare(t, self.encoder.max_chars) for t in texts]
+        order = np.argsort([len(t) for t in prepared], kind="stable")
+        parts = [
+            self._encode_tuned([prepared[i] for i in order[k : k + SUB_BATCH]])
+            for k in range(0, len(order), SUB_BATCH)
+        ]
+        if not parts:
+            return Encoded(np.zeros((0, 384), dtype=np.float32))
+        back = np.argsort(order, kind="stable")
+        embeddings = np.concatenate([p.embeddings for p in parts])[back]
+        tuned = {
+            name: {
+                task: np.concatenate([p.tuned[name][task] for p in parts])[back]
+                for task in parts[0].tuned[name]
+            }
+            for name in parts[0].tuned
+        }
+        return Encoded(embeddings, tuned)
+
+    def _encode_tuned(self, texts: Sequence[str]) -> Encoded:
         import torch
         import torch.nn.functional as F
 
@@ -255,7 +281,7 @@ class EncoderTagger:
         assert self.backbone is not None
         groups = {group.group: group for group in self.tuned.values()}
         with torch.inference_mode():
-            ids, mask = self.backbone.tokenize([prepare(t, self.encoder.max_chars) for t in texts])
+            ids, mask = self.backbone.tokenize(texts)
             x = self.backbone.embed_tokens(ids)
             done = 0
             tuned: dict[str, dict[str, np.ndarray]] = {}
@@ -266,8 +292,7 @@ class EncoderTagger:
                     if group.start == start:
                         tuned[name] = group.top.proba(x, mask)
             pooled = mean_pool(self.backbone.run(x, mask, done), mask)
-            embeddings = F.normalize(pooled, dim=-1).numpy()
-        return Encoded(embeddings, tuned)
+            return Encoded(F.normalize(pooled, dim=-1).numpy(), tuned)
 
     def predict_proba(self, task: str, texts: Sequence[str], encoded: Encoded) -> np.ndarray:
         """One task's probabilities (columns: :meth:`labels`)."""
