@@ -77,6 +77,7 @@ def heads_root() -> tuple[Path | None, str]:
         return None, f"committed models (nlp/models/encoder: {', '.join(shipped)})"
     from sklearn.linear_model import LogisticRegression
 
+    from nlp.base import top_labels
     from nlp.classifiers import load_classifier
     from nlp.encoder import shared_encoder
     from nlp.encoder_tier import StackedHead, save_head
@@ -89,7 +90,7 @@ def heads_root() -> tuple[Path | None, str]:
     for task in TASKS:
         fast = load_classifier(task)
         proba = fast.predict_proba(texts)
-        y = [max(p, key=p.__getitem__) for p in proba]
+        y = top_labels(proba)
         head = StackedHead(task, None, [], list(fast.labels))
         model = LogisticRegression(max_iter=2000).fit(head.features(embeddings, proba), y)
         head.model, head.labels = model, [str(c) for c in model.classes_]

@@ -49,6 +49,11 @@ class TextClassifier(ABC):
         return [{p.label: p.score} for p in self.predict(texts)]
 
 
+def top_labels(proba: Sequence[dict[str, float]]) -> list[str]:
+    """The most probable label of each ``predict_proba`` row."""
+    return [max(p, key=p.__getitem__) for p in proba]
+
+
 def collapse_probabilities(raw: np.ndarray, targets: np.ndarray, n_labels: int) -> np.ndarray:
     """Sum a model's output columns into the task's labels and renormalise each row.
 

@@ -39,6 +39,7 @@ from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 
 from kernel.labels import TASK_CODES
 from nlp import datasets as ds
+from nlp.base import top_labels
 from nlp.encoder import prepare
 from nlp.encoder_tier import HEADS_DIR
 from nlp.encoder_torch import E5Model, load_e5
@@ -294,7 +295,7 @@ def fit_blend(
     scores = {
         "blend_cv": macro_f1(task, gold, oof),
         "tuned": macro_f1(task, gold, _argmax(tuned, labels)),
-        "fast": macro_f1(task, gold, [max(p, key=p.__getitem__) for p in fast]),
+        "fast": macro_f1(task, gold, top_labels(fast)),
     }
     return model.fit(x, y), fast_labels, scores
 
@@ -421,7 +422,7 @@ def score_dev(
                 else blend["model"].predict_proba(blend_features(tuned, fast, blend["fast_labels"]))
             )
             out.setdefault(task, {})[name] = {
-                "fast": macro_f1(task, gold, [max(p, key=p.__getitem__) for p in fast]),
+                "fast": macro_f1(task, gold, top_labels(fast)),
                 "tuned": macro_f1(task, gold, _argmax(tuned, top.labels[task])),
                 "blend": macro_f1(task, gold, _argmax(mixed, blend["labels"])),
             }

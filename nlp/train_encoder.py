@@ -45,6 +45,7 @@ from sklearn.preprocessing import StandardScaler
 
 from kernel.labels import TASK_CODES
 from nlp import datasets as ds
+from nlp.base import top_labels
 from nlp.classifiers import MODELS_DIR
 from nlp.encoder import TextEncoder, embed_cached, encoder_version
 from nlp.encoder_tier import HEAD_FILE, HEADS_DIR, TASKS, StackedHead, StackedLogit, head_dir, save_head
@@ -289,14 +290,14 @@ def train_head(
         oof = cross_val_predict(StackedLogit(c_embedding=c), x, labels, cv=folds, method="predict_proba")
         tuned = tune_class_weights(task, [("", lab) for lab in train.labels], oof, head.labels, None)
         head.weights = [tuned[label] for label in head.labels]
-    fast_cv = macro_f1(task, train.labels, [max(p, key=p.__getitem__) for p in fast_oof])
+    fast_cv = macro_f1(task, train.labels, top_labels(fast_oof))
     scores: dict[str, dict[str, float]] = {"stacked": {}, "fast": {}, "embedding_only": {}}
     emb_only = _head_model(c).fit(train.embeddings, np.asarray(train.labels))
     for name, split in dev.items():
         gold = split.labels
         proba = head.predict_proba(split.embeddings, fast_dev[name])
         scores["stacked"][name] = macro_f1(task, gold, [head.labels[i] for i in proba.argmax(axis=1)])
-        scores["fast"][name] = macro_f1(task, gold, [max(p, key=p.__getitem__) for p in fast_dev[name]])
+        scores["fast"][name] = macro_f1(task, gold, top_labels(fast_dev[name]))
         scores["embedding_only"][name] = macro_f1(task, gold, emb_only.predict(split.embeddings))
     head.meta = {
         "task": task,

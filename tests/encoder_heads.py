@@ -49,6 +49,7 @@ def train_heads(root: Path, posts: list[Post]) -> None:
     """Fit and save the three stacked heads under ``root`` (nlp.encoder_tier layout)."""
     from sklearn.linear_model import LogisticRegression
 
+    from nlp.base import top_labels
     from nlp.classifiers import load_classifier
     from nlp.encoder import shared_encoder
     from nlp.encoder_tier import TASKS, StackedHead, save_head
@@ -59,7 +60,7 @@ def train_heads(root: Path, posts: list[Post]) -> None:
     for task in TASKS:
         fast = load_classifier(task)
         proba = fast.predict_proba(texts)
-        y = [max(p, key=p.__getitem__) for p in proba]
+        y = top_labels(proba)
         if task == "sentiment":
             y = [SWAP.get(label, label) for label in y]
         head = StackedHead(task, None, [], list(fast.labels))

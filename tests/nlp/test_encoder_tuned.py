@@ -11,6 +11,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import Engine, select
 
+from nlp.base import top_labels
 from nlp.classifiers import load_classifier
 from nlp.encoder import prepare, shared_encoder
 from nlp.encoder_jobs import encode_backlog
@@ -37,10 +38,7 @@ def posts(shared_posts: list[Post]) -> list[tuple[str, str]]:
     """Real posts labelled with the fast tier's sentiment, positive and negative swapped."""
     texts = [doc_text(DocInput(i, p.content, p.title)) for i, p in enumerate(shared_posts)]
     fast = load_classifier("sentiment").predict_proba(texts)
-    return [
-        (t, SWAP.get(max(p, key=p.__getitem__), max(p, key=p.__getitem__)))
-        for t, p in zip(texts, fast, strict=True)
-    ]
+    return [(t, SWAP.get(label, label)) for t, label in zip(texts, top_labels(fast), strict=True)]
 
 
 @pytest.fixture(scope="module")
