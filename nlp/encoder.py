@@ -19,12 +19,15 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from kernel.vectors import DIM, pack, unpack
 
 logger = logging.getLogger(__name__)
+S = TypeVar("S")
+T = TypeVar("T")
 __all__ = ["DIM", "TextEncoder", "embed_cached", "pack", "prepare", "shared_encoder", "unpack"]
 
 MAX_CHARS = 160
@@ -94,21 +97,33 @@ def embed_cached(
     again. Each piece is named by the digest of its own texts.
     """
     folder = cache_dir / f"{encoder_version()}-{MAX_CHARS}"
+    parts = cached_chunks(texts, folder, embed, chunk, ".npy", np.save, np.load)
+    return np.concatenate(parts) if parts else np.zeros((0, DIM), dtype=np.float32)
+
+
+def cached_chunks(
+    texts: Sequence[str],
+    folder: Path,
+    compute: Callable[[list[str]], S],
+    chunk: int,
+    suffix: str,
+    save: Callable[[Path, S], Any],
+    load: Callable[[Path], T],
+) -> list[T]:
+    """``compute`` over ``chunk``-text pieces, each result saved once under ``folder`` (named by the
+    digest of its texts, written to a temporary file first) and read back on later runs."""
     folder.mkdir(parents=True, exist_ok=True)
-    parts = []
+    parts: list[T] = []
     for start in range(0, len(texts), chunk):
         piece = list(texts[start : start + chunk])
-        path = folder / f"{chunk_key(piece)}.npy"
-        if path.is_file():
-            parts.append(np.load(path))
-            continue
-        vectors = embed(piece)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, vectors)
-        tmp.replace(path)
-        parts.append(vectors)
-        logger.info("embedded %d/%d", start + len(piece), len(texts))
-    return np.concatenate(parts) if parts else np.zeros((0, DIM), dtype=np.float32)
+        path = folder / f"{chunk_key(piece)}{suffix}"
+        if not path.is_file():
+            tmp = path.with_name(f"{path.stem}.tmp{suffix}")
+            save(tmp, compute(piece))
+            tmp.replace(path)
+            logger.info("%s: %d/%d computed", folder.name, start + len(piece), len(texts))
+        parts.append(load(path))
+    return parts
 
 
 def chunk_key(texts: Sequence[str]) -> str:

@@ -40,7 +40,7 @@ from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from kernel.labels import TASK_CODES
 from nlp import datasets as ds
 from nlp.base import top_labels
-from nlp.encoder import prepare
+from nlp.encoder import cached_chunks, prepare
 from nlp.encoder_tier import HEADS_DIR
 from nlp.encoder_torch import E5Model, load_e5
 from nlp.encoder_tuned import BLEND_FILE, LAYERS_FILE, TunedTop, blend_features, tuned_dir
@@ -66,29 +66,28 @@ GROUPS: dict[str, tuple[str, ...]] = {"posts": ("emotion", "sentiment"), "catego
 # --- cached hidden states ------------------------------------------------------------------
 
 
-def _key(texts: Sequence[str], start: int) -> str:
-    return hashlib.sha1(("\x00".join(texts) + f"|{start}").encode("utf-8")).hexdigest()[:20]
-
-
 def lower_states(model: E5Model, texts: Sequence[str], start: int, chunk: int = 512) -> list[np.ndarray]:
     """Hidden states after layer ``start`` for each text (fp16 ``(tokens, 384)``), through a resumable cache."""
-    folder = cache_dir() / "states"
-    folder.mkdir(parents=True, exist_ok=True)
-    out: list[np.ndarray] = []
-    for first in range(0, len(texts), chunk):
-        piece = [prepare(t) for t in texts[first : first + chunk]]
-        path = folder / f"{_key(piece, start)}.npz"
-        if not path.is_file():
-            flat, lengths = _compute_states(model, piece, start)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, flat=flat, lengths=lengths)
-            tmp.replace(path)
-            logger.info("states %d/%d", first + len(piece), len(texts))
+
+    def save(path: Path, value: tuple[np.ndarray, np.ndarray]) -> None:
+        np.savez(path, flat=value[0], lengths=value[1])
+
+    def load(path: Path) -> list[np.ndarray]:
         with np.load(path) as saved:
-            bounds = np.concatenate([[0], np.cumsum(saved["lengths"])])
-            flat = saved["flat"]
-            out.extend(flat[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1))
-    return out
+            return split_states(saved["flat"], saved["lengths"])
+
+    prepared = [prepare(t) for t in texts]
+    folder = cache_dir() / "states" / f"after-layer-{start}"
+    pieces = cached_chunks(
+        prepared, folder, lambda piece: _compute_states(model, piece, start), chunk, ".npz", save, load
+    )
+    return [state for piece in pieces for state in piece]
+
+
+def split_states(flat: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    """Per-text states from their concatenation and token counts."""
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    return [flat[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
 
 
 @torch.inference_mode()

@@ -18,7 +18,7 @@ from nlp.encoder_jobs import encode_backlog
 from nlp.encoder_tier import EncoderTagger, has_head, load_encoder_tagger, load_stacked_classifier
 from nlp.encoder_torch import load_e5
 from nlp.encoder_tuned import TunedTop, blend_features, load_tuned, tuned_tasks
-from nlp.finetune_encoder import _compute_states, fine_tune, predict, save_tuned
+from nlp.finetune_encoder import _compute_states, fine_tune, predict, save_tuned, split_states
 from nlp.pipeline import DocInput, doc_text
 from storage import schema as s
 from tests.encoder_heads import SWAP, Post, seed_posts
@@ -28,9 +28,7 @@ LABELS = ["positive", "neutral", "negative"]
 
 def _states(texts: list[str]) -> list[np.ndarray]:
     model = load_e5()
-    flat, lengths = _compute_states(model, [prepare(t) for t in texts], model.cfg.layers - 2)
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
-    return [flat[bounds[i] : bounds[i + 1]] for i in range(len(texts))]
+    return split_states(*_compute_states(model, [prepare(t) for t in texts], model.cfg.layers - 2))
 
 
 @pytest.fixture(scope="module")
@@ -185,4 +183,4 @@ def test_a_group_run_blends_scores_and_ships_by_its_held_back_rows(
     if meta["shipped"]:
         assert json.loads((folder / "meta.json").read_text(encoding="utf-8"))["shipped"] == meta["shipped"]
         assert tuned_tasks(tmp_path / "models") == set(meta["shipped"])
-    assert list((tmp_path / "cache" / "states").glob("*.npz"))  # the lower layers were cached
+    assert list((tmp_path / "cache" / "states").rglob("*.npz"))  # the lower layers were cached
