@@ -203,15 +203,12 @@ def _batches(lengths: Sequence[int], size: int, rng: np.random.Generator | None)
     return out
 
 
-@torch.inference_mode()
 def predict(top: TunedTop, states: Sequence[np.ndarray], batch: int = 64) -> dict[str, np.ndarray]:
-    """Probabilities per task (columns in ``top.labels[task]`` order)."""
-    top.eval()
+    """Probabilities per task (columns in ``top.labels[task]`` order), in batches of similar length."""
     out = {task: np.zeros((len(states), len(names)), dtype=np.float32) for task, names in top.labels.items()}
     for rows in _batches([len(s) for s in states], batch, None):
-        logits = top(*pad([states[i] for i in rows]))
-        for task, value in logits.items():
-            out[task][rows] = F.softmax(value, dim=-1).numpy()
+        for task, value in top.proba(*pad([states[i] for i in rows])).items():
+            out[task][rows] = value
     return out
 
 
