@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from kernel.labels import TASK_CODES
 from nlp.base import MappedProbabilityClassifier, ModelNotFoundError, TextClassifier
 from nlp.classifiers import MODELS_DIR
-from nlp.encoder import TextEncoder, encoder_version, prepare, shared_encoder
+from nlp.encoder import DIM, TextEncoder, encoder_version, prepare, shared_encoder
 from nlp.pipeline import DocInput, doc_text
 
 if TYPE_CHECKING:
@@ -253,46 +253,27 @@ class EncoderTagger:
         """
         if not self.tuned:
             return Encoded(self.encoder.embed(texts))
+        from nlp.encoder_torch import length_batches
+
         prepared = [prepare(t, self.encoder.max_chars) for t in texts]
-        order = np.argsort([len(t) for t in prepared], kind="stable")
-        parts = [
-            self._encode_tuned([prepared[i] for i in order[k : k + SUB_BATCH]])
-            for k in range(0, len(order), SUB_BATCH)
-        ]
-        if not parts:
-            return Encoded(np.zeros((0, 384), dtype=np.float32))
-        back = np.argsort(order, kind="stable")
-        embeddings = np.concatenate([p.embeddings for p in parts])[back]
-        tuned = {
-            name: {
-                task: np.concatenate([p.tuned[name][task] for p in parts])[back]
-                for task in parts[0].tuned[name]
-            }
-            for name in parts[0].tuned
-        }
+        embeddings = np.zeros((len(prepared), DIM), dtype=np.float32)
+        tuned: dict[str, dict[str, np.ndarray]] = {}
+        for rows in length_batches([len(t) for t in prepared], SUB_BATCH):
+            part = self._encode_tuned([prepared[i] for i in rows])
+            embeddings[rows] = part.embeddings
+            for name, probabilities in part.tuned.items():
+                for task, p in probabilities.items():
+                    column = tuned.setdefault(name, {}).setdefault(
+                        task, np.zeros((len(prepared), p.shape[1]), dtype=np.float32)
+                    )
+                    column[rows] = p
         return Encoded(embeddings, tuned)
 
     def _encode_tuned(self, texts: Sequence[str]) -> Encoded:
-        import torch
-        import torch.nn.functional as F
-
-        from nlp.encoder_torch import mean_pool
-
         assert self.backbone is not None
         groups = {group.group: group for group in self.tuned.values()}
-        with torch.inference_mode():
-            ids, mask = self.backbone.tokenize(texts)
-            x = self.backbone.embed_tokens(ids)
-            done = 0
-            tuned: dict[str, dict[str, np.ndarray]] = {}
-            for start in sorted({g.start for g in groups.values()}):
-                x = self.backbone.run(x, mask, done, start)
-                done = start
-                for name, group in groups.items():
-                    if group.start == start:
-                        tuned[name] = group.top.proba(x, mask)
-            pooled = mean_pool(self.backbone.run(x, mask, done), mask)
-            return Encoded(F.normalize(pooled, dim=-1).numpy(), tuned)
+        embeddings, tapped, mask = self.backbone.encode(texts, [g.start for g in groups.values()])
+        return Encoded(embeddings, {name: g.top.proba(tapped[g.start], mask) for name, g in groups.items()})
 
     def predict_proba(self, task: str, texts: Sequence[str], encoded: Encoded) -> np.ndarray:
         """One task's probabilities (columns: :meth:`labels`)."""
@@ -311,7 +292,7 @@ class EncoderTagger:
     def tag(self, docs: Sequence[DocInput]) -> list[dict[str, Any]]:
         texts = [doc_text(d) for d in docs]
         start = time.process_time()
-        encoded = self.encode(texts) if texts else Encoded(np.zeros((0, 384), dtype=np.float32))
+        encoded = self.encode(texts) if texts else Encoded(np.zeros((0, DIM), dtype=np.float32))
         self._lap("encoder", start)
         rows: list[dict[str, Any]] = [
             {"document_id": d.id, "embedding": encoded.embeddings[i]} for i, d in enumerate(docs)

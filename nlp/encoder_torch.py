@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["E5Config", "E5Model", "EncoderLayer", "Tokenizer", "load_e5", "weights_path"]
+__all__ = ["E5Config", "E5Model", "EncoderLayer", "Tokenizer", "length_batches", "load_e5", "weights_path"]
 
 _QK = 32
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
@@ -205,10 +205,31 @@ class E5Model(nn.Module):
         return top
 
     @torch.inference_mode()
+    def encode(
+        self, texts: Sequence[str], taps: Sequence[int] = ()
+    ) -> tuple[np.ndarray, dict[int, torch.Tensor], torch.Tensor]:
+        """One pass over ``texts``: the embeddings (as :meth:`embed`), the hidden states after each
+        layer in ``taps`` (what fine-tuned tops read), and the mask of real tokens."""
+        ids, mask = self.tokenize(texts)
+        x = self.embed_tokens(ids)
+        done = 0
+        tapped: dict[int, torch.Tensor] = {}
+        for start in sorted(set(taps)):
+            x = self.run(x, mask, done, start)
+            done = start
+            tapped[start] = x
+        pooled = mean_pool(self.run(x, mask, done), mask)
+        return F.normalize(pooled, dim=-1).numpy(), tapped, mask
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised mean-pooled embeddings, ``(n, 384)`` float32 (the C engine's output)."""
-        ids, mask = self.tokenize(texts)
-        return F.normalize(mean_pool(self.run(self.embed_tokens(ids), mask), mask), dim=-1).numpy()
+        return self.encode(texts)[0]
+
+
+def length_batches(lengths: Sequence[int], size: int) -> list[np.ndarray]:
+    """Row indices in batches of ``size``, shortest first, so each batch pads little."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 def mean_pool(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,15 @@ from torch import nn
 
 from nlp.encoder_torch import E5Model, load_e5, mean_pool
 
-__all__ = ["TunedGroup", "TunedTop", "blend_features", "load_tuned", "tuned_dir", "tuned_tasks"]
+__all__ = [
+    "TunedGroup",
+    "TunedTop",
+    "blend_features",
+    "blend_proba",
+    "load_tuned",
+    "tuned_dir",
+    "tuned_tasks",
+]
 
 PREFIX = "tuned-"
 LAYERS_FILE = "layers.pt"
@@ -82,10 +90,14 @@ class TunedGroup:
 
     def blend(self, task: str, tuned: np.ndarray, fast: Sequence[dict[str, float]]) -> np.ndarray:
         """Blended probabilities of ``task`` (columns: :meth:`labels`)."""
-        spec = self.blends[task]
-        if spec["model"] is None:
-            return tuned
-        return np.asarray(spec["model"].predict_proba(blend_features(tuned, fast, spec["fast_labels"])))
+        return blend_proba(self.blends[task], tuned, fast)
+
+
+def blend_proba(spec: dict[str, Any], tuned: np.ndarray, fast: Sequence[dict[str, float]]) -> np.ndarray:
+    """A task's probabilities from its blend ``spec``: the tuned ones alone where ``spec["model"]`` is None."""
+    if spec["model"] is None:
+        return tuned
+    return np.asarray(spec["model"].predict_proba(blend_features(tuned, fast, spec["fast_labels"])))
 
 
 def tuned_dir(group: str, root: Path) -> Path:

@@ -42,8 +42,8 @@ from nlp import datasets as ds
 from nlp.base import top_labels
 from nlp.encoder import cached_chunks, prepare
 from nlp.encoder_tier import HEADS_DIR
-from nlp.encoder_torch import E5Model, load_e5
-from nlp.encoder_tuned import BLEND_FILE, LAYERS_FILE, TunedTop, blend_features, tuned_dir
+from nlp.encoder_torch import E5Model, length_batches, load_e5
+from nlp.encoder_tuned import BLEND_FILE, LAYERS_FILE, TunedTop, blend_features, blend_proba, tuned_dir
 from nlp.train_data import SEED
 from nlp.train_encoder import (
     Embedder,
@@ -94,10 +94,8 @@ def split_states(flat: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
 def _compute_states(
     model: E5Model, texts: Sequence[str], start: int, batch: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort([len(t) for t in texts], kind="stable")
     states: list[np.ndarray] = [np.zeros((0, 0))] * len(texts)
-    for first in range(0, len(texts), batch):
-        rows = order[first : first + batch]
+    for rows in length_batches([len(t) for t in texts], batch):
         ids, mask = model.tokenize([texts[i] for i in rows])
         x = model.run(model.embed_tokens(ids), mask, 0, start)
         for j, i in enumerate(rows):
@@ -189,24 +187,22 @@ def pad(states: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return x, mask
 
 
-def _batches(lengths: Sequence[int], size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
-    """Batches of similar length (less padding); shuffled when ``rng`` is given."""
-    order = np.arange(len(lengths)) if rng is None else rng.permutation(len(lengths))
+def _batches(lengths: Sequence[int], size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Training batches: shuffled, then of similar length within pools of 50 batches (less padding)."""
+    order = rng.permutation(len(lengths))
     out: list[np.ndarray] = []
     pool = size * 50
     for first in range(0, len(order), pool):
         block = order[first : first + pool]
-        block = block[np.argsort([lengths[i] for i in block], kind="stable")]
-        out.extend(block[i : i + size] for i in range(0, len(block), size))
-    if rng is not None:
-        rng.shuffle(out)  # type: ignore[arg-type]
+        out.extend(block[rows] for rows in length_batches([lengths[i] for i in block], size))
+    rng.shuffle(out)  # type: ignore[arg-type]
     return out
 
 
 def predict(top: TunedTop, states: Sequence[np.ndarray], batch: int = 64) -> dict[str, np.ndarray]:
     """Probabilities per task (columns in ``top.labels[task]`` order), in batches of similar length."""
     out = {task: np.zeros((len(states), len(names)), dtype=np.float32) for task, names in top.labels.items()}
-    for rows in _batches([len(s) for s in states], batch, None):
+    for rows in length_batches([len(s) for s in states], batch):
         for task, value in top.proba(*pad([states[i] for i in rows])).items():
             out[task][rows] = value
     return out
@@ -233,7 +229,7 @@ def fine_tune(
         weight_decay=0.01,
     )
     lengths = [len(s) for s in states]
-    steps = epochs * len(_batches(lengths, batch, None))
+    steps = epochs * -(-len(lengths) // batch)  # batches per epoch: pools hold whole batches
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda k: min((k + 1) / warmup, max(0.0, (steps - k) / max(1, steps - warmup)))
@@ -412,11 +408,7 @@ def score_dev(
             gold = [str(dev_labels[task][i]) for i in keep]
             fast = fast_models[task].predict_proba([texts[i] for i in keep])
             tuned = proba[task][keep]
-            mixed = (
-                tuned
-                if blend["model"] is None
-                else blend["model"].predict_proba(blend_features(tuned, fast, blend["fast_labels"]))
-            )
+            mixed = blend_proba(blend, tuned, fast)
             out.setdefault(task, {})[name] = {
                 "fast": macro_f1(task, gold, top_labels(fast)),
                 "tuned": macro_f1(task, gold, _argmax(tuned, top.labels[task])),
@@ -462,10 +454,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = model.cfg.layers - args.top
     for group in groups:
         data = LOADERS[group]()
-        lower_states(model, data.texts, start)
-        for texts, _ in data.dev.values():
-            lower_states(model, texts, start)
-        if args.cache_only:
+        if args.cache_only:  # run_group reads the same cache, computing what is missing
+            for texts in [data.texts, *(texts for texts, _ in data.dev.values())]:
+                lower_states(model, texts, start)
             continue
         meta = run_group(group, model, args.epochs, args.max_minutes, args.out, data, args.lr, args.top)
         print(
