@@ -377,21 +377,39 @@ def pseudo_labels(
     states: Sequence[np.ndarray],
     fast: dict[str, Sequence[dict[str, float]]],
     threshold: float = PSEUDO_CONFIDENCE,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Rows the teacher labels with at least ``threshold`` probability on every task, and their labels.
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Rows the teacher labels with at least ``threshold`` probability on every task, their labels
+    and that probability (the lowest over the tasks).
 
     Labels come back as indices into ``top.labels[task]`` (the student's heads share the teacher's).
     """
     proba = predict(top, states)
-    keep = np.ones(len(states), dtype=bool)
+    confidence = np.ones(len(states))
     picked: dict[str, np.ndarray] = {}
     for task, names in top.labels.items():
         mixed = blend_proba(blends[task], proba[task], fast[task])
         order = [names.index(lab) for lab in blends[task]["labels"]]
-        keep &= mixed.max(axis=1) >= threshold
+        confidence = np.minimum(confidence, mixed.max(axis=1))
         picked[task] = np.array(order, dtype=np.int64)[mixed.argmax(axis=1)]
-    rows = np.flatnonzero(keep)
-    return rows, {task: value[rows] for task, value in picked.items()}
+    rows = np.flatnonzero(confidence >= threshold)
+    return rows, {task: value[rows] for task, value in picked.items()}, confidence[rows]
+
+
+def match_shares(picked: np.ndarray, confidence: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Positions in ``picked`` to keep so that its labels come in ``shares``' proportions.
+
+    The most confident rows of each label are kept, as many as the scarcest label allows: raw
+    messages lean to one label (附件3 is mostly housing), and a student fed them as they come
+    learns that lean instead of the text.
+    """
+    available = np.bincount(picked, minlength=len(shares))
+    total = min(available[k] / share for k, share in enumerate(shares) if share > 0)
+    out = []
+    for k, share in enumerate(shares):
+        mine = np.flatnonzero(picked == k)
+        mine = mine[np.argsort(-confidence[mine], kind="stable")]
+        out.append(mine[: int(np.floor(share * total + 1e-9))])
+    return np.sort(np.concatenate(out))
 
 
 def run_group(
@@ -408,8 +426,9 @@ def run_group(
     """Fine-tune, blend, score and save one group; returns its meta.
 
     With ``self_train`` and unlabelled texts, the model trained on the labelled rows is a teacher:
-    the unlabelled texts it labels with at least :data:`PSEUDO_CONFIDENCE` join the labelled rows,
-    and a fresh student is trained on both, then blended and judged on the same held-back rows.
+    of the unlabelled texts it labels with at least :data:`PSEUDO_CONFIDENCE`, the most confident
+    ones in the labelled rows' label shares join them (:func:`match_shares`), and a fresh student
+    is trained on both, then blended and judged on the same held-back rows.
     """
     from nlp.classifiers import load_classifier
 
@@ -437,7 +456,12 @@ def run_group(
     if self_train and data.unlabelled:
         raw_states = lower_states(model, data.unlabelled, start)
         fast_raw = {task: fast_models[task].predict_proba(data.unlabelled) for task in tasks}
-        rows, pseudo = pseudo_labels(top, blends, raw_states, fast_raw, PSEUDO_CONFIDENCE)
+        rows, pseudo, confidence = pseudo_labels(top, blends, raw_states, fast_raw, PSEUDO_CONFIDENCE)
+        confident = len(rows)
+        first = tune_targets[tasks[0]]
+        shares = np.bincount(first[first >= 0], minlength=len(labels[tasks[0]])) / (first >= 0).sum()
+        kept = match_shares(pseudo[tasks[0]], confidence, shares)
+        rows, pseudo = rows[kept], {task: value[kept] for task, value in pseudo.items()}
         teacher = {"held_back_macro_f1": blend_scores, "training": log}
         top, log = _tune(
             model,
@@ -452,8 +476,10 @@ def run_group(
         blends, blend_scores = _blends(data, top, states, blend_rows)
         log["self_training"] = {
             "unlabelled": len(data.unlabelled),
+            "confident": confident,
             "pseudo_labelled": len(rows),
             "confidence": PSEUDO_CONFIDENCE,
+            "balanced_to": f"the {tasks[0]} labels' shares in the labelled rows",
             "per_label": {
                 task: {lab: int((pseudo[task] == k).sum()) for k, lab in enumerate(labels[task])}
                 for task in tasks
@@ -469,7 +495,8 @@ def run_group(
     )
     pseudo_note = (
         f", plus {log['self_training']['pseudo_labelled']} raw unlabelled messages the same model, trained "
-        f"first on the labelled rows alone, labelled with probability >= {PSEUDO_CONFIDENCE} (self-training)"
+        f"first on the labelled rows alone, labelled with probability >= {PSEUDO_CONFIDENCE}, in the "
+        "labelled rows' label shares (self-training)"
         if "self_training" in log
         else ""
     )

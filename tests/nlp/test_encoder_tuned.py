@@ -18,7 +18,15 @@ from nlp.encoder_jobs import encode_backlog
 from nlp.encoder_tier import EncoderTagger, has_head, load_encoder_tagger, load_stacked_classifier
 from nlp.encoder_torch import load_e5
 from nlp.encoder_tuned import TunedTop, blend_features, load_tuned, tuned_tasks
-from nlp.finetune_encoder import _compute_states, fine_tune, predict, pseudo_labels, save_tuned, split_states
+from nlp.finetune_encoder import (
+    _compute_states,
+    fine_tune,
+    match_shares,
+    predict,
+    pseudo_labels,
+    save_tuned,
+    split_states,
+)
 from nlp.pipeline import DocInput, doc_text
 from storage import schema as s
 from tests.encoder_heads import SWAP, Post, seed_posts
@@ -132,12 +140,23 @@ def test_pseudo_labels_are_the_confident_blended_labels_in_the_heads_order(
     assert group.labels("sentiment") != LABELS  # the blend's columns are sorted: the mapping matters
     kept = []
     for threshold in (0.5, 0.99):
-        rows, picked = pseudo_labels(top, group.blends, states, {"sentiment": fast}, threshold)
+        rows, picked, confidence = pseudo_labels(top, group.blends, states, {"sentiment": fast}, threshold)
         assert list(rows) == list(np.flatnonzero(blended.max(axis=1) >= threshold))
+        assert np.allclose(confidence, blended[rows].max(axis=1), atol=1e-6)
         names = [group.labels("sentiment")[k] for k in blended[rows].argmax(axis=1)]
         assert [LABELS[k] for k in picked["sentiment"]] == names
         kept.append(len(rows))
     assert kept[0] > kept[1] > 0, kept
+
+
+def test_pseudo_labels_are_kept_in_the_labelled_rows_shares_most_confident_first() -> None:
+    picked = np.array([0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2])
+    confidence = np.array([0.91, 0.99, 0.95, 0.92, 0.97, 0.93, 0.96, 0.90, 0.94, 0.98, 0.92])
+    kept = match_shares(picked, confidence, np.array([0.5, 0.25, 0.25]))
+    # label 1 has two rows at a quarter share: 8 rows in all, 4 of label 0, 2 of each other one
+    assert list(kept) == [1, 2, 4, 5, 6, 7, 8, 9]
+    assert len(match_shares(picked, confidence, np.array([0.5, 0.0, 0.5]))) == 6  # 3 + 0 + 3
+    assert len(match_shares(np.array([0, 0]), np.array([0.9, 0.95]), np.array([0.5, 0.5]))) == 0
 
 
 def test_tuned_models_need_the_backbone(tuned_root: Path) -> None:
@@ -212,7 +231,8 @@ def test_a_group_run_blends_scores_and_ships_by_its_held_back_rows(
     assert list((tmp_path / "cache" / "states").rglob("*.npz"))  # the lower layers were cached
     # self-training: a teacher on the labelled rows labelled some of the 120 unlabelled posts
     self_training = meta["training"]["self_training"]
-    assert self_training["unlabelled"] == 120 and 0 < self_training["pseudo_labelled"] < 120
+    assert self_training["unlabelled"] == 120
+    assert 0 < self_training["pseudo_labelled"] <= self_training["confident"] < 120
     assert self_training["confidence"] == 0.5
     for counts in self_training["per_label"].values():
         assert sum(counts.values()) == self_training["pseudo_labelled"]
