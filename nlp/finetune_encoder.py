@@ -25,7 +25,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -375,7 +375,7 @@ def pseudo_labels(
     top: TunedTop,
     blends: dict[str, Any],
     states: Sequence[np.ndarray],
-    fast: dict[str, Sequence[dict[str, float]]],
+    fast: Mapping[str, Sequence[dict[str, float]]],
     threshold: float = PSEUDO_CONFIDENCE,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """Rows the teacher labels with at least ``threshold`` probability on every task, their labels
