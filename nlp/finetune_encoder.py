@@ -11,7 +11,10 @@ on the CPU, in bounded time:
 3. on the other 15 % (training rows the tuned model never saw) a logistic regression learns how
    to blend the tuned model's log-probabilities with the fast tier's out-of-fold ones; the blend
    ships only if it beats the fast tier there. Dev sets are scored for the model card and decide
-   nothing.
+   nothing;
+4. with ``--self-train`` (category), that model is a teacher: it labels the raw unlabelled 问政
+   messages, the confident labels join the training rows in the labelled rows' label shares, and
+   a fresh student goes through steps 2 and 3 (:func:`run_group`).
 
 Output: ``nlp/models/encoder/tuned-<group>/`` with ``layers.pt`` (fp16), ``blend.joblib`` and
 ``meta.json``. Data: ``../shared/data`` only, as :mod:`nlp.train_encoder`.
