@@ -244,14 +244,21 @@ class TopicModeler:
                 if "empty vocabulary" in str(exc):  # every word is a stop word or too short
                     raise DegenerateWindowError("no content words for topic terms") from exc
                 raise
+        topics = np.asarray(topics)
+        probs_arr = np.asarray(probs if probs is not None else np.zeros(len(docs)), dtype=np.float64).reshape(
+            -1
+        )
+        if cfg.absorb_outliers:
+            # HDBSCAN leaves a quarter to a half of a window out; those as close to a topic as its
+            # own members are join it (bench/topics.py: NMI +0.03 to +0.06 on encoder clusters)
+            topics, cosines = absorb_outliers(embeddings if given is None else given, topics)
+            probs_arr = np.where(np.isnan(cosines), probs_arr, cosines)
         sizes = pd.Series(topics).value_counts()
         infos: dict[int, TopicInfo] = {}
         for t in sorted(int(x) for x in set(topics) if x != OUTLIER_TOPIC):
             terms = [(str(w), float(s)) for w, s in (model.get_topic(t) or []) if w]
             infos[t] = TopicInfo(t, make_label(terms, cfg.label_terms), terms, int(sizes.get(t, 0)))
-        probs_list = [
-            float(p) for p in np.asarray(probs if probs is not None else np.zeros(len(docs))).reshape(-1)
-        ]
+        probs_list = [float(p) for p in probs_arr]
         id_map = {OUTLIER_TOPIC: OUTLIER_TOPIC, **{t: t for t in infos}}
         next_id = max(infos) + 1 if infos else 0
         assigned = np.asarray(topics)
@@ -296,6 +303,34 @@ class TopicModeler:
     def load(cls, path: str | Path) -> TopicModeler:
         """Build a modeler from a saved state directory."""
         return cls(state=TopicModelState.load(path))
+
+
+def absorb_outliers(space: np.ndarray, topics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Outliers that lie as close to their nearest topic as that topic's farthest member join it.
+
+    ``space`` holds the vectors the clusters were found in (one row per document), ``topics`` the
+    clustering (``-1`` for outliers). Closeness is the cosine to the topic's mean vector, so each
+    topic sets its own bar and no threshold is tuned. Returns the new topics and, for the
+    documents that moved, their cosine (``nan`` elsewhere).
+    """
+    topics = np.asarray(topics).copy()
+    cosines = np.full(len(topics), np.nan)
+    ids = np.array(sorted(int(t) for t in set(topics.tolist()) if t != OUTLIER_TOPIC))
+    out = np.flatnonzero(topics == OUTLIER_TOPIC)
+    if not len(ids) or not len(out):
+        return topics, cosines
+    unit = np.asarray(space, dtype=np.float64)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    centres = np.stack([unit[topics == t].mean(axis=0) for t in ids])
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    floor = np.array([(unit[topics == t] @ centres[k]).min() for k, t in enumerate(ids)])
+    sims = unit[out] @ centres.T
+    best = sims.argmax(axis=1)
+    score = sims[np.arange(len(out)), best]
+    moved = score >= floor[best]
+    topics[out[moved]] = ids[best[moved]]
+    cosines[out[moved]] = score[moved]
+    return topics, cosines
 
 
 def topics_over_time(

@@ -48,6 +48,7 @@ class TopicModelConfig:
     label_terms: int = 3  # terms joined into a label ("燃气_爆炸_小区")
     match_threshold: float = 0.3  # minimum similarity for a refit topic to inherit an old id
     assign_threshold: float = 0.3  # minimum centroid cosine for transform() to assign a topic
+    absorb_outliers: bool = True  # a fit's outliers join a topic they are as close to as its members
     seed: int = 42
 
 

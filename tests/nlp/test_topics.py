@@ -440,6 +440,28 @@ def test_evaluate_topics_on_real_headlines(shared_data: Path) -> None:
     result = evaluate_topics([r[0] for r in picked], [r[1] for r in picked])
     assert result["n"] == 400
     assert result["nmi"] > 0.2, result  # measured ~0.35-0.4 at this size
+    # without absorbing outliers into the topics they are as close to as their members, more are
+    # left out and the clustering scores lower
+    kept_out = evaluate_topics(
+        [r[0] for r in picked], [r[1] for r in picked], TopicModelConfig(absorb_outliers=False)
+    )
+    assert kept_out["outlier_ratio"] > result["outlier_ratio"] and kept_out["nmi"] < result["nmi"], (
+        kept_out,
+        result,
+    )
+
+
+def test_outliers_join_a_topic_only_within_its_members_range() -> None:
+    from nlp.topics.fitting import absorb_outliers
+
+    angle = np.deg2rad([0, 10, 20, 90, 100, 110, 5, 15, 50, 200])
+    space = np.stack([np.cos(angle), np.sin(angle)], axis=1) * np.arange(1, 11)[:, None]  # norms vary
+    topics = np.array([0, 0, 0, 1, 1, 1, -1, -1, -1, -1])
+    moved, cosines = absorb_outliers(space, topics)
+    # 5 and 15 degrees lie inside topic 0's spread (0 to 20); 50 and 200 lie outside both topics'
+    assert moved.tolist() == [0, 0, 0, 1, 1, 1, 0, 0, -1, -1]
+    assert np.isnan(cosines[[0, 3, 8, 9]]).all() and (cosines[[6, 7]] > 0.98).all()
+    assert absorb_outliers(space, np.full(10, -1))[0].tolist() == [-1] * 10  # no topic: nothing moves
 
 
 def test_the_worker_imports_no_topic_fitting() -> None:
