@@ -57,6 +57,7 @@ from nlp.encoder_tuned import (
     blend_features,
     blend_proba,
     load_tuned,
+    offset_proba,
     tuned_dir,
 )
 from nlp.train_data import SEED
@@ -378,7 +379,7 @@ def offsets_cv(proba: np.ndarray, gold: np.ndarray) -> np.ndarray:
     pred = np.zeros(len(gold), dtype=np.int64)
     for fit_rows, test_rows in _folds().split(proba, gold):
         offsets = fit_offsets(proba[fit_rows], gold[fit_rows])
-        pred[test_rows] = (np.log(np.clip(proba[test_rows], 1e-6, 1.0)) + offsets).argmax(axis=1)
+        pred[test_rows] = offset_proba(proba[test_rows], offsets).argmax(axis=1)  # as shipped
     return pred
 
 
