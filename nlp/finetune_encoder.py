@@ -576,10 +576,10 @@ def run_group(
     offsets = {task: blends[task]["offsets"] for task in tasks}
     version = "t1-" + _digest([group, top_layers, epochs, lr, log, offsets])
     pseudo_note = (
-        f", plus {log['self_training']['pseudo_labelled']} raw unlabelled messages the same model, trained "
-        f"first on the labelled rows alone, labelled with probability >= {PSEUDO_CONFIDENCE}, in the "
-        f"labelled rows' label shares (self-training, {len(rounds)} round{'s' if len(rounds) > 1 else ''}: "
-        "each round's student is the next round's teacher)"
+        f", plus {log['self_training']['pseudo_labelled']} raw unlabelled messages a teacher labelled with "
+        f"probability >= {PSEUDO_CONFIDENCE}, in the labelled rows' label shares (self-training, "
+        f"{len(rounds)} round{'s' if len(rounds) > 1 else ''}: the first teacher is the same model trained "
+        "on the labelled rows alone, each later one the previous round's student)"
         if "self_training" in log
         else ""
     )
