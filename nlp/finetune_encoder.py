@@ -597,8 +597,7 @@ def run_group(
         "labels": labels,
         "training": {**log, "epochs_planned": epochs, "lr_layers": lr, "lr_heads": 1e-3, "batch": 32},
     }
-    meta = _ship(group, top, model, data, blends, blend_scores, fast_models, meta, root)
-    return {**meta, "seconds": round(time.monotonic() - begin, 1)}
+    return _ship(group, top, model, data, blends, blend_scores, fast_models, meta, root, ("seconds", begin))
 
 
 def _digest(value: Any) -> str:
@@ -615,8 +614,12 @@ def _ship(
     fast_models: dict[str, Any],
     meta: dict[str, Any],
     root: Path | None,
+    timer: tuple[str, float],
 ) -> dict[str, Any]:
-    """Score the dev sets, keep each task that beats the fast tier on the held-back rows, save them."""
+    """Score the dev sets, keep each task that beats the fast tier on the held-back rows, save them.
+
+    ``timer`` is ``(meta key, monotonic start)``: the run's seconds are recorded under that key.
+    """
     tasks = list(top.labels)
     shipped = [task for task in tasks if blend_scores[task]["final"] > blend_scores[task]["fast"]]
     meta = {
@@ -626,6 +629,7 @@ def _ship(
         "uses_fast_tier": {task: blends[task]["model"] is not None for task in tasks},
         "offsets": {task: blends[task]["offsets"] for task in tasks},
         "shipped": shipped,
+        timer[0]: round(time.monotonic() - timer[1], 1),
     }
     if shipped:
         save_tuned(group, top, {task: blends[task] for task in shipped}, meta, root)
@@ -656,8 +660,8 @@ def reblend_group(
         "reblended_from": saved.version,
     }
     fast_models = {task: load_classifier(task) for task in tasks}
-    meta = _ship(group, saved.top, model, data, blends, blend_scores, fast_models, meta, root)
-    return {**meta, "reblend_seconds": round(time.monotonic() - begin, 1)}
+    timer = ("reblend_seconds", begin)
+    return _ship(group, saved.top, model, data, blends, blend_scores, fast_models, meta, root, timer)
 
 
 def score_dev(

@@ -269,7 +269,8 @@ def test_a_group_run_blends_scores_and_ships_by_its_held_back_rows(
     folder = tmp_path / "models" / "tuned-posts"
     assert folder.is_dir() == bool(meta["shipped"])
     if meta["shipped"]:
-        assert json.loads((folder / "meta.json").read_text(encoding="utf-8"))["shipped"] == meta["shipped"]
+        saved = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        assert saved["shipped"] == meta["shipped"] and saved["seconds"] == meta["seconds"] > 0
         assert tuned_tasks(tmp_path / "models") == set(meta["shipped"])
     assert list((tmp_path / "cache" / "states").rglob("*.npz"))  # the lower layers were cached
     # self-training: a teacher on the labelled rows labelled some of the 120 unlabelled posts
@@ -318,6 +319,7 @@ def test_reblending_refits_the_blend_and_keeps_the_tuned_layers(
     assert all(torch.equal(before[k], after[k]) for k in before)
     saved = json.loads((root / "tuned-posts" / "meta.json").read_text(encoding="utf-8"))
     assert saved["version"] == meta["version"] and saved["offsets"] == meta["offsets"]
+    assert saved["reblend_seconds"] > 0
     group = load_tuned(root, load_e5())["sentiment"]
     assert (
         group.version == meta["version"]
