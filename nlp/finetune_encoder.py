@@ -647,7 +647,12 @@ def reblend_group(
     from nlp.classifiers import load_classifier
 
     begin = time.monotonic()
-    saved = next(g for g in load_tuned(root or HEADS_DIR, model).values() if g.group == group)
+    found = [g for g in load_tuned(root or HEADS_DIR, model).values() if g.group == group]
+    if not found:
+        raise FileNotFoundError(
+            f"no saved group {group!r} to reblend in {tuned_dir(group, root or HEADS_DIR)}"
+        )
+    saved = found[0]
     data = data or LOADERS[group]()
     tasks = list(saved.top.labels)
     states = lower_states(model, data.texts, saved.start)
@@ -656,7 +661,7 @@ def reblend_group(
     offsets = {task: blends[task]["offsets"] for task in tasks}
     meta = {
         **saved.meta,
-        "version": "t1-" + _digest([saved.version, "reblend", offsets]),
+        "version": "t1-" + _digest([saved.version, "reblend", offsets, blend_scores]),
         "reblended_from": saved.version,
     }
     fast_models = {task: load_classifier(task) for task in tasks}

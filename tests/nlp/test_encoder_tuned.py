@@ -320,6 +320,8 @@ def test_reblending_refits_the_blend_and_keeps_the_tuned_layers(
     saved = json.loads((root / "tuned-posts" / "meta.json").read_text(encoding="utf-8"))
     assert saved["version"] == meta["version"] and saved["offsets"] == meta["offsets"]
     assert saved["reblend_seconds"] > 0
+    with pytest.raises(FileNotFoundError, match="tuned-category"):
+        reblend_group("category", load_e5(), root, data)
     group = load_tuned(root, load_e5())["sentiment"]
     assert (
         group.version == meta["version"]
