@@ -30,8 +30,8 @@ __all__ = [
     "TunedTop",
     "blend_features",
     "blend_proba",
-    "offset_proba",
     "load_tuned",
+    "offset_proba",
     "tuned_dir",
     "tuned_tasks",
 ]

@@ -245,9 +245,8 @@ class TopicModeler:
                     raise DegenerateWindowError("no content words for topic terms") from exc
                 raise
         topics = np.asarray(topics)
-        probs_arr = np.asarray(probs if probs is not None else np.zeros(len(docs)), dtype=np.float64).reshape(
-            -1
-        )
+        found = np.zeros(len(docs)) if probs is None else probs
+        probs_arr = np.asarray(found, dtype=np.float64).reshape(-1)
         if cfg.absorb_outliers:
             # HDBSCAN leaves a quarter to a half of a window out; those as close to a topic as its
             # own members are join it (bench/topics.py: NMI +0.03 to +0.06 on encoder clusters)
@@ -261,8 +260,7 @@ class TopicModeler:
         probs_list = [float(p) for p in probs_arr]
         id_map = {OUTLIER_TOPIC: OUTLIER_TOPIC, **{t: t for t in infos}}
         next_id = max(infos) + 1 if infos else 0
-        assigned = np.asarray(topics)
-        centroids = {t: embeddings[assigned == t].mean(axis=0) for t in infos}
+        centroids = {t: embeddings[topics == t].mean(axis=0) for t in infos}
         doc_topics = [int(t) for t in topics]
         return TopicModelState(
             model,
