@@ -30,11 +30,11 @@ def assign_topics(state: TopicModelState, texts: Sequence[str]) -> list[tuple[in
     idx = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
     if not idx or state.model is None or not state.centroids:
         return out
+    from sklearn.preprocessing import normalize
+
     ids = sorted(state.centroids)
-    centres = np.stack([state.centroids[t] for t in ids])
-    centres = centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
-    emb = np.asarray(state.model.embedding_model.embed([texts[i] for i in idx]), dtype=np.float64)
-    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    centres = normalize(np.stack([state.centroids[t] for t in ids]))
+    emb = normalize(np.asarray(state.model.embedding_model.embed([texts[i] for i in idx]), dtype=np.float64))
     sims = emb @ centres.T
     best = sims.argmax(axis=1)
     for row, i in enumerate(idx):

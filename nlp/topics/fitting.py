@@ -317,11 +317,12 @@ def absorb_outliers(space: np.ndarray, topics: np.ndarray) -> tuple[np.ndarray, 
     out = np.flatnonzero(topics == OUTLIER_TOPIC)
     if not len(ids) or not len(out):
         return topics, cosines
-    unit = np.asarray(space, dtype=np.float64)
-    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
-    centres = np.stack([unit[topics == t].mean(axis=0) for t in ids])
-    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
-    floor = np.array([(unit[topics == t] @ centres[k]).min() for k, t in enumerate(ids)])
+    from sklearn.preprocessing import normalize
+
+    unit = normalize(np.asarray(space, dtype=np.float64))
+    members = [unit[topics == t] for t in ids]
+    centres = normalize(np.stack([rows.mean(axis=0) for rows in members]))
+    floor = np.array([(rows @ centre).min() for rows, centre in zip(members, centres, strict=True)])
     sims = unit[out] @ centres.T
     best = sims.argmax(axis=1)
     score = sims[np.arange(len(out)), best]
