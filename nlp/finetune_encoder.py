@@ -42,7 +42,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
-from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+from sklearn.model_selection import (
+    GroupShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+    cross_val_predict,
+)
 
 from kernel.labels import TASK_CODES
 from nlp import datasets as ds
@@ -310,8 +315,6 @@ def fit_blend(
     labels); the better one is kept. Also returns its out-of-fold probabilities (columns:
     ``classes_``).
     """
-    from sklearn.model_selection import cross_val_predict
-
     fast_labels = sorted({lab for p in fast for lab in p})
     x = blend_features(tuned, fast, fast_labels)
     y = np.asarray(gold)
@@ -335,9 +338,7 @@ def fit_blend(
     return candidates[weight].fit(x, y), fast_labels, scores, oof[weight]
 
 
-def _folds() -> Any:
-    from sklearn.model_selection import StratifiedKFold
-
+def _folds() -> StratifiedKFold:
     return StratifiedKFold(5, shuffle=True, random_state=SEED)
 
 
@@ -533,44 +534,43 @@ def run_group(
     blends, blend_scores = _blends(data, top, states, blend_rows)
     fast_models = {task: load_classifier(task) for task in tasks}
     rounds: list[dict[str, Any]] = []
-    raw_states = lower_states(model, data.unlabelled, start) if self_train and data.unlabelled else []
-    fast_raw = (
-        {task: fast_models[task].predict_proba(data.unlabelled) for task in tasks} if raw_states else {}
-    )
-    for _round in range(self_train if raw_states else 0):
-        # the model so far is the teacher; a fresh student learns from its labels
-        rows, pseudo, confidence = pseudo_labels(top, blends, raw_states, fast_raw, PSEUDO_CONFIDENCE)
-        confident = len(rows)
+    if self_train and data.unlabelled:
+        raw_states = lower_states(model, data.unlabelled, start)
+        fast_raw = {task: fast_models[task].predict_proba(data.unlabelled) for task in tasks}
         first = tune_targets[tasks[0]]
         shares = np.bincount(first[first >= 0], minlength=len(labels[tasks[0]])) / (first >= 0).sum()
-        kept = match_shares(pseudo[tasks[0]], confidence, shares)
-        rows, pseudo = rows[kept], {task: value[kept] for task, value in pseudo.items()}
-        teacher = {"held_back_macro_f1": blend_scores, "training": log}
-        top, log = _tune(
-            model,
-            labels,
-            tune_states + [raw_states[i] for i in rows],
-            {task: np.concatenate([tune_targets[task], pseudo[task]]) for task in tasks},
-            top_layers,
-            epochs,
-            lr,
-            max_minutes,
-        )
-        blends, blend_scores = _blends(data, top, states, blend_rows)
-        rounds.append(
-            {
-                "unlabelled": len(data.unlabelled),
-                "confident": confident,
-                "pseudo_labelled": len(rows),
-                "confidence": PSEUDO_CONFIDENCE,
-                "balanced_to": f"the {tasks[0]} labels' shares in the labelled rows",
-                "per_label": {
-                    task: {lab: int((pseudo[task] == k).sum()) for k, lab in enumerate(labels[task])}
-                    for task in tasks
-                },
-                "teacher": teacher,
-            }
-        )
+        for _round in range(self_train):
+            # the model so far is the teacher; a fresh student learns from its labels
+            rows, pseudo, confidence = pseudo_labels(top, blends, raw_states, fast_raw, PSEUDO_CONFIDENCE)
+            confident = len(rows)
+            kept = match_shares(pseudo[tasks[0]], confidence, shares)
+            rows, pseudo = rows[kept], {task: value[kept] for task, value in pseudo.items()}
+            teacher = {"held_back_macro_f1": blend_scores, "training": log}
+            top, log = _tune(
+                model,
+                labels,
+                tune_states + [raw_states[i] for i in rows],
+                {task: np.concatenate([tune_targets[task], pseudo[task]]) for task in tasks},
+                top_layers,
+                epochs,
+                lr,
+                max_minutes,
+            )
+            blends, blend_scores = _blends(data, top, states, blend_rows)
+            rounds.append(
+                {
+                    "unlabelled": len(data.unlabelled),
+                    "confident": confident,
+                    "pseudo_labelled": len(rows),
+                    "confidence": PSEUDO_CONFIDENCE,
+                    "balanced_to": f"the {tasks[0]} labels' shares in the labelled rows",
+                    "per_label": {
+                        task: {lab: int((pseudo[task] == k).sum()) for k, lab in enumerate(labels[task])}
+                        for task in tasks
+                    },
+                    "teacher": teacher,
+                }
+            )
     if rounds:
         log["self_training"] = {**rounds[-1], "rounds": len(rounds)}
     offsets = {task: blends[task]["offsets"] for task in tasks}
