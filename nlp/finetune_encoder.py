@@ -16,8 +16,12 @@ on the CPU, in bounded time:
 4. with ``--self-train [ROUNDS]`` (category), that model is a teacher: it labels the raw unlabelled
    问政 messages, the confident labels join the training rows in the labelled rows' label shares,
    and a fresh student goes through steps 2 and 3, then teaches the next round (:func:`run_group`).
+   Raw messages that are labelled rows as written (:func:`raw_twins`) are training rows from the
+   start, with their row's label, on their row's side of the held-back split.
 
-``--reblend`` redoes step 3 for a saved group without training (:func:`reblend_group`).
+``--reblend`` redoes step 3 for a saved group without training (:func:`reblend_group`); ``--soup DIR
+...`` averages the saved group's weights with other saved runs of it where that scores higher on
+the held-back rows (:func:`soup_group`).
 
 Output: ``nlp/models/encoder/tuned-<group>/`` with ``layers.pt`` (fp16), ``blend.joblib`` and
 ``meta.json``. Data: ``../shared/data`` only, as :mod:`nlp.train_encoder`.
@@ -26,6 +30,7 @@ Output: ``nlp/models/encoder/tuned-<group>/`` with ``layers.pt`` (fp16), ``blend
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import logging
@@ -58,6 +63,7 @@ from nlp.encoder_torch import E5Model, length_batches, load_e5
 from nlp.encoder_tuned import (
     BLEND_FILE,
     LAYERS_FILE,
+    TunedGroup,
     TunedTop,
     blend_features,
     blend_proba,
@@ -86,6 +92,10 @@ GROUPS: dict[str, tuple[str, ...]] = {"posts": ("emotion", "sentiment"), "catego
 UNLABELLED_FILES = ("fujian3_messages_votes.xlsx", "fujian4_messages_replies.xlsx")
 #: A raw message joins the student's training rows when the teacher gives its label this probability.
 PSEUDO_CONFIDENCE = 0.9
+#: A raw message is a labelled row as written when it holds this share of the row's distinct words
+#: (the segmented rows are jieba words with stop words dropped), and the row has this many at least.
+TWIN_OVERLAP = 0.7
+TWIN_MIN_WORDS = 8
 
 
 # --- cached hidden states ------------------------------------------------------------------
@@ -179,8 +189,32 @@ class _NoEmbeddings(Embedder):
         return np.zeros((len(texts), 384), dtype=np.float32)
 
 
+def raw_twins(raw: Sequence[str], tokens: Sequence[str]) -> dict[int, int]:
+    """Raw messages that are labelled rows as written: ``{raw index: row index}``.
+
+    ``tokens`` are the labelled rows' filtered words. A raw message (cut and filtered the same way)
+    is a row's twin when its nearest row by TF-IDF cosine has at least :data:`TWIN_MIN_WORDS`
+    distinct words and :data:`TWIN_OVERLAP` of them are in the message.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from nlp.features import cut_post, filter_tokens
+
+    cut = [" ".join(filter_tokens(cut_post(text))) for text in raw]
+    vectorizer = TfidfVectorizer(analyzer=str.split).fit([*tokens, *cut])
+    nearest = np.asarray((vectorizer.transform(cut) @ vectorizer.transform(tokens).T).argmax(axis=1)).ravel()
+    twins: dict[int, int] = {}
+    for i, row in enumerate(nearest):
+        words = set(tokens[row].split())
+        if len(words) >= TWIN_MIN_WORDS and len(words & set(cut[i].split())) >= TWIN_OVERLAP * len(words):
+            twins[i] = int(row)
+    return twins
+
+
 def category_group_data() -> GroupData:
-    """TipDM 2020 C training rows (glued text), grouped by near-duplicates; dev: raw-like and raw 165."""
+    """TipDM 2020 C training rows (glued text), grouped by near-duplicates, and the raw unlabelled
+    messages that are training rows as written (:func:`raw_twins`: the row's label, group and fast
+    probabilities); dev: raw-like and raw 165."""
     train, _used, dev, tokens = category_data(_NoEmbeddings())
     oof = oof_category(train, tokens, 4)
     raw = read_raw_dev()
@@ -191,16 +225,19 @@ def category_group_data() -> GroupData:
         for text in dict.fromkeys(ds.read_tipdm_unlabeled(name))
         if text.split("\n")[0].strip() not in dev_titles  # 附件3 restates 11 dev messages: kept out
     ]
+    twins = raw_twins(unlabelled, tokens)
+    rows = [*range(len(train.texts)), *twins.values()]  # a twin stands where its row stands
+    assert train.groups is not None
     return GroupData(
-        train.texts,
-        {"category": list(train.labels)},
-        {"category": oof},
-        train.groups,
+        [*train.texts, *(unlabelled[i] for i in twins)],
+        {"category": [train.labels[j] for j in rows]},
+        {"category": [oof[j] for j in rows]},
+        [train.groups[j] for j in rows],
         {
             "raw_like": (dev["raw_like"].texts, {"category": list(dev["raw_like"].labels)}),
             "raw165": ([t for t, _ in raw], {"category": [lab for _, lab in raw]}),
         },
-        unlabelled,
+        [text for i, text in enumerate(unlabelled) if i not in twins],
     )
 
 
@@ -647,12 +684,7 @@ def reblend_group(
     from nlp.classifiers import load_classifier
 
     begin = time.monotonic()
-    found = [g for g in load_tuned(root or HEADS_DIR, model).values() if g.group == group]
-    if not found:
-        raise FileNotFoundError(
-            f"no saved group {group!r} to reblend in {tuned_dir(group, root or HEADS_DIR)}"
-        )
-    saved = found[0]
+    saved = saved_group(group, root or HEADS_DIR, model)
     data = data or LOADERS[group]()
     tasks = list(saved.top.labels)
     states = lower_states(model, data.texts, saved.start)
@@ -667,6 +699,89 @@ def reblend_group(
     fast_models = {task: load_classifier(task) for task in tasks}
     timer = ("reblend_seconds", begin)
     return _ship(group, saved.top, model, data, blends, blend_scores, fast_models, meta, root, timer)
+
+
+def saved_group(group: str, root: Path, model: E5Model) -> TunedGroup:
+    """The group saved under the models folder ``root``; FileNotFoundError naming its folder if none."""
+    found = [g for g in load_tuned(root, model).values() if g.group == group]
+    if not found:
+        raise FileNotFoundError(f"no saved group {group!r} in {tuned_dir(group, root)}")
+    return found[0]
+
+
+def average_tops(tops: Sequence[TunedTop]) -> TunedTop:
+    """A copy of the first top whose every weight is the mean of ``tops``' (a uniform model soup)."""
+    soup = copy.deepcopy(tops[0])
+    states = [top.state_dict() for top in tops]
+    soup.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0) for k in states[0]})
+    return soup
+
+
+def soup_group(
+    group: str,
+    model: E5Model,
+    ingredients: Sequence[Path],
+    root: Path | None = None,
+    data: GroupData | None = None,
+) -> dict[str, Any]:
+    """A greedy model soup of the saved group and other saved runs of it, kept only if it scores higher.
+
+    Runs of one group fine-tuned from the same pretrained layers and the same seeded heads (e.g. at
+    other learning rates) can be averaged weight by weight. Each run is blended and scored on the
+    held-back rows; from the best one, the others join the average in that order, each only if the
+    mean of the tasks' out-of-fold ``final`` macro-F1 rises. ``ingredients`` are models folders
+    (as ``--out``) holding ``tuned-<group>``. The result is saved, with a new version, only if it is
+    not the saved group itself; the returned meta's ``soup`` records every trial.
+    """
+    from nlp.classifiers import load_classifier
+
+    begin = time.monotonic()
+    root = root or HEADS_DIR
+    runs = [saved_group(group, folder, model) for folder in [root, *ingredients]]
+    for folder, run in zip([root, *ingredients], runs, strict=True):
+        shape = (run.start, len(run.top.layers), run.top.labels)
+        if shape != (runs[0].start, len(runs[0].top.layers), runs[0].top.labels):
+            raise ValueError(
+                f"{tuned_dir(group, folder)}: start layer, tuned layers and labels {shape} differ from "
+                f"{tuned_dir(group, root)}'s; only runs of one shape can be averaged"
+            )
+    data = data or LOADERS[group]()
+    tasks = list(runs[0].top.labels)
+    states = lower_states(model, data.texts, runs[0].start)
+    _tune_rows, blend_rows = _split(data, tasks[0])
+
+    def judge(top: TunedTop) -> tuple[float, dict[str, Any], dict[str, dict[str, float]]]:
+        blends, scores = _blends(data, top, states, blend_rows)
+        return float(np.mean([scores[task]["final"] for task in tasks])), blends, scores
+
+    judged = sorted(((judge(run.top), run) for run in runs), key=lambda pair: -pair[0][0])
+    (best, blends, scores), first = judged[0]
+    kept, top = [first], first.top
+    trials = [{"version": run.version, "alone": round(result[0], 4)} for result, run in judged]
+    for trial, (_alone, run) in zip(trials[1:], judged[1:], strict=True):
+        mixed = average_tops([k.top for k in [*kept, run]])
+        score, mixed_blends, mixed_scores = judge(mixed)
+        trial |= {"averaged": round(score, 4), "kept": score > best}
+        if score > best:
+            kept, top, best, blends, scores = [*kept, run], mixed, score, mixed_blends, mixed_scores
+    versions = [run.version for run in kept]
+    soup = {"of": versions, "trials": trials, "held_back_mean_final": round(best, 4)}
+    if versions == [runs[0].version]:
+        return {**runs[0].meta, "soup": soup, "shipped": []}
+    offsets = {task: blends[task]["offsets"] for task in tasks}
+    meta = {
+        **first.meta,
+        "version": "t1-" + _digest(["soup", versions, offsets, scores]),
+        "soup": soup,
+        "method": first.meta["method"]
+        + (
+            f"; the tuned weights are the mean of {len(kept)} such runs (a greedy model soup)"
+            if len(kept) > 1
+            else ""
+        ),
+    }
+    fast_models = {task: load_classifier(task) for task in tasks}
+    return _ship(group, top, model, data, blends, scores, fast_models, meta, root, ("soup_seconds", begin))
 
 
 def score_dev(
@@ -731,6 +846,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="refit the saved group's blends and offsets on its held-back rows, without training",
     )
+    parser.add_argument(
+        "--soup",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="DIR",
+        help="average the saved group with its runs saved under these models folders (greedy model soup)",
+    )
     parser.add_argument("--out", type=Path, default=None, help=f"models directory (default {HEADS_DIR})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -745,7 +868,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for texts in [data.texts, data.unlabelled, *(texts for texts, _ in data.dev.values())]:
                 lower_states(model, texts, start)
             continue
-        if args.reblend:
+        if args.soup:
+            meta = soup_group(group, model, args.soup, args.out, data)
+        elif args.reblend:
             meta = reblend_group(group, model, args.out, data)
         else:
             meta = run_group(
@@ -762,7 +887,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             group,
             json.dumps(
-                {k: meta[k] for k in ("held_back_macro_f1", "dev_macro_f1", "shipped")}, ensure_ascii=False
+                {k: meta[k] for k in ("held_back_macro_f1", "dev_macro_f1", "shipped", "soup") if k in meta},
+                ensure_ascii=False,
             ),
         )
     return 0

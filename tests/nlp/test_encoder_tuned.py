@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from storage import schema as s
 from tests.encoder_heads import SWAP, Post, seed_posts
 
 LABELS = ["positive", "neutral", "negative"]
+#: Save runs (the first as the group, the rest as ingredients), soup them: the group's folder, the meta.
+Soup = Callable[[list[tuple[TunedTop, str]]], tuple[Path, dict[str, Any]]]
 
 
 def _states(texts: list[str]) -> list[np.ndarray]:
@@ -327,3 +330,130 @@ def test_reblending_refits_the_blend_and_keeps_the_tuned_layers(
         group.version == meta["version"]
         and group.blends["sentiment"]["offsets"] == meta["offsets"]["sentiment"]
     )
+
+
+def test_averaging_tops_takes_the_mean_of_every_weight(
+    trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]],
+) -> None:
+    from nlp.finetune_encoder import average_tops
+
+    top = trained[0]
+    before = top.heads["sentiment"].weight.clone()
+    other = _noisy(top, 1.0)
+    soup = average_tops([top, other])
+    for name, value in soup.state_dict().items():
+        assert torch.allclose(value, (top.state_dict()[name] + other.state_dict()[name]) / 2)
+    assert soup is not top and torch.equal(top.heads["sentiment"].weight, before)  # the run is untouched
+
+
+def _noisy(top: TunedTop, sign: float) -> TunedTop:
+    """``top`` with fixed noise added to (``sign`` 1) or taken from (-1) its head: bad alone, the
+    pair's mean is ``top`` again."""
+    import copy
+
+    out = copy.deepcopy(top)
+    noise = torch.randn(out.heads["sentiment"].weight.shape, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        out.heads["sentiment"].weight += sign * 4.0 * noise
+    return out
+
+
+def _uninformed(posts: list[tuple[str, str]]) -> Any:
+    """The 64 posts six times over, with a fast tier that knows nothing: the blends rest on the tuned model."""
+    from nlp.finetune_encoder import GroupData
+
+    texts, labels = [t for t, _ in posts] * 6, [lab for _, lab in posts] * 6
+    flat = [{lab: 1 / 3 for lab in LABELS}] * len(texts)
+    return GroupData(
+        texts,
+        {"sentiment": list[str | None](labels)},
+        {"sentiment": flat},
+        None,
+        {"some": (texts[:40], {"sentiment": list[str | None](labels[:40])})},
+    )
+
+
+def _save_run(top: TunedTop, version: str, root: Path) -> Path:
+    spec = {"model": None, "labels": LABELS, "fast_labels": sorted(LABELS), "offsets": None}
+    meta = {"group": "posts", "version": version, "start_layer": 10, "shipped": ["sentiment"], "method": "m"}
+    save_tuned("posts", top, {"sentiment": spec}, meta, root)
+    return root
+
+
+@pytest.fixture
+def soup(posts: list[tuple[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Soup:
+    """Save runs (the first as the group, the rest as ingredients) and soup them on 384 posts."""
+    from nlp.finetune_encoder import soup_group
+
+    monkeypatch.setenv("SENSING_CACHE_DIR", str(tmp_path / "cache"))
+
+    def run(runs: list[tuple[TunedTop, str]]) -> tuple[Path, dict[str, Any]]:
+        root = _save_run(*runs[0], tmp_path / "models")
+        others = [_save_run(top, version, tmp_path / version) for top, version in runs[1:]]
+        return root, soup_group("posts", load_e5(), others, root, _uninformed(posts))
+
+    return run
+
+
+def test_a_soup_that_scores_lower_than_the_saved_group_is_not_saved(
+    trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]], soup: Soup, tmp_path: Path
+) -> None:
+    root, meta = soup([(trained[0], "t1-good"), (_noisy(trained[0], 1), "t1-noisy")])
+
+    assert meta["shipped"] == [] and meta["soup"]["of"] == ["t1-good"]
+    good, noisy = meta["soup"]["trials"]
+    assert good["version"] == "t1-good" and noisy["version"] == "t1-noisy"
+    assert good["alone"] > noisy["alone"] and noisy["averaged"] < good["alone"] and not noisy["kept"]
+    saved_again = _save_run(trained[0], "t1-good", tmp_path / "again") / "tuned-posts"
+    for name in ("layers.pt", "meta.json"):  # the group as it was
+        assert (root / "tuned-posts" / name).read_bytes() == (saved_again / name).read_bytes()
+
+
+def test_a_soup_of_two_runs_is_kept_where_their_mean_scores_higher(
+    trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]], soup: Soup
+) -> None:
+    """Two runs each bad alone (noise added to the head, and taken from it) average to the good one."""
+    import json
+
+    top = trained[0]
+    root, meta = soup([(_noisy(top, 1), "t1-plus"), (_noisy(top, -1), "t1-minus")])
+
+    assert sorted(meta["soup"]["of"]) == ["t1-minus", "t1-plus"] and meta["soup"]["trials"][1]["kept"]
+    assert meta["soup"]["held_back_mean_final"] > max(t["alone"] for t in meta["soup"]["trials"])
+    assert meta["shipped"] == ["sentiment"] and meta["version"] not in {"t1-plus", "t1-minus"}
+    assert "the mean of 2 such runs" in meta["method"]
+    group = load_tuned(root, load_e5())["sentiment"]
+    assert group.version == meta["version"]
+    assert torch.allclose(group.top.heads["sentiment"].weight, top.heads["sentiment"].weight, atol=1e-2)
+    saved = json.loads((root / "tuned-posts" / "meta.json").read_text(encoding="utf-8"))
+    assert saved["soup"] == meta["soup"] and saved["soup_seconds"] > 0
+
+
+def test_a_soup_names_the_run_whose_shape_differs(
+    trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]], soup: Soup
+) -> None:
+    one_layer = TunedTop(load_e5().top_copy(1), {"sentiment": LABELS})
+    with pytest.raises(ValueError, match=r"t1-one/tuned-posts.*differ"):
+        soup([(trained[0], "t1-good"), (one_layer, "t1-one")])
+
+
+def test_a_raw_message_is_the_twin_of_the_labelled_row_that_holds_its_words() -> None:
+    """The segmented rows dropped stop words: a message holding most of a row's words is that row."""
+    from nlp.features import cut_post, filter_tokens
+    from nlp.finetune_encoder import raw_twins
+
+    raw = [
+        "关于小区夜间施工噪音严重扰民的投诉\n小区旁边工地每天晚上十一点以后还在施工，噪音很大，"
+        "居民无法正常休息，希望有关部门尽快查处。",
+        "咨询新生儿医保办理流程\n请问新生儿出生后怎样办理城乡居民医保？需要哪些材料？",
+        "建议增加公交线路\n希望开通从高铁站到大学城的公交车，方便学生和附近居民出行。",
+    ]
+    words = filter_tokens(cut_post(raw[0]))
+    kept = [w for k, w in enumerate(words) if k % 5]  # a fifth of the words dropped, as stop words were
+    tokens = [
+        " ".join(kept),
+        "学校 违规 收取 补课 费用 家长 反映 教育局 查处 学生 负担",
+        " ".join(filter_tokens(cut_post(raw[2]))[:5]),  # too few words to call a twin
+    ]
+    assert len(set(kept)) >= 8
+    assert raw_twins(raw, tokens) == {0: 0}
