@@ -16,8 +16,6 @@ on the CPU, in bounded time:
 4. with ``--self-train [ROUNDS]`` (category), that model is a teacher: it labels the raw unlabelled
    问政 messages, the confident labels join the training rows in the labelled rows' label shares,
    and a fresh student goes through steps 2 and 3, then teaches the next round (:func:`run_group`).
-   Raw messages that are labelled rows as written (:func:`raw_twins`) are training rows from the
-   start, with their row's label, on their row's side of the held-back split.
 
 ``--reblend`` redoes step 3 for a saved group without training (:func:`reblend_group`); ``--soup DIR
 ...`` averages the saved group's weights with other saved runs of it where that scores higher on
@@ -92,10 +90,6 @@ GROUPS: dict[str, tuple[str, ...]] = {"posts": ("emotion", "sentiment"), "catego
 UNLABELLED_FILES = ("fujian3_messages_votes.xlsx", "fujian4_messages_replies.xlsx")
 #: A raw message joins the student's training rows when the teacher gives its label this probability.
 PSEUDO_CONFIDENCE = 0.9
-#: A raw message is a labelled row as written when it holds this share of the row's distinct words
-#: (the segmented rows are jieba words with stop words dropped), and the row has this many at least.
-TWIN_OVERLAP = 0.7
-TWIN_MIN_WORDS = 8
 
 
 # --- cached hidden states ------------------------------------------------------------------
@@ -189,32 +183,8 @@ class _NoEmbeddings(Embedder):
         return np.zeros((len(texts), 384), dtype=np.float32)
 
 
-def raw_twins(raw: Sequence[str], tokens: Sequence[str]) -> dict[int, int]:
-    """Raw messages that are labelled rows as written: ``{raw index: row index}``.
-
-    ``tokens`` are the labelled rows' filtered words. A raw message (cut and filtered the same way)
-    is a row's twin when its nearest row by TF-IDF cosine has at least :data:`TWIN_MIN_WORDS`
-    distinct words and :data:`TWIN_OVERLAP` of them are in the message.
-    """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    from nlp.features import cut_post, filter_tokens
-
-    cut = [" ".join(filter_tokens(cut_post(text))) for text in raw]
-    vectorizer = TfidfVectorizer(analyzer=str.split).fit([*tokens, *cut])
-    nearest = np.asarray((vectorizer.transform(cut) @ vectorizer.transform(tokens).T).argmax(axis=1)).ravel()
-    twins: dict[int, int] = {}
-    for i, row in enumerate(nearest):
-        words = set(tokens[row].split())
-        if len(words) >= TWIN_MIN_WORDS and len(words & set(cut[i].split())) >= TWIN_OVERLAP * len(words):
-            twins[i] = int(row)
-    return twins
-
-
 def category_group_data() -> GroupData:
-    """TipDM 2020 C training rows (glued text), grouped by near-duplicates, and the raw unlabelled
-    messages that are training rows as written (:func:`raw_twins`: the row's label, group and fast
-    probabilities); dev: raw-like and raw 165."""
+    """TipDM 2020 C training rows (glued text), grouped by near-duplicates; dev: raw-like and raw 165."""
     train, _used, dev, tokens = category_data(_NoEmbeddings())
     oof = oof_category(train, tokens, 4)
     raw = read_raw_dev()
@@ -225,19 +195,16 @@ def category_group_data() -> GroupData:
         for text in dict.fromkeys(ds.read_tipdm_unlabeled(name))
         if text.split("\n")[0].strip() not in dev_titles  # 附件3 restates 11 dev messages: kept out
     ]
-    twins = raw_twins(unlabelled, tokens)
-    rows = [*range(len(train.texts)), *twins.values()]  # a twin stands where its row stands
-    assert train.groups is not None
     return GroupData(
-        [*train.texts, *(unlabelled[i] for i in twins)],
-        {"category": [train.labels[j] for j in rows]},
-        {"category": [oof[j] for j in rows]},
-        [train.groups[j] for j in rows],
+        train.texts,
+        {"category": list(train.labels)},
+        {"category": oof},
+        train.groups,
         {
             "raw_like": (dev["raw_like"].texts, {"category": list(dev["raw_like"].labels)}),
             "raw165": ([t for t, _ in raw], {"category": [lab for _, lab in raw]}),
         },
-        [text for i, text in enumerate(unlabelled) if i not in twins],
+        unlabelled,
     )
 
 

@@ -435,25 +435,3 @@ def test_a_soup_names_the_run_whose_shape_differs(
     one_layer = TunedTop(load_e5().top_copy(1), {"sentiment": LABELS})
     with pytest.raises(ValueError, match=r"t1-one/tuned-posts.*differ"):
         soup([(trained[0], "t1-good"), (one_layer, "t1-one")])
-
-
-def test_a_raw_message_is_the_twin_of_the_labelled_row_that_holds_its_words() -> None:
-    """The segmented rows dropped stop words: a message holding most of a row's words is that row."""
-    from nlp.features import cut_post, filter_tokens
-    from nlp.finetune_encoder import raw_twins
-
-    raw = [
-        "关于小区夜间施工噪音严重扰民的投诉\n小区旁边工地每天晚上十一点以后还在施工，噪音很大，"
-        "居民无法正常休息，希望有关部门尽快查处。",
-        "咨询新生儿医保办理流程\n请问新生儿出生后怎样办理城乡居民医保？需要哪些材料？",
-        "建议增加公交线路\n希望开通从高铁站到大学城的公交车，方便学生和附近居民出行。",
-    ]
-    words = filter_tokens(cut_post(raw[0]))
-    kept = [w for k, w in enumerate(words) if k % 5]  # a fifth of the words dropped, as stop words were
-    tokens = [
-        " ".join(kept),
-        "学校 违规 收取 补课 费用 家长 反映 教育局 查处 学生 负担",
-        " ".join(filter_tokens(cut_post(raw[2]))[:5]),  # too few words to call a twin
-    ]
-    assert len(set(kept)) >= 8
-    assert raw_twins(raw, tokens) == {0: 0}
