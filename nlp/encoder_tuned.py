@@ -1,7 +1,8 @@
 """Fine-tuned encoder-tier models: e5-small's top layers, trained per task group, blended with the fast tier.
 
 A group (``posts``: sentiment and emotion; ``category``) lives in ``nlp/models/encoder/tuned-<group>/``:
-``layers.pt`` holds the fine-tuned top layers and a linear head per task (fp16), ``blend.joblib`` per shipped
+``layers.pt`` holds the fine-tuned top layers and a linear head per task (fp16; an ensemble of runs
+holds each run's, as int8 rows with a scale per row), ``blend.joblib`` per shipped
 task either a logistic regression over ``[log tuned probabilities | log fast probabilities]`` or
 ``None`` where the tuned model alone did better on held-back training rows (and, where they
 helped there, per-label ``offsets`` added to the log-probabilities before the arg-max), and
@@ -26,22 +27,39 @@ from torch import nn
 from nlp.encoder_torch import E5Model, load_e5, mean_pool
 
 __all__ = [
+    "Top",
+    "TopEnsemble",
     "TunedGroup",
     "TunedTop",
     "blend_features",
     "blend_proba",
     "load_tuned",
     "offset_proba",
+    "pack_state",
     "tuned_dir",
     "tuned_tasks",
+    "unpack_state",
 ]
 
 PREFIX = "tuned-"
 LAYERS_FILE = "layers.pt"
 BLEND_FILE = "blend.joblib"
+INT8, SCALE = ".int8", ".scale"  # suffixes of a matrix saved as int8 rows and their scales
 
 
-class TunedTop(nn.Module):
+class _Scored(nn.Module):
+    """A module whose forward gives each task's logits (or log-probabilities) by name."""
+
+    labels: dict[str, list[str]]
+
+    @torch.inference_mode()
+    def proba(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, np.ndarray]:
+        """Probabilities per task (columns in ``labels[task]`` order)."""
+        self.eval()
+        return {task: F.softmax(v, dim=-1).numpy() for task, v in self(x, mask).items()}
+
+
+class TunedTop(_Scored):
     """The fine-tuned top layers, mean pooling and one linear head per task."""
 
     def __init__(self, layers: nn.ModuleList, labels: dict[str, list[str]], hidden: int = 384) -> None:
@@ -57,11 +75,53 @@ class TunedTop(nn.Module):
         pooled = self.dropout(mean_pool(x, mask))
         return {task: head(pooled) for task, head in self.heads.items()}
 
-    @torch.inference_mode()
-    def proba(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, np.ndarray]:
-        """Probabilities per task (columns in ``labels[task]`` order)."""
-        self.eval()
-        return {task: F.softmax(v, dim=-1).numpy() for task, v in self(x, mask).items()}
+
+class TopEnsemble(_Scored):
+    """Tuned tops of one shape (runs of one group) whose log-probabilities are averaged."""
+
+    def __init__(self, members: Sequence[TunedTop]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.labels = members[0].labels
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The first member's layers (all members have as many)."""
+        return self.members[0].layers  # type: ignore[return-value]
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        outs = [member(x, mask) for member in self.members]
+        return {
+            task: torch.stack([F.log_softmax(out[task], dim=-1) for out in outs]).mean(0)
+            for task in self.labels
+        }
+
+
+#: A group's tuned model: one run, or an ensemble of runs.
+Top = TunedTop | TopEnsemble
+
+
+def pack_state(state: dict[str, torch.Tensor], int8: bool) -> dict[str, torch.Tensor]:
+    """A state dict to save: fp16, or with ``int8`` each matrix as int8 rows and one fp16 scale per row."""
+    out: dict[str, torch.Tensor] = {}
+    for name, value in state.items():
+        if int8 and value.dim() == 2:
+            scale = value.abs().amax(dim=1, keepdim=True).clamp_min(1e-8) / 127
+            out[f"{name}{INT8}"] = torch.round(value / scale).to(torch.int8)
+            out[f"{name}{SCALE}"] = scale.to(torch.float16)
+        else:
+            out[name] = value.detach().to(torch.float16)
+    return out
+
+
+def unpack_state(saved: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The float32 state dict of :func:`pack_state`'s output."""
+    out = {name: value.float() for name, value in saved.items() if not name.endswith((INT8, SCALE))}
+    for name, value in saved.items():
+        if name.endswith(INT8):
+            base = name.removesuffix(INT8)
+            out[base] = value.float() * saved[f"{base}{SCALE}"].float()
+    return out
 
 
 def blend_features(
@@ -77,7 +137,7 @@ class TunedGroup:
     """One group's fine-tuned top and its per-task blends with the fast tier."""
 
     group: str
-    top: TunedTop
+    top: Top
     start: int  # the frozen layers below the tuned ones
     blends: dict[str, dict[str, Any]]  # task -> {"model", "labels", "fast_labels"[, "offsets"]}
     version: str
@@ -138,8 +198,12 @@ def load_tuned(root: Path, backbone: E5Model | None = None) -> dict[str, TunedGr
     for folder in _folders(root):
         saved = torch.load(folder / LAYERS_FILE, map_location="cpu", weights_only=True)
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        top = TunedTop(backbone.top_copy(saved["top"]), saved["labels"], backbone.cfg.hidden)
-        top.load_state_dict({k: v.float() for k, v in saved["state"].items()})
+        members = [
+            TunedTop(backbone.top_copy(saved["top"]), saved["labels"], backbone.cfg.hidden)
+            for _ in range(saved.get("members", 1))
+        ]
+        top: Top = members[0] if len(members) == 1 else TopEnsemble(members)
+        top.load_state_dict(unpack_state(saved["state"]))
         top.requires_grad_(False).eval()
         blends = joblib.load(folder / BLEND_FILE)
         group = TunedGroup(meta["group"], top, int(saved["start"]), blends, meta["version"], meta)

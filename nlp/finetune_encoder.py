@@ -19,7 +19,8 @@ on the CPU, in bounded time:
 
 ``--reblend`` redoes step 3 for a saved group without training (:func:`reblend_group`); ``--soup DIR
 ...`` averages the saved group's weights with other saved runs of it where that scores higher on
-the held-back rows (:func:`soup_group`).
+the held-back rows, ``--ensemble DIR ...`` their outputs (:func:`soup_group`). ``--raw-twins``
+(category) trains on the raw messages that are labelled rows as written, too (:func:`raw_twins`).
 
 Output: ``nlp/models/encoder/tuned-<group>/`` with ``layers.pt`` (fp16), ``blend.joblib`` and
 ``meta.json``. Data: ``../shared/data`` only, as :mod:`nlp.train_encoder`.
@@ -61,12 +62,15 @@ from nlp.encoder_torch import E5Model, length_batches, load_e5
 from nlp.encoder_tuned import (
     BLEND_FILE,
     LAYERS_FILE,
+    Top,
+    TopEnsemble,
     TunedGroup,
     TunedTop,
     blend_features,
     blend_proba,
     load_tuned,
     offset_proba,
+    pack_state,
     tuned_dir,
 )
 from nlp.train_data import SEED
@@ -90,6 +94,10 @@ GROUPS: dict[str, tuple[str, ...]] = {"posts": ("emotion", "sentiment"), "catego
 UNLABELLED_FILES = ("fujian3_messages_votes.xlsx", "fujian4_messages_replies.xlsx")
 #: A raw message joins the student's training rows when the teacher gives its label this probability.
 PSEUDO_CONFIDENCE = 0.9
+#: A raw message is a labelled row as written when it holds this share of the row's distinct words
+#: (the segmented rows are jieba words with stop words dropped), and the row has this many at least.
+TWIN_OVERLAP = 0.7
+TWIN_MIN_WORDS = 8
 
 
 # --- cached hidden states ------------------------------------------------------------------
@@ -146,6 +154,7 @@ class GroupData:
     groups: list[int] | None
     dev: dict[str, tuple[list[str], dict[str, list[str | None]]]] = field(default_factory=dict)
     unlabelled: list[str] = field(default_factory=list)  # raw texts for self-training (category)
+    blend_fast: bool = True  # whether the fast tier may join the tuned model (see category_group_data)
 
 
 def _sentiment(labels: Sequence[str]) -> list[str | None]:
@@ -183,8 +192,37 @@ class _NoEmbeddings(Embedder):
         return np.zeros((len(texts), 384), dtype=np.float32)
 
 
-def category_group_data() -> GroupData:
-    """TipDM 2020 C training rows (glued text), grouped by near-duplicates; dev: raw-like and raw 165."""
+def raw_twins(raw: Sequence[str], tokens: Sequence[str]) -> dict[int, int]:
+    """Raw messages that are labelled rows as written: ``{raw index: row index}``.
+
+    ``tokens`` are the labelled rows' filtered words. A raw message (cut and filtered the same way)
+    is a row's twin when its nearest row by TF-IDF cosine has at least :data:`TWIN_MIN_WORDS`
+    distinct words and :data:`TWIN_OVERLAP` of them are in the message.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from nlp.features import cut_post, filter_tokens
+
+    cut = [" ".join(filter_tokens(cut_post(text))) for text in raw]
+    vectorizer = TfidfVectorizer(analyzer=str.split).fit([*tokens, *cut])
+    nearest = np.asarray((vectorizer.transform(cut) @ vectorizer.transform(tokens).T).argmax(axis=1)).ravel()
+    twins: dict[int, int] = {}
+    for i, row in enumerate(nearest):
+        words = set(tokens[row].split())
+        if len(words) >= TWIN_MIN_WORDS and len(words & set(cut[i].split())) >= TWIN_OVERLAP * len(words):
+            twins[i] = int(row)
+    return twins
+
+
+def category_group_data(with_twins: bool = False) -> GroupData:
+    """TipDM 2020 C training rows (glued text), grouped by near-duplicates; dev: raw-like and raw 165.
+
+    ``with_twins`` adds the raw unlabelled messages that are training rows as written
+    (:func:`raw_twins`: the row's label, group and fast probabilities) and takes them out of the
+    unlabelled ones. The fast tier never joins the category model: its out-of-fold probabilities
+    are on glued tokens, where it is strong (raw-like dev 0.913), and users send raw messages, where
+    it is not (raw 165: 0.832); blends that won on the held-back rows lost 0.05 on raw text.
+    """
     train, _used, dev, tokens = category_data(_NoEmbeddings())
     oof = oof_category(train, tokens, 4)
     raw = read_raw_dev()
@@ -195,16 +233,20 @@ def category_group_data() -> GroupData:
         for text in dict.fromkeys(ds.read_tipdm_unlabeled(name))
         if text.split("\n")[0].strip() not in dev_titles  # 附件3 restates 11 dev messages: kept out
     ]
+    twins = raw_twins(unlabelled, tokens) if with_twins else {}
+    rows = [*range(len(train.texts)), *twins.values()]  # a twin stands where its row stands
+    assert train.groups is not None
     return GroupData(
-        train.texts,
-        {"category": list(train.labels)},
-        {"category": oof},
-        train.groups,
+        [*train.texts, *(unlabelled[i] for i in twins)],
+        {"category": [train.labels[j] for j in rows]},
+        {"category": [oof[j] for j in rows]},
+        [train.groups[j] for j in rows],
         {
             "raw_like": (dev["raw_like"].texts, {"category": list(dev["raw_like"].labels)}),
             "raw165": ([t for t, _ in raw], {"category": [lab for _, lab in raw]}),
         },
-        unlabelled,
+        [text for i, text in enumerate(unlabelled) if i not in twins],
+        blend_fast=False,
     )
 
 
@@ -237,7 +279,7 @@ def _batches(lengths: Sequence[int], size: int, rng: np.random.Generator) -> lis
     return out
 
 
-def predict(top: TunedTop, states: Sequence[np.ndarray], batch: int = 64) -> dict[str, np.ndarray]:
+def predict(top: Top, states: Sequence[np.ndarray], batch: int = 64) -> dict[str, np.ndarray]:
     """Probabilities per task (columns in ``top.labels[task]`` order), in batches of similar length."""
     out = {task: np.zeros((len(states), len(names)), dtype=np.float32) for task, names in top.labels.items()}
     for rows in length_batches([len(s) for s in states], batch):
@@ -420,7 +462,7 @@ def _tune(
 
 
 def _blends(
-    data: GroupData, top: TunedTop, states: Sequence[np.ndarray], blend_rows: np.ndarray
+    data: GroupData, top: Top, states: Sequence[np.ndarray], blend_rows: np.ndarray
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
     """Each task's blend (or the tuned model alone), its offsets where they help, and its scores,
     all from the held-back rows."""
@@ -433,8 +475,9 @@ def _blends(
         fast = [data.fast_oof[task][blend_rows[j]] for j in keep]
         blend, fast_labels, scores[task], oof = fit_blend(task, held[task][keep], fast, names, gold)
         # The blend's input is the fast tier's view beside the tuned one; where the tuned model alone
-        # does at least as well on the held-back rows, the fast tier adds nothing and is left out.
-        alone = scores[task]["tuned"] >= scores[task]["blend_cv"]
+        # does at least as well on the held-back rows (or the group's rows cannot judge the fast
+        # tier: ``blend_fast``), the fast tier is left out.
+        alone = not data.blend_fast or scores[task]["tuned"] >= scores[task]["blend_cv"]
         columns = list(names) if alone else [str(c) for c in blend.classes_]
         base, base_score = (
             (held[task][keep], scores[task]["tuned"]) if alone else (oof, scores[task]["blend_cv"])
@@ -455,7 +498,7 @@ def _blends(
 
 
 def pseudo_labels(
-    top: TunedTop,
+    top: Top,
     blends: dict[str, Any],
     states: Sequence[np.ndarray],
     fast: Mapping[str, Sequence[dict[str, float]]],
@@ -610,7 +653,7 @@ def _digest(value: Any) -> str:
 
 def _ship(
     group: str,
-    top: TunedTop,
+    top: Top,
     model: E5Model,
     data: GroupData,
     blends: dict[str, Any],
@@ -690,6 +733,7 @@ def soup_group(
     ingredients: Sequence[Path],
     root: Path | None = None,
     data: GroupData | None = None,
+    outputs: bool = False,
 ) -> dict[str, Any]:
     """A greedy model soup of the saved group and other saved runs of it, kept only if it scores higher.
 
@@ -699,6 +743,9 @@ def soup_group(
     mean of the tasks' out-of-fold ``final`` macro-F1 rises. ``ingredients`` are models folders
     (as ``--out``) holding ``tuned-<group>``. The result is saved, with a new version, only if it is
     not the saved group itself; the returned meta's ``soup`` records every trial.
+
+    With ``outputs`` the runs' log-probabilities are averaged instead of their weights (an
+    ensemble, :class:`TopEnsemble`: one pass of the tuned layers per run, saved as int8 rows).
     """
     from nlp.classifiers import load_classifier
 
@@ -706,6 +753,10 @@ def soup_group(
     root = root or HEADS_DIR
     runs = [saved_group(group, folder, model) for folder in [root, *ingredients]]
     for folder, run in zip([root, *ingredients], runs, strict=True):
+        if isinstance(run.top, TopEnsemble) and not outputs:
+            raise ValueError(
+                f"{tuned_dir(group, folder)} is an ensemble: its outputs, not weights, can be averaged"
+            )
         shape = (run.start, len(run.top.layers), run.top.labels)
         if shape != (runs[0].start, len(runs[0].top.layers), runs[0].top.labels):
             raise ValueError(
@@ -717,7 +768,7 @@ def soup_group(
     states = lower_states(model, data.texts, runs[0].start)
     _tune_rows, blend_rows = _split(data, tasks[0])
 
-    def judge(top: TunedTop) -> tuple[float, dict[str, Any], dict[str, dict[str, float]]]:
+    def judge(top: Top) -> tuple[float, dict[str, Any], dict[str, dict[str, float]]]:
         blends, scores = _blends(data, top, states, blend_rows)
         return float(np.mean([scores[task]["final"] for task in tasks])), blends, scores
 
@@ -726,33 +777,45 @@ def soup_group(
     kept, top = [first], first.top
     trials = [{"version": run.version, "alone": round(result[0], 4)} for result, run in judged]
     for trial, (_alone, run) in zip(trials[1:], judged[1:], strict=True):
-        mixed = average_tops([k.top for k in [*kept, run]])
+        mixed = (
+            TopEnsemble([part for k in [*kept, run] for part in _members(k.top)])
+            if outputs
+            else average_tops([k.top for k in [*kept, run]])  # type: ignore[misc]
+        )
         score, mixed_blends, mixed_scores = judge(mixed)
         trial |= {"averaged": round(score, 4), "kept": score > best}
         if score > best:
             kept, top, best, blends, scores = [*kept, run], mixed, score, mixed_blends, mixed_scores
     versions = [run.version for run in kept]
-    soup = {"of": versions, "trials": trials, "held_back_mean_final": round(best, 4)}
+    how = "outputs" if outputs else "weights"
+    soup = {"how": how, "of": versions, "trials": trials, "held_back_mean_final": round(best, 4)}
     if versions == [runs[0].version]:
         return {**runs[0].meta, "soup": soup, "shipped": []}
     offsets = {task: blends[task]["offsets"] for task in tasks}
     meta = {
         **first.meta,
-        "version": "t1-" + _digest(["soup", versions, offsets, scores]),
+        "version": "t1-" + _digest(["soup", how, versions, offsets, scores]),
         "soup": soup,
-        "method": first.meta["method"]
-        + (
-            f"; the tuned weights are the mean of {len(kept)} such runs (a greedy model soup)"
-            if len(kept) > 1
-            else ""
-        ),
+        "method": first.meta["method"] + (_SOUP_NOTE[how].format(n=len(kept)) if len(kept) > 1 else ""),
+        "members": [{k: run.meta.get(k) for k in ("version", "method", "training")} for run in kept],
     }
     fast_models = {task: load_classifier(task) for task in tasks}
     return _ship(group, top, model, data, blends, scores, fast_models, meta, root, ("soup_seconds", begin))
 
 
+_SOUP_NOTE = {
+    "weights": "; the tuned weights are the mean of {n} such runs (a greedy model soup)",
+    "outputs": "; the log-probabilities of {n} such runs are averaged (an ensemble chosen greedily "
+    "on the held-back rows; ``members`` says how each was trained)",
+}
+
+
+def _members(top: Top) -> list[TunedTop]:
+    return list(top.members) if isinstance(top, TopEnsemble) else [top]  # type: ignore[arg-type]
+
+
 def score_dev(
-    top: TunedTop, model: E5Model, data: GroupData, blends: dict[str, Any], fast_models: dict[str, Any]
+    top: Top, model: E5Model, data: GroupData, blends: dict[str, Any], fast_models: dict[str, Any]
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Macro-F1 on each dev set: fast tier, tuned model alone, blend."""
     out: dict[str, dict[str, dict[str, float]]] = {}
@@ -773,13 +836,24 @@ def score_dev(
 
 
 def save_tuned(
-    group: str, top: TunedTop, blends: dict[str, Any], meta: dict[str, Any], root: Path | None
+    group: str,
+    top: Top,
+    blends: dict[str, Any],
+    meta: dict[str, Any],
+    root: Path | None,
 ) -> Path:
+    """Save a group: one run's weights as fp16, an ensemble's as int8 rows (about the size of one run)."""
     folder = tuned_dir(group, root or HEADS_DIR)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to(torch.float16) for k, v in top.state_dict().items()}
+    members = len(top.members) if isinstance(top, TopEnsemble) else 1
     torch.save(
-        {"state": state, "labels": top.labels, "top": len(top.layers), "start": meta["start_layer"]},
+        {
+            "state": pack_state(top.state_dict(), int8=members > 1),
+            "labels": top.labels,
+            "top": len(top.layers),
+            "start": meta["start_layer"],
+            "members": members,
+        },
         folder / LAYERS_FILE,
     )
     joblib.dump(blends, folder / BLEND_FILE, compress=3)
@@ -814,6 +888,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="refit the saved group's blends and offsets on its held-back rows, without training",
     )
     parser.add_argument(
+        "--raw-twins",
+        action="store_true",
+        help="category: train on the raw messages that are labelled rows as written, too",
+    )
+    parser.add_argument(
+        "--ensemble",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="DIR",
+        help="average the outputs of the saved group and its runs saved under these models folders",
+    )
+    parser.add_argument(
         "--soup",
         type=Path,
         nargs="+",
@@ -830,13 +917,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = load_e5()
     start = model.cfg.layers - args.top
     for group in groups:
-        data = LOADERS[group]()
+        data = (
+            category_group_data(with_twins=True)
+            if args.raw_twins and group == "category"
+            else LOADERS[group]()
+        )
         if args.cache_only:  # run_group reads the same cache, computing what is missing
             for texts in [data.texts, data.unlabelled, *(texts for texts, _ in data.dev.values())]:
                 lower_states(model, texts, start)
             continue
-        if args.soup:
-            meta = soup_group(group, model, args.soup, args.out, data)
+        if args.soup or args.ensemble:
+            meta = soup_group(
+                group, model, args.soup or args.ensemble, args.out, data, outputs=bool(args.ensemble)
+            )
         elif args.reblend:
             meta = reblend_group(group, model, args.out, data)
         else:

@@ -18,7 +18,18 @@ from nlp.encoder import prepare, shared_encoder
 from nlp.encoder_jobs import encode_backlog
 from nlp.encoder_tier import EncoderTagger, has_head, load_encoder_tagger, load_stacked_classifier
 from nlp.encoder_torch import load_e5
-from nlp.encoder_tuned import TunedTop, blend_features, blend_proba, load_tuned, offset_proba, tuned_tasks
+from nlp.encoder_tuned import (
+    Top,
+    TopEnsemble,
+    TunedTop,
+    blend_features,
+    blend_proba,
+    load_tuned,
+    offset_proba,
+    pack_state,
+    tuned_tasks,
+    unpack_state,
+)
 from nlp.finetune_encoder import (
     _compute_states,
     fine_tune,
@@ -36,7 +47,7 @@ from tests.encoder_heads import SWAP, Post, seed_posts
 
 LABELS = ["positive", "neutral", "negative"]
 #: Save runs (the first as the group, the rest as ingredients), soup them: the group's folder, the meta.
-Soup = Callable[[list[tuple[TunedTop, str]]], tuple[Path, dict[str, Any]]]
+Soup = Callable[..., tuple[Path, dict[str, Any]]]
 
 
 def _states(texts: list[str]) -> list[np.ndarray]:
@@ -299,20 +310,12 @@ def test_reblending_refits_the_blend_and_keeps_the_tuned_layers(
     import json
     import shutil
 
-    from nlp.finetune_encoder import GroupData, reblend_group
+    from nlp.finetune_encoder import reblend_group
 
     monkeypatch.setenv("SENSING_CACHE_DIR", str(tmp_path / "cache"))
     root = tmp_path / "models"
     shutil.copytree(tuned_root, root)
-    # the 64 posts six times over: every label then has rows enough for 5 folds among the held-back ones
-    texts, labels = [t for t, _ in posts] * 6, [lab for _, lab in posts] * 6
-    data = GroupData(
-        texts,
-        {"sentiment": list[str | None](labels)},
-        {"sentiment": load_classifier("sentiment").predict_proba(texts)},
-        None,
-        {"all": (texts, {"sentiment": list[str | None](labels)})},
-    )
+    data = _six_times(posts)
     meta = reblend_group("posts", load_e5(), root, data)
 
     assert meta["reblended_from"] == "t1-test" and meta["version"].startswith("t1-")
@@ -358,22 +361,28 @@ def _noisy(top: TunedTop, sign: float) -> TunedTop:
     return out
 
 
-def _uninformed(posts: list[tuple[str, str]]) -> Any:
-    """The 64 posts six times over, with a fast tier that knows nothing: the blends rest on the tuned model."""
+def _six_times(posts: list[tuple[str, str]], fast_knows: bool = True) -> Any:
+    """The 64 posts six times over (every label then has rows enough for 5 folds among the held-back
+    ones); with ``fast_knows`` False, beside a fast tier that knows nothing (the blends rest on the
+    tuned model)."""
     from nlp.finetune_encoder import GroupData
 
     texts, labels = [t for t, _ in posts] * 6, [lab for _, lab in posts] * 6
-    flat = [{lab: 1 / 3 for lab in LABELS}] * len(texts)
+    fast = (
+        load_classifier("sentiment").predict_proba(texts)
+        if fast_knows
+        else [{lab: 1 / 3 for lab in LABELS}] * len(texts)
+    )
     return GroupData(
         texts,
         {"sentiment": list[str | None](labels)},
-        {"sentiment": flat},
+        {"sentiment": fast},
         None,
         {"some": (texts[:40], {"sentiment": list[str | None](labels[:40])})},
     )
 
 
-def _save_run(top: TunedTop, version: str, root: Path) -> Path:
+def _save_run(top: Top, version: str, root: Path) -> Path:
     spec = {"model": None, "labels": LABELS, "fast_labels": sorted(LABELS), "offsets": None}
     meta = {"group": "posts", "version": version, "start_layer": 10, "shipped": ["sentiment"], "method": "m"}
     save_tuned("posts", top, {"sentiment": spec}, meta, root)
@@ -387,10 +396,12 @@ def soup(posts: list[tuple[str, str]], tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setenv("SENSING_CACHE_DIR", str(tmp_path / "cache"))
 
-    def run(runs: list[tuple[TunedTop, str]]) -> tuple[Path, dict[str, Any]]:
+    def run(runs: list[tuple[Top, str]], outputs: bool = False) -> tuple[Path, dict[str, Any]]:
         root = _save_run(*runs[0], tmp_path / "models")
         others = [_save_run(top, version, tmp_path / version) for top, version in runs[1:]]
-        return root, soup_group("posts", load_e5(), others, root, _uninformed(posts))
+        return root, soup_group(
+            "posts", load_e5(), others, root, _six_times(posts, fast_knows=False), outputs
+        )
 
     return run
 
@@ -435,3 +446,62 @@ def test_a_soup_names_the_run_whose_shape_differs(
     one_layer = TunedTop(load_e5().top_copy(1), {"sentiment": LABELS})
     with pytest.raises(ValueError, match=r"t1-one/tuned-posts.*differ"):
         soup([(trained[0], "t1-good"), (one_layer, "t1-one")])
+
+
+def test_an_ensemble_of_two_runs_averages_their_outputs_and_is_saved_as_int8(
+    trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]], soup: Soup
+) -> None:
+    """Noise added to one head and taken from the other cancels in the mean of log-probabilities too."""
+    top, states, _log = trained
+    root, meta = soup([(_noisy(top, 1), "t1-plus"), (_noisy(top, -1), "t1-minus")], outputs=True)
+
+    assert meta["soup"]["how"] == "outputs" and sorted(meta["soup"]["of"]) == ["t1-minus", "t1-plus"]
+    assert meta["soup"]["held_back_mean_final"] > max(t["alone"] for t in meta["soup"]["trials"])
+    assert "log-probabilities of 2 such runs" in meta["method"]
+    assert [m["version"] for m in meta["members"]] == meta["soup"]["of"]
+    saved = torch.load(root / "tuned-posts" / "layers.pt", weights_only=True)
+    assert saved["members"] == 2 and any(v.dtype == torch.int8 for v in saved["state"].values())
+    group = load_tuned(root, load_e5())["sentiment"]
+    assert isinstance(group.top, TopEnsemble) and len(group.top.layers) == 2
+    alone = predict(top, states)["sentiment"].argmax(1)
+    assert (predict(group.top, states)["sentiment"].argmax(1) == alone).mean() > 0.95
+    with pytest.raises(ValueError, match="is an ensemble"):
+        soup([(group.top, "t1-ensemble"), (top, "t1-good")])
+
+
+def test_int8_rows_keep_the_weights_within_about_half_a_step_and_vectors_in_fp16(
+    trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]],
+) -> None:
+    state = trained[0].state_dict()
+    packed = pack_state(state, int8=True)
+    restored = unpack_state(packed)
+    assert restored.keys() == state.keys()
+    for name, value in state.items():
+        if value.dim() == 2:
+            assert packed[f"{name}.int8"].dtype == torch.int8
+            step = value.abs().amax(dim=1, keepdim=True) / 127
+            # half a step from rounding, and up to 127 times the fp16 scale's own rounding (2**-11)
+            assert bool(((restored[name] - value).abs() <= step * (0.5 + 127 * 2**-11) + 1e-7).all())
+        else:
+            assert packed[name].dtype == torch.float16 and torch.allclose(restored[name], value, atol=1e-2)
+    assert unpack_state(pack_state(state, int8=False)).keys() == state.keys()
+
+
+def test_a_group_that_cannot_judge_the_fast_tier_keeps_the_tuned_model_alone(
+    trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]], posts: list[tuple[str, str]]
+) -> None:
+    """A noisy tuned model beside a fast tier that knows the swapped labels' mirror image: a blend
+    wins; ``blend_fast`` False (category: held-back rows in another form than users send) leaves
+    the fast tier out anyway."""
+    import dataclasses
+
+    from nlp.finetune_encoder import _blends
+
+    top, states = _noisy(trained[0], 1), trained[1]
+    data = _six_times(posts)
+    rows = np.arange(len(data.texts) - 90, len(data.texts))
+    blends, scores = _blends(data, top, states * 6, rows)
+    assert blends["sentiment"]["model"] is not None  # with the fast tier allowed, the blend is taken
+    blends, scores = _blends(dataclasses.replace(data, blend_fast=False), top, states * 6, rows)
+    assert blends["sentiment"]["model"] is None
+    assert scores["sentiment"]["blend_cv"] > scores["sentiment"]["tuned"]  # though the blend scored higher
