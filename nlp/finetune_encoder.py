@@ -22,8 +22,8 @@ on the CPU, in bounded time:
 the held-back rows, ``--ensemble DIR ...`` their outputs (:func:`soup_group`). ``--raw-twins``
 (category) trains on the raw messages that are labelled rows as written, too (:func:`raw_twins`).
 
-Output: ``nlp/models/encoder/tuned-<group>/`` with ``layers.pt`` (fp16), ``blend.joblib`` and
-``meta.json``. Data: ``../shared/data`` only, as :mod:`nlp.train_encoder`.
+Output: ``nlp/models/encoder/tuned-<group>/`` with ``layers.pt`` (fp16; an ensemble's as int8 rows),
+``blend.joblib`` and ``meta.json``. Data: ``../shared/data`` only, as :mod:`nlp.train_encoder`.
 """
 
 from __future__ import annotations
@@ -892,7 +892,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="category: train on the raw messages that are labelled rows as written, too",
     )
-    parser.add_argument(
+    averaging = parser.add_mutually_exclusive_group()
+    averaging.add_argument(
         "--ensemble",
         type=Path,
         nargs="+",
@@ -900,7 +901,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="DIR",
         help="average the outputs of the saved group and its runs saved under these models folders",
     )
-    parser.add_argument(
+    averaging.add_argument(
         "--soup",
         type=Path,
         nargs="+",
