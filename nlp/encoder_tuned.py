@@ -33,6 +33,7 @@ __all__ = [
     "TunedTop",
     "blend_features",
     "blend_proba",
+    "load_group",
     "load_tuned",
     "offset_proba",
     "pack_state",
@@ -191,22 +192,27 @@ def tuned_tasks(root: Path) -> set[str]:
     return out
 
 
+def load_group(folder: Path, backbone: E5Model) -> TunedGroup:
+    """The fine-tuned group saved in ``folder`` (a ``tuned-<group>`` folder)."""
+    saved = torch.load(folder / LAYERS_FILE, map_location="cpu", weights_only=True)
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    members = [
+        TunedTop(backbone.top_copy(saved["top"]), saved["labels"], backbone.cfg.hidden)
+        for _ in range(saved.get("members", 1))
+    ]
+    top: Top = members[0] if len(members) == 1 else TopEnsemble(members)
+    top.load_state_dict(unpack_state(saved["state"]))
+    top.requires_grad_(False).eval()
+    blends = joblib.load(folder / BLEND_FILE)
+    return TunedGroup(meta["group"], top, int(saved["start"]), blends, meta["version"], meta)
+
+
 def load_tuned(root: Path, backbone: E5Model | None = None) -> dict[str, TunedGroup]:
     """Every committed fine-tuned group, by task (tasks of one group share one object)."""
     backbone = backbone or load_e5()
     out: dict[str, TunedGroup] = {}
     for folder in _folders(root):
-        saved = torch.load(folder / LAYERS_FILE, map_location="cpu", weights_only=True)
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        members = [
-            TunedTop(backbone.top_copy(saved["top"]), saved["labels"], backbone.cfg.hidden)
-            for _ in range(saved.get("members", 1))
-        ]
-        top: Top = members[0] if len(members) == 1 else TopEnsemble(members)
-        top.load_state_dict(unpack_state(saved["state"]))
-        top.requires_grad_(False).eval()
-        blends = joblib.load(folder / BLEND_FILE)
-        group = TunedGroup(meta["group"], top, int(saved["start"]), blends, meta["version"], meta)
-        for task in blends:
+        group = load_group(folder, backbone)
+        for task in group.blends:
             out[task] = group
     return out

@@ -68,7 +68,7 @@ from nlp.encoder_tuned import (
     TunedTop,
     blend_features,
     blend_proba,
-    load_tuned,
+    load_group,
     offset_proba,
     pack_state,
     tuned_dir,
@@ -713,10 +713,10 @@ def reblend_group(
 
 def saved_group(group: str, root: Path, model: E5Model) -> TunedGroup:
     """The group saved under the models folder ``root``; FileNotFoundError naming its folder if none."""
-    found = [g for g in load_tuned(root, model).values() if g.group == group]
-    if not found:
-        raise FileNotFoundError(f"no saved group {group!r} in {tuned_dir(group, root)}")
-    return found[0]
+    folder = tuned_dir(group, root)
+    if not (folder / LAYERS_FILE).is_file():
+        raise FileNotFoundError(f"no saved group {group!r} in {folder}")
+    return load_group(folder, model)
 
 
 def average_tops(tops: Sequence[TunedTop]) -> TunedTop:
