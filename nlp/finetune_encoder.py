@@ -72,6 +72,7 @@ from nlp.encoder_tuned import (
     offset_proba,
     pack_state,
     tuned_dir,
+    unpack_state,
 )
 from nlp.train_data import SEED
 from nlp.train_encoder import (
@@ -98,6 +99,9 @@ PSEUDO_CONFIDENCE = 0.9
 #: (the segmented rows are jieba words with stop words dropped), and the row has this many at least.
 TWIN_OVERLAP = 0.7
 TWIN_MIN_WORDS = 8
+#: A run that tunes more layers than this is saved as int8 rows (about half of fp16), so that every
+#: shipped group stays within the models' size budget.
+FP16_MAX_LAYERS = 6
 
 
 # --- cached hidden states ------------------------------------------------------------------
@@ -458,7 +462,7 @@ def _tune(
     log = fine_tune(
         top, states, targets, epochs, lr=lr, max_seconds=max_minutes * 60 if max_minutes else None
     )
-    return top, log
+    return as_saved(top), log
 
 
 def _blends(
@@ -699,7 +703,7 @@ def reblend_group(
     tasks = list(saved.top.labels)
     states = lower_states(model, data.texts, saved.start)
     _tune_rows, blend_rows = _split(data, tasks[0])
-    blends, blend_scores = _blends(data, saved.top, states, blend_rows)
+    blends, blend_scores = _blends(data, as_saved(saved.top), states, blend_rows)
     offsets = {task: blends[task]["offsets"] for task in tasks}
     meta = {
         **saved.meta,
@@ -782,7 +786,7 @@ def soup_group(
             if outputs
             else average_tops([k.top for k in [*kept, run]])  # type: ignore[misc]
         )
-        score, mixed_blends, mixed_scores = judge(mixed)
+        score, mixed_blends, mixed_scores = judge(as_saved(mixed))
         trial |= {"averaged": round(score, 4), "kept": score > best}
         if score > best:
             kept, top, best, blends, scores = [*kept, run], mixed, score, mixed_blends, mixed_scores
@@ -842,23 +846,34 @@ def save_tuned(
     meta: dict[str, Any],
     root: Path | None,
 ) -> Path:
-    """Save a group: one run's weights as fp16, an ensemble's as int8 rows (about the size of one run)."""
+    """Save a group: one run's weights as fp16, an ensemble's (about the size of one run) and a run of
+    more than :data:`FP16_MAX_LAYERS` layers as int8 rows."""
     folder = tuned_dir(group, root or HEADS_DIR)
     folder.mkdir(parents=True, exist_ok=True)
-    members = len(top.members) if isinstance(top, TopEnsemble) else 1
     torch.save(
         {
-            "state": pack_state(top.state_dict(), int8=members > 1),
+            "state": pack_state(top.state_dict(), int8=_int8(top)),
             "labels": top.labels,
             "top": len(top.layers),
             "start": meta["start_layer"],
-            "members": members,
+            "members": len(_members(top)),
         },
         folder / LAYERS_FILE,
     )
     joblib.dump(blends, folder / BLEND_FILE, compress=3)
     (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     return folder
+
+
+def _int8(top: Top) -> bool:
+    return isinstance(top, TopEnsemble) or len(top.layers) > FP16_MAX_LAYERS
+
+
+def as_saved(top: Top) -> Top:
+    """``top`` with its weights rounded as :func:`save_tuned` stores them (fp16 or int8 rows), in place,
+    so that the blends, offsets and scores are fitted to the model that ships."""
+    top.load_state_dict(unpack_state(pack_state(top.state_dict(), int8=_int8(top))))
+    return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:

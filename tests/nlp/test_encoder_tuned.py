@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import Engine, select
 
+from nlp import finetune_encoder
 from nlp.base import top_labels
 from nlp.classifiers import load_classifier
 from nlp.encoder import prepare, shared_encoder
@@ -485,6 +487,35 @@ def test_int8_rows_keep_the_weights_within_about_half_a_step_and_vectors_in_fp16
         else:
             assert packed[name].dtype == torch.float16 and torch.allclose(restored[name], value, atol=1e-2)
     assert unpack_state(pack_state(state, int8=False)).keys() == state.keys()
+
+
+def test_a_deep_run_is_saved_as_int8_rows_and_scored_as_saved(
+    trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run of more than FP16_MAX_LAYERS layers is stored as int8; ``as_saved`` gives its stored weights,
+    so what training scores is what loads."""
+    top, states, _log = trained
+    monkeypatch.setattr(finetune_encoder, "FP16_MAX_LAYERS", 1)  # the fixture tunes 2 layers
+    rounded = finetune_encoder.as_saved(copy.deepcopy(top))
+    spec = {"model": None, "labels": LABELS, "fast_labels": LABELS}
+    meta = {"group": "posts", "version": "t1-deep", "start_layer": 10, "shipped": ["sentiment"]}
+    save_tuned("posts", rounded, {"sentiment": spec}, meta, tmp_path)
+
+    saved = torch.load(tmp_path / "tuned-posts" / "layers.pt", weights_only=True)
+    assert saved["members"] == 1 and any(v.dtype == torch.int8 for v in saved["state"].values())
+    loaded = load_tuned(tmp_path, load_e5())["sentiment"]
+    assert np.allclose(
+        predict(loaded.top, states)["sentiment"], predict(rounded, states)["sentiment"], atol=1e-5
+    )
+    assert not np.allclose(
+        predict(top, states)["sentiment"], predict(rounded, states)["sentiment"], atol=1e-5
+    )
+    monkeypatch.setattr(finetune_encoder, "FP16_MAX_LAYERS", 6)
+    save_tuned("posts", rounded, {"sentiment": spec}, meta, tmp_path)
+    saved = torch.load(tmp_path / "tuned-posts" / "layers.pt", weights_only=True)
+    assert not any(v.dtype == torch.int8 for v in saved["state"].values())
 
 
 def test_a_group_that_cannot_judge_the_fast_tier_keeps_the_tuned_model_alone(
