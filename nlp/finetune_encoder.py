@@ -462,7 +462,8 @@ def _tune(
     log = fine_tune(
         top, states, targets, epochs, lr=lr, max_seconds=max_minutes * 60 if max_minutes else None
     )
-    return as_saved(top), log
+    as_saved(top)
+    return top, log
 
 
 def _blends(
