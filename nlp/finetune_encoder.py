@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import joblib
 import numpy as np
@@ -462,8 +462,7 @@ def _tune(
     log = fine_tune(
         top, states, targets, epochs, lr=lr, max_seconds=max_minutes * 60 if max_minutes else None
     )
-    as_saved(top)
-    return top, log
+    return as_saved(top), log
 
 
 def _blends(
@@ -704,7 +703,8 @@ def reblend_group(
     tasks = list(saved.top.labels)
     states = lower_states(model, data.texts, saved.start)
     _tune_rows, blend_rows = _split(data, tasks[0])
-    blends, blend_scores = _blends(data, as_saved(saved.top), states, blend_rows)
+    top = as_saved(saved.top)
+    blends, blend_scores = _blends(data, top, states, blend_rows)
     offsets = {task: blends[task]["offsets"] for task in tasks}
     meta = {
         **saved.meta,
@@ -713,7 +713,7 @@ def reblend_group(
     }
     fast_models = {task: load_classifier(task) for task in tasks}
     timer = ("reblend_seconds", begin)
-    return _ship(group, saved.top, model, data, blends, blend_scores, fast_models, meta, root, timer)
+    return _ship(group, top, model, data, blends, blend_scores, fast_models, meta, root, timer)
 
 
 def saved_group(group: str, root: Path, model: E5Model) -> TunedGroup:
@@ -787,7 +787,8 @@ def soup_group(
             if outputs
             else average_tops([k.top for k in [*kept, run]])  # type: ignore[misc]
         )
-        score, mixed_blends, mixed_scores = judge(as_saved(mixed))
+        mixed = as_saved(mixed)
+        score, mixed_blends, mixed_scores = judge(mixed)
         trial |= {"averaged": round(score, 4), "kept": score > best}
         if score > best:
             kept, top, best, blends, scores = [*kept, run], mixed, score, mixed_blends, mixed_scores
@@ -870,11 +871,15 @@ def _int8(top: Top) -> bool:
     return isinstance(top, TopEnsemble) or len(top.layers) > FP16_MAX_LAYERS
 
 
-def as_saved(top: Top) -> Top:
-    """``top`` with its weights rounded as :func:`save_tuned` stores them (fp16 or int8 rows), in place,
+_T = TypeVar("_T", bound=TunedTop | TopEnsemble)
+
+
+def as_saved(top: _T) -> _T:
+    """A copy of ``top`` with its weights rounded as :func:`save_tuned` stores them (fp16 or int8 rows),
     so that the blends, offsets and scores are fitted to the model that ships."""
-    top.load_state_dict(unpack_state(pack_state(top.state_dict(), int8=_int8(top))))
-    return top
+    rounded = copy.deepcopy(top)
+    rounded.load_state_dict(unpack_state(pack_state(top.state_dict(), int8=_int8(top))))
+    return rounded
 
 
 def main(argv: Sequence[str] | None = None) -> int:

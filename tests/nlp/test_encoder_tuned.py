@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -498,7 +497,7 @@ def test_a_deep_run_is_saved_as_int8_rows_and_scored_as_saved(
     so what training scores is what loads."""
     top, states, _log = trained
     monkeypatch.setattr(finetune_encoder, "FP16_MAX_LAYERS", 1)  # the fixture tunes 2 layers
-    rounded = finetune_encoder.as_saved(copy.deepcopy(top))
+    rounded = finetune_encoder.as_saved(top)  # a copy: the fixture keeps its weights
     spec = {"model": None, "labels": LABELS, "fast_labels": LABELS}
     meta = {"group": "posts", "version": "t1-deep", "start_layer": 10, "shipped": ["sentiment"]}
     save_tuned("posts", rounded, {"sentiment": spec}, meta, tmp_path)
