@@ -871,7 +871,7 @@ def _int8(top: Top) -> bool:
     return isinstance(top, TopEnsemble) or len(top.layers) > FP16_MAX_LAYERS
 
 
-_T = TypeVar("_T", bound=TunedTop | TopEnsemble)
+_T = TypeVar("_T", bound=Top)
 
 
 def as_saved(top: _T) -> _T:
