@@ -45,7 +45,11 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy kernel sensing storage ingest nlp analytics alerts reports dashboard bench
 
+# One worker per core (each test file on one worker, so its module fixtures are built once); every
+# worker has its own PostgreSQL database (tests/conftest.py). PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= auto
+
 pytest: install-dev system-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
