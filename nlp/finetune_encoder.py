@@ -936,14 +936,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     groups = list(GROUPS) if "all" in args.group else list(dict.fromkeys(args.group))
+    if args.raw_twins and groups != ["category"]:
+        parser.error("--raw-twins is an option of the category group only: name `category` alone")
     model = load_e5()
     start = model.cfg.layers - args.top
     for group in groups:
-        data = (
-            category_group_data(with_twins=True)
-            if args.raw_twins and group == "category"
-            else LOADERS[group]()
-        )
+        data = category_group_data(with_twins=True) if args.raw_twins else LOADERS[group]()
         if args.cache_only:  # run_group reads the same cache, computing what is missing
             for texts in [data.texts, data.unlabelled, *(texts for texts, _ in data.dev.values())]:
                 lower_states(model, texts, start)

@@ -535,3 +535,13 @@ def test_a_group_that_cannot_judge_the_fast_tier_keeps_the_tuned_model_alone(
     blends, scores = _blends(dataclasses.replace(data, blend_fast=False), top, states * 6, rows)
     assert blends["sentiment"]["model"] is None
     assert scores["sentiment"]["blend_cv"] > scores["sentiment"]["tuned"]  # though the blend scored higher
+
+
+@pytest.mark.parametrize("groups", [["posts"], ["all"], ["category", "posts"]])
+def test_raw_twins_is_refused_for_any_group_but_category(
+    groups: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        finetune_encoder.main([*groups, "--raw-twins"])
+    assert stop.value.code == 2
+    assert "--raw-twins is an option of the category group only" in capsys.readouterr().err
