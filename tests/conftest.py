@@ -26,12 +26,27 @@ from storage.db import make_engine
 from storage.migrate import upgrade_database
 from storage.schema import metadata
 
+# One pytest worker per core (``make test``): each worker's torch and OpenMP keep to one thread, so
+# two workers in encoder tests at once do not oversubscribe the CPU. Set before torch is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # The real encoder tier on tiny heads fitted in the session (tests/encoder_heads.py).
 pytest_plugins = ["tests.encoder_heads"]
 
 PG_URL = os.environ.get("SENSING_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SENSING_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files that hold slow tests run first, in their own order, the rest after them.
+
+    ``make test`` gives each worker whole files in collection order, so the longest file (the
+    whole-archive import) starting last would leave one worker running it alone at the end.
+    """
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: each file keeps its tests' order
 
 
 def _pg_admin() -> Engine | None:
