@@ -101,8 +101,18 @@ class SeedFacts:
 
     def period(self, days: float) -> tuple[datetime, datetime]:
         """The dashboard's "last N days": ends at the end of the current hour."""
-        end = self.now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        return end - timedelta(days=days), end
+        return self.periods(days, self.now, self.now)[0]
+
+    @staticmethod
+    def periods(days: float, first: datetime, last: datetime) -> list[tuple[datetime, datetime]]:
+        """Every "last N days" a dashboard on the real clock may have shown between ``first`` and
+        ``last``: one, or two when an hour turned in between."""
+        hour = first.replace(minute=0, second=0, microsecond=0)
+        out = []
+        while hour <= last:
+            hour += timedelta(hours=1)
+            out.append((hour - timedelta(days=days), hour))
+        return out
 
     def select(
         self, start: datetime, end: datetime, *, tagged_only: bool = True, **where: Any
