@@ -47,9 +47,11 @@ typecheck: install-dev
 
 # One worker per core (each test file on one worker, so its module fixtures are built once); every
 # worker has its own PostgreSQL database (tests/conftest.py). PYTEST_WORKERS=0 runs in one process.
+# Files go out in collection order, where tests/conftest.py puts the slow ones first: xdist's default
+# (files with the most tests first) would start the longest file, which has two tests, near the end.
 PYTEST_WORKERS ?= auto
 
 pytest: install-dev system-deps
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck pytest

@@ -37,7 +37,7 @@ from storage.types import utcnow
 from tests.dashboard.followup_seed import seed_replies
 from tests.seed import SeedFacts, seed_database
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # about 50 s
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

@@ -95,6 +95,7 @@ def tuned_root(
     return root
 
 
+@pytest.mark.slow  # its fixture trains for about 24 s
 def test_fine_tuning_learns_labels_the_frozen_model_does_not_have(
     posts: list[tuple[str, str]], trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]]
 ) -> None:
@@ -240,6 +241,7 @@ def test_the_worker_stores_the_tuned_labels_and_keeps_the_fast_ones_elsewhere(
     assert agree > 0.85, agree
 
 
+@pytest.mark.slow  # about 42 s
 def test_a_group_run_blends_scores_and_ships_by_its_held_back_rows(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -305,6 +307,7 @@ def test_a_group_run_blends_scores_and_ships_by_its_held_back_rows(
     assert "self-training, 2 rounds" in meta["method"]
 
 
+@pytest.mark.slow  # about 18 s
 def test_reblending_refits_the_blend_and_keeps_the_tuned_layers(
     tuned_root: Path, posts: list[tuple[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -407,6 +410,7 @@ def soup(posts: list[tuple[str, str]], tmp_path: Path, monkeypatch: pytest.Monke
     return run
 
 
+@pytest.mark.slow  # about 19 s
 def test_a_soup_that_scores_lower_than_the_saved_group_is_not_saved(
     trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]], soup: Soup, tmp_path: Path
 ) -> None:
@@ -421,6 +425,7 @@ def test_a_soup_that_scores_lower_than_the_saved_group_is_not_saved(
         assert (root / "tuned-posts" / name).read_bytes() == (saved_again / name).read_bytes()
 
 
+@pytest.mark.slow  # about 21 s
 def test_a_soup_of_two_runs_is_kept_where_their_mean_scores_higher(
     trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]], soup: Soup
 ) -> None:
@@ -449,6 +454,7 @@ def test_a_soup_names_the_run_whose_shape_differs(
         soup([(trained[0], "t1-good"), (one_layer, "t1-one")])
 
 
+@pytest.mark.slow  # about 24 s
 def test_an_ensemble_of_two_runs_averages_their_outputs_and_is_saved_as_int8(
     trained: tuple[TunedTop, list[np.ndarray], dict[str, Any]], soup: Soup
 ) -> None:
