@@ -5,13 +5,17 @@ Runs in the scheduler process. It fits on the newest first copies (reposts exclu
 continues the previous state's topic ids, saves the state for the NLP workers (which assign
 new documents to its topics between refits), and in one transaction upserts ``topics``,
 re-points the window's ``doc_tags.topic_id`` (re-stamping them so the rollups follow) and
-rewrites ``topic_counts`` for the window.
+rewrites ``topic_counts`` for the window. Between the scheduled refits, the ``topics.early`` job
+refits as soon as a first window has filled (:func:`early_refit_reason`), so that a system that
+has just started shows its hot topics within minutes, not at the next scheduled refit.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -26,25 +30,40 @@ from storage.similar import stored_embeddings
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+#: One refit at a time in a process: the scheduled and the early job share the saved state.
+_REFIT_LOCK = threading.Lock()
+
+
+def _window(conn: Any, days: float, columns: Sequence[Any]) -> Any:
+    """A select of ``columns`` over the window's tagged first copies, or None when nothing is tagged."""
+    d, t = s.documents, s.doc_tags
+    newest = conn.execute(select(func.max(t.c.published_at))).scalar()
+    if newest is None:
+        return None
+    end = max(newest, utcnow()) if newest > utcnow() - timedelta(days=days) else newest
+    return (
+        select(*columns)
+        .select_from(t.join(d, d.c.id == t.c.document_id))
+        .where(t.c.published_at > end - timedelta(days=days), t.c.published_at <= end)
+        .where(d.c.dup_of.is_(None), d.c.archived.is_(False))
+    )
 
 
 def window_documents(engine: Any, days: float, limit: int) -> list[Any]:
     """The newest tagged first copies within ``days`` of now (or of the newest document)."""
     d, t = s.documents, s.doc_tags
     with engine.connect() as conn:
-        newest = conn.execute(select(func.max(t.c.published_at))).scalar()
-        if newest is None:
+        q = _window(conn, days, [d.c.id, d.c.title, d.c.content, t.c.published_at])
+        if q is None:
             return []
-        end = max(newest, utcnow()) if newest > utcnow() - timedelta(days=days) else newest
-        q = (
-            select(d.c.id, d.c.title, d.c.content, t.c.published_at)
-            .select_from(t.join(d, d.c.id == t.c.document_id))
-            .where(t.c.published_at > end - timedelta(days=days), t.c.published_at <= end)
-            .where(d.c.dup_of.is_(None), d.c.archived.is_(False))
-            .order_by(t.c.published_at.desc())
-            .limit(limit)
-        )
-        return list(conn.execute(q))
+        return list(conn.execute(q.order_by(t.c.published_at.desc()).limit(limit)))
+
+
+def window_size(engine: Any, days: float) -> int:
+    """How many documents :func:`window_documents` would choose from."""
+    with engine.connect() as conn:
+        q = _window(conn, days, [func.count()])
+        return 0 if q is None else int(conn.execute(q).scalar() or 0)
 
 
 def window_embeddings(
@@ -85,6 +104,46 @@ def window_embeddings(
 
 def refit_topics(engine: Engine, settings: Settings) -> dict[str, Any]:
     """Refit the topic model and store its results; returns counts for the job log."""
+    with _REFIT_LOCK:
+        return _refit(engine, settings)
+
+
+def early_refit_reason(engine: Engine, settings: Settings) -> str | None:
+    """Why the topics should be refitted before their scheduled refit, or ``None``.
+
+    The scheduled refit comes every few hours. A system that has just started, or has just taken
+    its first documents, would show no hot topics until then, or topics of a half-tagged window:
+    its first fits ran while the documents were still arriving. So while the current fit saw
+    fewer than ``max_docs`` documents, a window that has since doubled, or filled ``max_docs``,
+    is due now. A first window is due as soon as it holds a document. The doubling bounds the
+    early refits to a handful, however slowly documents arrive; a window that stays smaller than
+    ``max_docs`` is left to the schedule.
+    """
+    from nlp.topics.state import config_from_settings, fitted_documents, topic_state_root
+
+    cfg = config_from_settings(settings)
+    fitted = fitted_documents(topic_state_root(settings))
+    if fitted is not None and fitted >= cfg.max_docs:
+        return None
+    now = min(window_size(engine, cfg.window_days), cfg.max_docs)
+    if now == 0 or (fitted is not None and now < min(2 * fitted, cfg.max_docs)):
+        return None
+    if fitted is None:
+        return f"no topics fitted yet, {now} documents in the window"
+    return f"the last fit saw {fitted} documents, the window now holds {now}"
+
+
+def refit_topics_early(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Refit now if :func:`early_refit_reason` says so (the ``topics.early`` job); counts for the log."""
+    with _REFIT_LOCK:  # a refit running now (scheduled or early) is waited for, then judged
+        reason = early_refit_reason(engine, settings)
+        if reason is None:
+            return {"due": False}
+        log.info("topics: refitting before the scheduled refit", extra={"reason": reason})
+        return {"due": True, **_refit(engine, settings)}
+
+
+def _refit(engine: Engine, settings: Settings) -> dict[str, Any]:
     from nlp.topics.fitting import TopicModeler
     from nlp.topics.state import (
         config_from_settings,

@@ -57,6 +57,12 @@ def job_topics(app: App) -> dict[str, Any]:
     return refit_topics(app.engine, app.settings)
 
 
+def job_topics_early(app: App) -> dict[str, Any]:
+    from nlp.topic_jobs import refit_topics_early
+
+    return refit_topics_early(app.engine, app.settings)
+
+
 def job_alerts_evaluate(app: App) -> dict[str, Any]:
     from alerts.engine import evaluate_rules
 
@@ -137,6 +143,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "ingest": job_ingest,
     "rollups": job_rollups,
     "topics": job_topics,
+    "topics.early": job_topics_early,
     "alerts.evaluate": job_alerts_evaluate,
     "alerts.deliver": job_alerts_deliver,
     "report.weekly": job_report,

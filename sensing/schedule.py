@@ -25,6 +25,7 @@ from sensing.jobs import set_app
 
 log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 300
+EARLY_TOPICS_SECONDS = 120  # how often the topics.early job checks whether a first fit is due
 STOP_GRACE_SECONDS = 10.0  # below the supervisor's grace, so the scheduler stops itself
 
 
@@ -43,6 +44,8 @@ def planned_jobs(settings: Settings) -> dict[str, tuple[list[str], ScheduleSetti
             jobs[f"ingest:{src.name}"] = (["ingest", src.name], src.schedule)
     jobs["rollups"] = (["rollups"], settings.analytics.rollup)
     jobs["topics"] = (["topics"], settings.nlp.topics.refit)
+    # a first window refitted within minutes, not at the next scheduled refit (nlp.topic_jobs)
+    jobs["topics.early"] = (["topics.early"], ScheduleSettings(interval_seconds=EARLY_TOPICS_SECONDS))
     jobs["reply_quality"] = (["reply_quality"], ScheduleSettings(interval_seconds=300))
     if settings.database.url.startswith("sqlite"):
         jobs["search_index"] = (["search_index"], ScheduleSettings(interval_seconds=60))

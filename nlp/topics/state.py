@@ -213,6 +213,19 @@ def load_current_state(root: str | Path) -> TopicModelState | None:
     return TopicModelState.load(Path(root) / pointer.read_text(encoding="utf-8").strip())
 
 
+def fitted_documents(root: str | Path) -> int | None:
+    """How many documents the current state was fitted on (its JSON only), or ``None`` before any refit."""
+    pointer = Path(root) / CURRENT_FILE
+    if not pointer.is_file():
+        return None
+    directory = Path(root) / pointer.read_text(encoding="utf-8").strip()
+    try:
+        meta = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TopicModelError(f"cannot read topic state in {directory}: {exc}") from exc
+    return len(meta["doc_keys"])
+
+
 def topic_state_root(settings: Any) -> Path:
     """Where refits store their states: ``<app.data_dir>/topics``."""
     return Path(settings.app.data_dir) / "topics"

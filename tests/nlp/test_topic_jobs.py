@@ -1,4 +1,5 @@
-"""The topic refit job on both backends: topics stored, ids stable across refits, counts kept."""
+"""The topic refit job on both backends: topics stored, ids stable across refits, counts kept, and
+a first window refitted early."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 
 from nlp.jobs import tag_backlog
-from nlp.topic_jobs import refit_topics
+from nlp.topic_jobs import early_refit_reason, refit_topics, refit_topics_early
 from sensing.app import load_app
 from storage import schema as s
 from storage.store import Store
@@ -79,3 +80,33 @@ def test_refit_clusters_in_the_encoder_space_once_the_window_is_encoded(
     forced = app.settings.model_copy(deep=True)
     forced.nlp.topics.embedder = "encoder"  # embeds the missing third at refit
     assert refit_topics(engine, forced)["embedder"] == "encoder"
+
+
+def test_a_first_window_is_refitted_early_then_left_to_the_schedule(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    app = load_app(str(config_for(tmp_path, db_url, nlp={"topics": {"max_docs": 200}})))
+    app._engine = engine
+    settings = app.settings
+    # a fresh start: the start-up refit finds nothing tagged, and nothing is due yet
+    assert refit_topics(engine, settings)["documents"] == 0
+    assert early_refit_reason(engine, settings) is None
+    assert refit_topics_early(engine, settings) == {"due": False}
+    seed_themes(engine, per_theme=10)  # the first documents are tagged
+    assert early_refit_reason(engine, settings) == "no topics fitted yet, 30 documents in the window"
+    first = refit_topics_early(engine, settings)
+    assert first["due"] and first["documents"] == 30
+    assert refit_topics_early(engine, settings) == {"due": False}  # the same window is not refitted
+    seed_themes(engine, per_theme=40)  # 90 more: the window has quadrupled
+    assert early_refit_reason(engine, settings) == "the last fit saw 30 documents, the window now holds 120"
+    second = refit_topics_early(engine, settings)
+    assert second["due"] and second["documents"] == 120 and second["topics"] >= 2
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).where(s.topics.c.active)).scalar() == second["topics"]
+    assert early_refit_reason(engine, settings) is None  # 120 < 240 and < max_docs: not yet
+    seed_themes(engine, per_theme=80)  # 240 in the window: max_docs (200) is reached
+    assert early_refit_reason(engine, settings) == "the last fit saw 120 documents, the window now holds 200"
+    assert refit_topics_early(engine, settings)["documents"] == 200
+    # a fit on max_docs documents: from now on only the scheduled refit runs
+    seed_themes(engine, per_theme=200)
+    assert early_refit_reason(engine, settings) is None

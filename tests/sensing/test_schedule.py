@@ -30,7 +30,8 @@ def app(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
 
 def test_planned_jobs_follow_config(app) -> None:  # type: ignore[no-untyped-def]
     planned = planned_jobs(app.settings)
-    expected = {"ingest:demo", "rollups", "topics", "reply_quality", "alerts.evaluate", "alerts.deliver"}
+    expected = {"ingest:demo", "rollups", "topics", "topics.early", "reply_quality"}
+    expected |= {"alerts.evaluate", "alerts.deliver"}
     expected |= {"report.weekly", "report.subjects"}
     if app.settings.database.url.startswith("sqlite"):
         expected.add("search_index")  # the keyword index is SQLite's; PostgreSQL uses ILIKE
