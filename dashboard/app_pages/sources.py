@@ -1,5 +1,6 @@
-"""数据源健康: per-source last success, items per run, errors, dead letters, silence, the tagging backlog,
-the encoder tier's backlog per priority class, and model drift.
+"""数据源健康: per-source last success, items per run, errors, dead letters, silence (a source switched
+off in config shows 停用 instead), the tagging backlog, the encoder tier's backlog per priority class,
+and model drift.
 
 Drift: per source and ISO week, the share of low-confidence tags and the change of the label mix
 from the week before (:func:`storage.corrections.label_shift`); changes above 0.3 are highlighted.
@@ -31,7 +32,12 @@ if ctx.filters.sources:  # the sidebar's source and channel filters apply here t
 if ctx.filters.channels:
     health = health.loc[health["channel"].isin(ctx.filters.channels)].reset_index(drop=True)
 backlog = data.backlog(ctx.url)
-silent = health["minutes_since_success"].isna() | (health["minutes_since_success"] > silence_minutes)
+# a source switched off in config is not collected on purpose: shown as 停用, never counted silent
+switched_off = {src.name for src in ctx.settings.sources if not src.enabled}
+disabled = health["name"].isin(switched_off)
+silent = ~disabled & (
+    health["minutes_since_success"].isna() | (health["minutes_since_success"] > silence_minutes)
+)
 failing = health["last_status"].eq("failed")
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("数据源", len(health))
@@ -68,6 +74,8 @@ if not encoder["enabled"]:
 
 
 def state(row: pd.Series) -> str:
+    if row["name"] in switched_off:
+        return "停用"
     if row["last_status"] == "failed":
         return "失败"
     if pd.isna(row["minutes_since_success"]) or row["minutes_since_success"] > silence_minutes:

@@ -306,6 +306,18 @@ def test_sources_page(open_page: OpenPage, seeded: SeedFacts) -> None:
     assert metrics(at)["数据源"] == "2"
 
 
+def test_sources_page_does_not_count_a_switched_off_source_as_silent(
+    open_page: OpenPage, seeded: SeedFacts, app_config: Path
+) -> None:
+    cfg = yaml.safe_load(app_config.read_text(encoding="utf-8"))
+    cfg["sources"] = [{"name": "gov_sim", "kind": "demo", "channel": "gov", "enabled": False}]
+    app_config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    at = open_page("sources", role="official")
+    assert metrics(at)["超过 120 分钟无成功采集"] == "0"  # gov_sim is silent because it is off
+    table = table_with(at, "累计文档")
+    assert dict(zip(table["数据源"], table["状态"], strict=True))["gov_sim"] == "停用"
+
+
 def test_sources_page_shows_open_dead_letters(open_page: OpenPage, seeded: SeedFacts, engine: Engine) -> None:
     from sqlalchemy import select
 
