@@ -6,8 +6,9 @@ continues the previous state's topic ids, saves the state for the NLP workers (w
 new documents to its topics between refits), and in one transaction upserts ``topics``,
 re-points the window's ``doc_tags.topic_id`` (re-stamping them so the rollups follow) and
 rewrites ``topic_counts`` for the window. Between the scheduled refits, the ``topics.early`` job
-refits as soon as a first window has filled (:func:`early_refit_reason`), so that a system that
-has just started shows its hot topics within minutes, not at the next scheduled refit.
+refits a first window as soon as it holds tagged documents, and again as it grows
+(:func:`early_refit_reason`), so that a system that has just started shows its hot topics within
+minutes, not at the next scheduled refit.
 """
 
 from __future__ import annotations

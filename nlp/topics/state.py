@@ -133,10 +133,7 @@ class TopicModelState:
     def load(cls, path: str | Path) -> TopicModelState:
         """Read a state written by :meth:`save` (the pickle must come from a trusted worker)."""
         directory = Path(path)
-        try:
-            meta = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise TopicModelError(f"cannot read topic state in {directory}: {exc}") from exc
+        meta = _read_meta(directory)
         model = None
         if meta["has_model"]:
             import joblib
@@ -164,6 +161,15 @@ class TopicModelState:
             fitted_at=meta["fitted_at"],
             centroids=centroids,
         )
+
+
+def _read_meta(directory: Path) -> dict[str, Any]:
+    """The JSON part of a state written by :meth:`TopicModelState.save`."""
+    try:
+        meta: dict[str, Any] = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TopicModelError(f"cannot read topic state in {directory}: {exc}") from exc
+    return meta
 
 
 def doc_key(text: str) -> str:
@@ -205,25 +211,26 @@ def save_current_state(state: TopicModelState, root: str | Path) -> Path:
     return base / name
 
 
-def load_current_state(root: str | Path) -> TopicModelState | None:
-    """Load the state ``root/CURRENT`` points at, or ``None`` when no refit has run yet."""
+def _current_dir(root: str | Path) -> Path | None:
+    """The directory ``root/CURRENT`` points at, or ``None`` when no refit has run yet."""
     pointer = Path(root) / CURRENT_FILE
     if not pointer.is_file():
         return None
-    return TopicModelState.load(Path(root) / pointer.read_text(encoding="utf-8").strip())
+    return Path(root) / pointer.read_text(encoding="utf-8").strip()
+
+
+def load_current_state(root: str | Path) -> TopicModelState | None:
+    """Load the state ``root/CURRENT`` points at, or ``None`` when no refit has run yet."""
+    directory = _current_dir(root)
+    return None if directory is None else TopicModelState.load(directory)
 
 
 def fitted_documents(root: str | Path) -> int | None:
     """How many documents the current state was fitted on (its JSON only), or ``None`` before any refit."""
-    pointer = Path(root) / CURRENT_FILE
-    if not pointer.is_file():
+    directory = _current_dir(root)
+    if directory is None:
         return None
-    directory = Path(root) / pointer.read_text(encoding="utf-8").strip()
-    try:
-        meta = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TopicModelError(f"cannot read topic state in {directory}: {exc}") from exc
-    return len(meta["doc_keys"])
+    return len(_read_meta(directory)["doc_keys"])
 
 
 def topic_state_root(settings: Any) -> Path:
