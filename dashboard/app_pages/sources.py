@@ -73,15 +73,9 @@ if not encoder["enabled"]:
     st.caption("编码层已在配置中关闭（nlp.encoder.enabled）。")
 
 
-def state(row: pd.Series) -> str:
-    if row["name"] in switched_off:
-        return "停用"
-    if row["last_status"] == "failed":
-        return "失败"
-    if pd.isna(row["minutes_since_success"]) or row["minutes_since_success"] > silence_minutes:
-        return "静默"
-    return "正常"
-
+# the first that holds: 停用, 失败, 静默 (the masks counted above), else 正常
+status = pd.Series("正常", index=health.index, dtype=object)
+status = status.mask(silent, "静默").mask(failing, "失败").mask(disabled, "停用")
 
 st.dataframe(
     pd.DataFrame(
@@ -89,7 +83,7 @@ st.dataframe(
             "数据源": health["name"].astype(str),
             "类型": health["kind"].astype(str),
             "渠道": health["channel"].map(lambda c: labels.label("channel", c)),
-            "状态": health.apply(state, axis=1) if not health.empty else pd.Series(dtype=str),
+            "状态": status,
             "最近成功": local_time(health["last_success"], ctx.tz),
             "距今（分钟）": health["minutes_since_success"],
             "最近运行": local_time(health["last_run"], ctx.tz),
